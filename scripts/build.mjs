@@ -1,0 +1,34 @@
+// Builds the CLIs (one bundle each, native modules left external) and the Pulumi component.
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+
+const external = ["fuse-native", "@napi-rs/xattr", "msgpackr-extract", "prom-client", "pino", "thread-stream"];
+const clis = readdirSync("runtime/cli").filter((f) => f.endsWith(".ts") && !f.startsWith("_"));
+await build({
+  entryPoints: clis.map((f) => `runtime/cli/${f}`),
+  outdir: "dist/bin",
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  sourcemap: true,
+  external,
+  banner: { js: "#!/usr/bin/env node" },
+  logLevel: "warning",
+});
+if (existsSync("provider/index.ts")) {
+  await build({
+    entryPoints: ["provider/index.ts"],
+    outdir: "dist/provider",
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    sourcemap: true,
+    packages: "external",
+    logLevel: "warning",
+  });
+}
+// Types for the package's users, and a strict type check of everything.
+execFileSync("npx", ["tsc", "-p", "tsconfig.json", "--noEmit"], { stdio: "inherit" });
