@@ -1,3 +1,8 @@
 import type { Command } from "./command";
+import { service } from "./service";
+import { probe } from "./probe";
 // Subcommands register here, one line each.
-export const COMMANDS: Record<string, Command> = {};
+export const COMMANDS: Record<string, Command> = {
+  service,
+  probe,
+};

@@ -1,10 +1,21 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+/**
+ * cluster/afr (alias cluster/replicate): automatic file replication.
+ *
+ * Files: afr.ts (the translator: children, identity, quorum, events), transaction.ts (lock, pre-op,
+ * op, post-op, unlock), changelog.ts (trusted.afr.* counters, source/sink direction), inspect.ts,
+ * inode-read.ts, inode-write.ts, dir-write.ts, lock-fops.ts, self-heal*.ts, split-brain.ts,
+ * heal-scheduler.ts, heal-daemon.ts. The index crawler is in runtime/heal/ (shared with the CLI).
+ */
+import { defineXlator } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/cluster/afr.json";
+import { Afr, type AfrOptions } from "./afr";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export { Afr };
+export type { AfrOptions };
+
+export default defineXlator<AfrOptions>({
   type: "cluster/afr",
   schema,
-  children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  children: { min: 1, max: 16 },
+  init: (init) => new Afr(init),
 });

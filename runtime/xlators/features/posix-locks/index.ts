@@ -1,10 +1,14 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+import { defineXlator } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/features/posix-locks.json";
+import { PosixLocks, type PosixLocksOptions } from "./locks";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export { PosixLocks } from "./locks";
+export type { PosixLocksOptions } from "./locks";
+
+/** features/posix-locks: fcntl locks, flock, inodelk and entrylk above one brick. */
+export default defineXlator<PosixLocksOptions>({
   type: "features/posix-locks",
   schema,
   children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  init: (init) => new PosixLocks(init),
 });

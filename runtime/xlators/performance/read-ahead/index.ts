@@ -1,10 +1,214 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+import { constants as fsConstants } from "node:fs";
+import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
+import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/read-ahead.json";
+import { InodeTable } from "../write-behind/inode-table";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export interface ReadAheadOptions {
+  "page-size": number;
+  "page-count": number;
+}
+
+interface RaPage {
+  promise: Promise<Buffer>;
+  data: Buffer | undefined;
+}
+
+/** Prefetched pages of one inode, shared by its fds on this client. */
+class RaInode {
+  readonly pages = new Map<number, RaPage>();
+  /** Bumped by every local change; a prefetch started under an older generation is thrown away. */
+  generation = 0;
+  /** First page known to lie past the end of the file (a short page was read). */
+  eofPage = Infinity;
+  fdCount = 0;
+  constructor(readonly key: string) {}
+}
+
+interface RaFd {
+  inode: RaInode;
+  /** Where the next read must start to count as sequential. */
+  nextOffset: number;
+  /** Prefetches issued through this fd (release waits for them: the fd must outlive its reads). */
+  readonly inFlight: Set<Promise<unknown>>;
+}
+
+/**
+ * performance/read-ahead: when a file is read sequentially, fetches page-count pages of page-size
+ * ahead and serves reads from them. Any write, truncate or fallocate through this translator drops
+ * the inode's pages for all its fds; a new open drops them too (close-to-open consistency).
+ */
+export class ReadAhead extends Xlator {
+  declare options: Record<string, unknown> & ReadAheadOptions;
+  private readonly inodes = new InodeTable((key) => new RaInode(key));
+
+  constructor(init: XlatorInit<ReadAheadOptions>) {
+    super(init);
+  }
+
+  private attach(fd: Fd): void {
+    if ((fd.flags & 3) === fsConstants.O_WRONLY || fd.flags & fsConstants.O_DIRECT) return;
+    const inode = this.inodes.forFd(fd);
+    inode.fdCount++;
+    this.invalidate(inode);
+    fd.set(this, { inode, nextOffset: 0, inFlight: new Set() } satisfies RaFd);
+  }
+
+  private invalidate(inode: RaInode | undefined): void {
+    if (!inode) return;
+    inode.generation++;
+    inode.pages.clear();
+    inode.eofPage = Infinity;
+  }
+
+  private invalidateFd(fd: Fd): void {
+    this.invalidate(fd.get<RaFd>(this)?.inode ?? this.inodes.get(InodeTable.fdKey(fd)));
+  }
+
+  override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const iatt = await this.child.create(ctx, loc, flags, mode, fd, xdata);
+    fd.gfid ??= iatt.gfid;
+    this.attach(fd);
+    return iatt;
+  }
+
+  override async open(ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {
+    await this.child.open(ctx, loc, flags, fd, xdata);
+    this.attach(fd);
+  }
+
+  override async read(ctx: CallCtx, fd: Fd, size: number, offset: number, xdata?: Xdata): Promise<Buffer> {
+    const st = fd.get<RaFd>(this);
+    if (!st || size === 0 || xdata) return this.child.read(ctx, fd, size, offset, xdata);
+    const inode = st.inode;
+    const ps = this.options["page-size"];
+    const sequential = offset === st.nextOffset;
+    st.nextOffset = offset + size;
+    const first = Math.floor(offset / ps);
+    const last = Math.floor((offset + size - 1) / ps);
+    let cached = true;
+    for (let i = first; i <= last && i < inode.eofPage; i++) if (!inode.pages.has(i)) cached = false;
+    if (!cached && !sequential) return this.child.read(ctx, fd, size, offset, xdata);
+    // Pages behind the reader are no longer needed; those ahead are fetched now.
+    for (const i of inode.pages.keys()) if (i < first || i > last + this.options["page-count"]) inode.pages.delete(i);
+    const pages: RaPage[] = [];
+    for (let i = first; i <= last + this.options["page-count"] && i < inode.eofPage; i++) {
+      const page = inode.pages.get(i) ?? this.prefetch(ctx, st, fd, i);
+      if (i <= last) pages.push(page);
+    }
+    const parts: Buffer[] = [];
+    let pos = offset;
+    for (let k = 0; k < pages.length; k++) {
+      const data = await pages[k]!.promise;
+      const pageStart = (first + k) * ps;
+      const from = pos - pageStart;
+      const to = Math.min(data.length, offset + size - pageStart);
+      if (to > from) parts.push(data.subarray(from, to));
+      pos = pageStart + to;
+      if (data.length < ps) break; // end of file
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  private prefetch(ctx: CallCtx, st: RaFd, fd: Fd, index: number): RaPage {
+    const inode = st.inode;
+    const generation = inode.generation;
+    const ps = this.options["page-size"];
+    const page: RaPage = { promise: this.child.read(ctx, fd, ps, index * ps), data: undefined };
+    inode.pages.set(index, page);
+    const settled = page.promise.then(
+      (data) => {
+        if (inode.generation !== generation) {
+          if (inode.pages.get(index) === page) inode.pages.delete(index);
+          return;
+        }
+        page.data = data;
+        if (data.length < ps) inode.eofPage = Math.min(inode.eofPage, index + 1);
+      },
+      () => {
+        // The reader that awaits this page gets the error; later readers fetch afresh.
+        if (inode.pages.get(index) === page) inode.pages.delete(index);
+      },
+    );
+    st.inFlight.add(settled);
+    void settled.then(() => st.inFlight.delete(settled));
+    return page;
+  }
+
+  override async write(ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
+    // Before and after: a prefetch racing with the write must not survive it.
+    this.invalidateFd(fd);
+    try {
+      return await this.child.write(ctx, fd, data, offset, xdata);
+    } finally {
+      this.invalidateFd(fd);
+    }
+  }
+
+  override async fsetattr(ctx: CallCtx, fd: Fd, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    if (attr.size === undefined) return this.child.fsetattr(ctx, fd, attr, xdata);
+    this.invalidateFd(fd);
+    try {
+      return await this.child.fsetattr(ctx, fd, attr, xdata);
+    } finally {
+      this.invalidateFd(fd);
+    }
+  }
+
+  override async setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    if (attr.size === undefined) return this.child.setattr(ctx, loc, attr, xdata);
+    this.invalidate(this.inodes.forLoc(loc));
+    try {
+      return await this.child.setattr(ctx, loc, attr, xdata);
+    } finally {
+      this.invalidate(this.inodes.forLoc(loc));
+    }
+  }
+
+  override async fallocate(ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number, xdata?: Xdata): Promise<void> {
+    this.invalidateFd(fd);
+    try {
+      return await this.child.fallocate(ctx, fd, mode, offset, len, xdata);
+    } finally {
+      this.invalidateFd(fd);
+    }
+  }
+
+  override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const st = fd.get<RaFd>(this);
+    if (st) {
+      await Promise.allSettled([...st.inFlight]);
+      fd.ctx.delete(this);
+      if (--st.inode.fdCount === 0) this.inodes.delete(st.inode.key);
+    }
+    return this.child.release(ctx, fd, xdata);
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const applied: string[] = [];
+    for (const k of ["page-size", "page-count"] as const) {
+      if (options[k] !== undefined && options[k] !== this.options[k]) {
+        (this.options as Record<string, unknown>)[k] = options[k];
+        applied.push(k);
+      }
+    }
+    // Page numbers depend on page-size.
+    if (applied.includes("page-size")) for (const inode of this.inodes.values()) this.invalidate(inode);
+    return { applied, needsRestart: [] };
+  }
+
+  override dump(): Record<string, unknown> {
+    const inodes: Record<string, unknown>[] = [];
+    for (const [key, i] of this.inodes.entries()) {
+      inodes.push({ key, fds: i.fdCount, pages: [...i.pages.keys()].sort((a, b) => a - b), eofPage: Number.isFinite(i.eofPage) ? i.eofPage : null });
+    }
+    return { options: { ...this.options }, inodes };
+  }
+}
+
+export default defineXlator<ReadAheadOptions>({
   type: "performance/read-ahead",
   schema,
   children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  init: (init) => new ReadAhead(init),
 });

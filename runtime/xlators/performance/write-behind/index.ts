@@ -1,10 +1,356 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+import { constants as fsConstants } from "node:fs";
+import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
+import { FopError } from "../../../core/errors";
+import type { CallCtx, Fd, Iatt, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/write-behind.json";
+import { InodeTable } from "./inode-table";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export interface WriteBehindOptions {
+  "aggregate-size": number;
+  "window-size": number;
+  "flush-behind": boolean;
+}
+
+/** Writes of one inode sent down at once; more would only reorder the child's work. */
+const MAX_IN_FLIGHT = 4;
+
+/** One acknowledged write (possibly several contiguous ones merged), not yet confirmed by the child. */
+interface WbRequest {
+  seq: number;
+  fd: Fd;
+  ctx: CallCtx;
+  offset: number;
+  chunks: Buffer[];
+  size: number;
+  sent: boolean;
+}
+
+interface DrainWaiter {
+  upTo: number;
+  resolve: () => void;
+}
+
+/** The write queue of one inode (shared by all its fds, so overlapping writes stay in order). */
+class WbInode {
+  readonly queue: WbRequest[] = [];
+  readonly inFlight = new Set<WbRequest>();
+  pendingBytes = 0;
+  fdCount = 0;
+  /** An error of a background write whose fd was released before it could be reported. */
+  orphanError: FopError | undefined;
+  readonly drainWaiters: DrainWaiter[] = [];
+  readonly windowWaiters: (() => void)[] = [];
+  windowGate: Promise<void> = Promise.resolve();
+  /** Writes waiting at the window gate (later writes queue behind them to keep their order). */
+  gated = 0;
+  constructor(readonly key: string) {}
+
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inFlight.size === 0;
+  }
+  /** Lowest seq not yet confirmed; Infinity when idle. */
+  oldestOutstanding(): number {
+    let min = Infinity;
+    for (const r of this.inFlight) min = Math.min(min, r.seq);
+    if (this.queue.length) min = Math.min(min, this.queue[0]!.seq);
+    return min;
+  }
+  /** Largest end offset of the writes not yet confirmed (what the size will be once they land). */
+  pendingEnd(): number {
+    let end = 0;
+    for (const r of this.inFlight) end = Math.max(end, r.offset + r.size);
+    for (const r of this.queue) end = Math.max(end, r.offset + r.size);
+    return end;
+  }
+}
+
+interface WbFd {
+  inode: WbInode;
+  /** The first error of this fd's background writes, reported (and cleared) at the next write/fsync/flush. */
+  error: FopError | undefined;
+}
+
+/**
+ * performance/write-behind: acknowledges writes at once and sends them down in the background,
+ * merging contiguous ones up to aggregate-size, at most window-size bytes pending per inode.
+ * Overlapping writes keep their order; reads, fsync, flush, setattr and truncate wait for the writes
+ * before them; stat reports the size including pending writes. A background write's error is kept
+ * and reported on the fd's next write, fsync or flush.
+ */
+export class WriteBehind extends Xlator {
+  declare options: Record<string, unknown> & WriteBehindOptions;
+  private readonly inodes = new InodeTable((key) => new WbInode(key));
+  private nextSeq = 1;
+
+  constructor(init: XlatorInit<WriteBehindOptions>) {
+    super(init);
+    if (init.options["aggregate-size"] > init.options["window-size"]) {
+      throw this.configError("aggregate-size must not exceed window-size", "aggregate-size");
+    }
+  }
+
+  private fdState(fd: Fd): WbFd {
+    let st = fd.get<WbFd>(this);
+    if (!st) {
+      const inode = this.inodes.forFd(fd);
+      inode.fdCount++;
+      st = { inode, error: undefined };
+      fd.set(this, st);
+    }
+    return st;
+  }
+
+  /** Takes the error waiting to be reported for this fd (or its inode), clearing it. */
+  private takeError(st: WbFd): FopError | undefined {
+    const err = st.error ?? st.inode.orphanError;
+    st.error = undefined;
+    st.inode.orphanError = undefined;
+    return err;
+  }
+
+  override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const iatt = await this.child.create(ctx, loc, flags, mode, fd, xdata);
+    fd.gfid ??= iatt.gfid;
+    this.fdState(fd);
+    return iatt;
+  }
+
+  override async open(ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {
+    await this.child.open(ctx, loc, flags, fd, xdata);
+    this.fdState(fd);
+  }
+
+  override async write(ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
+    const st = this.fdState(fd);
+    const err = this.takeError(st);
+    if (err) throw err;
+    const inode = st.inode;
+    // O_DIRECT/O_SYNC callers asked for the data to reach the disk before the reply: write through, in order.
+    if (fd.flags & (fsConstants.O_DIRECT | fsConstants.O_SYNC | fsConstants.O_DSYNC)) {
+      await this.drain(inode);
+      return this.child.write(ctx, fd, data, offset, xdata);
+    }
+    if (inode.gated > 0 || inode.pendingBytes + data.length > this.options["window-size"]) {
+      // Writes pass the window one after another, in the order they came.
+      const turn = inode.windowGate.then(() => this.waitForWindow(inode, data.length));
+      inode.windowGate = turn;
+      inode.gated++;
+      try {
+        await turn;
+      } finally {
+        inode.gated--;
+      }
+    }
+    // The caller may reuse its buffer once we reply (FUSE does): keep a copy.
+    const copy = Buffer.from(data);
+    const last = inode.queue[inode.queue.length - 1];
+    if (last && last.fd === fd && last.offset + last.size === offset && last.size + copy.length <= this.options["aggregate-size"]) {
+      last.chunks.push(copy);
+      last.size += copy.length;
+    } else {
+      inode.queue.push({ seq: this.nextSeq++, fd, ctx, offset, chunks: [copy], size: copy.length, sent: false });
+    }
+    inode.pendingBytes += copy.length;
+    this.pump(inode);
+    return data.length;
+  }
+
+  private async waitForWindow(inode: WbInode, size: number): Promise<void> {
+    while (inode.pendingBytes > 0 && inode.pendingBytes + size > this.options["window-size"]) {
+      await new Promise<void>((resolve) => inode.windowWaiters.push(resolve));
+    }
+  }
+
+  /** Sends queued writes while there is room in flight and the head overlaps nothing in flight. */
+  private pump(inode: WbInode): void {
+    while (inode.queue.length && inode.inFlight.size < MAX_IN_FLIGHT) {
+      const head = inode.queue[0]!;
+      let overlaps = false;
+      for (const r of inode.inFlight) {
+        if (head.offset < r.offset + r.size && r.offset < head.offset + head.size) overlaps = true;
+      }
+      if (overlaps) return;
+      inode.queue.shift();
+      inode.inFlight.add(head);
+      head.sent = true;
+      void this.send(inode, head);
+    }
+  }
+
+  private async send(inode: WbInode, req: WbRequest): Promise<void> {
+    const data = req.chunks.length === 1 ? req.chunks[0]! : Buffer.concat(req.chunks, req.size);
+    req.chunks = [];
+    try {
+      const n = await this.child.write(req.ctx, req.fd, data, req.offset);
+      if (n !== data.length) throw new FopError("EIO", `short write ${n}/${data.length}`, { xlator: this.name, fop: "write" });
+    } catch (e) {
+      const err = FopError.from(e, { xlator: this.name, fop: "write" });
+      const st = req.fd.get<WbFd>(this);
+      this.log.warn({ msgid: "WB_WRITE_FAILED", path: req.fd.path, offset: req.offset, size: req.size, code: err.code },
+        "background write failed; reported at the next write, fsync or flush");
+      if (st) st.error ??= err;
+      else inode.orphanError ??= err;
+    } finally {
+      inode.inFlight.delete(req);
+      inode.pendingBytes -= req.size;
+      this.pump(inode);
+      for (const w of inode.windowWaiters.splice(0)) w();
+      const oldest = inode.oldestOutstanding();
+      for (let i = inode.drainWaiters.length - 1; i >= 0; i--) {
+        const w = inode.drainWaiters[i]!;
+        if (w.upTo < oldest) {
+          inode.drainWaiters.splice(i, 1);
+          w.resolve();
+        }
+      }
+      this.maybeForget(inode);
+    }
+  }
+
+  /** Resolves when every write acknowledged before this call has been confirmed by the child. */
+  private drain(inode: WbInode): Promise<void> {
+    const upTo = this.nextSeq - 1;
+    if (inode.oldestOutstanding() > upTo) return Promise.resolve();
+    return new Promise((resolve) => inode.drainWaiters.push({ upTo, resolve }));
+  }
+
+  private async drainLoc(loc: Loc): Promise<void> {
+    const inode = this.inodes.forLoc(loc);
+    if (inode) await this.drain(inode);
+  }
+
+  private maybeForget(inode: WbInode): void {
+    if (inode.fdCount === 0 && inode.idle && !inode.orphanError) this.inodes.delete(inode.key);
+  }
+
+  override async read(ctx: CallCtx, fd: Fd, size: number, offset: number, xdata?: Xdata): Promise<Buffer> {
+    const st = fd.get<WbFd>(this);
+    if (st) await this.drain(st.inode);
+    return this.child.read(ctx, fd, size, offset, xdata);
+  }
+
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const st = fd.get<WbFd>(this);
+    if (!st) return this.child.flush(ctx, fd, xdata);
+    if (this.options["flush-behind"]) {
+      // Errors of these writes surface on the next fsync/flush of the file (orphanError after release).
+      const err = this.takeError(st);
+      if (err) {
+        await this.child.flush(ctx, fd, xdata);
+        throw err;
+      }
+      void this.drain(st.inode).then(() => this.child.flush(ctx, fd, xdata)).catch((e) => {
+        this.log.warn({ msgid: "WB_FLUSH_BEHIND_FAILED", path: fd.path, code: FopError.from(e).code }, "flush-behind failed");
+      });
+      return;
+    }
+    await this.drain(st.inode);
+    await this.child.flush(ctx, fd, xdata);
+    const err = this.takeError(st);
+    if (err) throw err;
+  }
+
+  override async fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+    const st = fd.get<WbFd>(this);
+    if (!st) return this.child.fsync(ctx, fd, datasync, xdata);
+    await this.drain(st.inode);
+    const err = this.takeError(st);
+    if (err) throw err;
+    await this.child.fsync(ctx, fd, datasync, xdata);
+  }
+
+  override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const st = fd.get<WbFd>(this);
+    if (st) {
+      await this.drain(st.inode);
+      fd.ctx.delete(this);
+      st.inode.fdCount--;
+      // Never lost: an unreported error moves to the inode, reported by the next fsync/flush/write of any fd.
+      if (st.error) {
+        st.inode.orphanError ??= st.error;
+        this.log.warn({ msgid: "WB_ERROR_AT_RELEASE", path: fd.path, code: st.error.code }, "write error not reported before release");
+      }
+      this.maybeForget(st.inode);
+    }
+    return this.child.release(ctx, fd, xdata);
+  }
+
+  /** Size as it will be once the pending writes land (they only extend: truncate drains first). */
+  private withPending(inode: WbInode | undefined, iatt: Iatt): Iatt {
+    if (!inode || inode.idle) return iatt;
+    const end = inode.pendingEnd();
+    return end > iatt.size ? { ...iatt, size: end } : iatt;
+  }
+
+  override async fstat(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const iatt = await this.child.fstat(ctx, fd, xdata);
+    return this.withPending(fd.get<WbFd>(this)?.inode, iatt);
+  }
+
+  override async stat(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    const iatt = await this.child.stat(ctx, loc, xdata);
+    return this.withPending(this.inodes.forLoc({ path: loc.path, gfid: loc.gfid ?? iatt.gfid }) ?? this.inodes.forLoc(loc), iatt);
+  }
+
+  override async lookup(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
+    const res = await this.child.lookup(ctx, loc, xdata);
+    const inode = this.inodes.forLoc({ path: loc.path, gfid: loc.gfid ?? res.stat.gfid }) ?? this.inodes.forLoc(loc);
+    return inode && !inode.idle ? { ...res, stat: this.withPending(inode, res.stat) } : res;
+  }
+
+  override async setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    await this.drainLoc(loc);
+    return this.child.setattr(ctx, loc, attr, xdata);
+  }
+
+  override async fsetattr(ctx: CallCtx, fd: Fd, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    const st = fd.get<WbFd>(this);
+    if (st) await this.drain(st.inode);
+    return this.child.fsetattr(ctx, fd, attr, xdata);
+  }
+
+  override async fallocate(ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number, xdata?: Xdata): Promise<void> {
+    const st = fd.get<WbFd>(this);
+    if (st) await this.drain(st.inode);
+    return this.child.fallocate(ctx, fd, mode, offset, len, xdata);
+  }
+
+  override async rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
+    // A path-keyed inode would lose track of its pending writes under the new name.
+    await this.drainLoc(from);
+    await this.drainLoc(to);
+    await this.child.rename(ctx, from, to, xdata);
+    this.inodes.forgetPath(from.path);
+    this.inodes.forgetPath(to.path);
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const applied: string[] = [];
+    for (const k of ["aggregate-size", "window-size", "flush-behind"] as const) {
+      if (options[k] !== undefined && options[k] !== this.options[k]) {
+        (this.options as Record<string, unknown>)[k] = options[k];
+        applied.push(k);
+      }
+    }
+    for (const inode of this.inodes.values()) for (const w of inode.windowWaiters.splice(0)) w();
+    return { applied, needsRestart: [] };
+  }
+
+  override dump(): Record<string, unknown> {
+    const inodes: Record<string, unknown>[] = [];
+    for (const [key, i] of this.inodes.entries()) {
+      inodes.push({
+        key, fds: i.fdCount, queued: i.queue.length, inFlight: i.inFlight.size, pendingBytes: i.pendingBytes,
+        drainWaiters: i.drainWaiters.length, windowWaiters: i.windowWaiters.length, orphanError: i.orphanError?.code,
+      });
+    }
+    return { options: { ...this.options }, inodes };
+  }
+}
+
+export default defineXlator<WriteBehindOptions>({
   type: "performance/write-behind",
   schema,
   children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  init: (init) => new WriteBehind(init),
 });

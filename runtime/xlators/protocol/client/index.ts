@@ -1,10 +1,299 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+import { promises as dns } from "node:dns";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { isIP } from "node:net";
+import { FopError } from "../../../core/errors";
+import { FOP_NAMES, type FopName } from "../../../core/fops";
+import type { CallCtx, Fd } from "../../../core/types";
+import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
+import { FD_ARG, NEW_FD_ARG, RELEASE_FOPS, REOPEN_MASK, carriesFd, type WireNewFd } from "../../../protocol";
 import schema from "../../../../schema/xlators/protocol/client.json";
+import { ClientConnection, type ConnectOptions } from "./connection";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export interface ClientOptions {
+  "transport-type": "tcp" | "tcp/client";
+  "remote-host": string[];
+  "remote-port": number;
+  "remote-subvolume": string;
+  "bind-address"?: string;
+  "transport-timeout": number;
+  "ping-interval"?: number;
+  ssl: boolean;
+  "ssl-cert"?: string;
+  "ssl-key"?: string;
+  "ssl-ca"?: string;
+  "max-frame-size": number;
+}
+
+/** This translator's state in an Fd: its number on the server, and the connection it belongs to. */
+interface RemoteFd {
+  n: number;
+  /** Connection generation the fd is open on; a stale one was not reopened (EBADF). */
+  gen: number;
+}
+
+/** Reconnect delays after every address failed (Fibonacci, as GlusterFS 1.3), in seconds. */
+const BACKOFF = [0.5, 0.5, 1, 1.5, 2.5, 4, 6.5, 10];
+const ROOT_CTX: CallCtx = { uid: 0, gid: 0, pid: 0, lkOwner: "", client: "reopen" };
+
+/**
+ * protocol/client: one volume of a remote server's graph, over one connection at a time. Fails over
+ * across the addresses of remote-host, reconnects in the background, reopens fds after a reconnect,
+ * and tells its parents child-up / child-down.
+ */
+export class ProtocolClient extends Xlator {
+  private conn: ClientConnection | undefined;
+  private up = false;
+  private generation = 0;
+  private readonly openFds = new Set<Fd>();
+  private nextFd = 1;
+  private lastAddress: string | undefined;
+  private lastFailure: FopError | undefined;
+  private stopped = true;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly tlsMaterial: ConnectOptions["tls"];
+
+  constructor(init: XlatorInit<ClientOptions>) {
+    super(init);
+    const o = init.options;
+    if (o.ssl) {
+      const read = (key: "ssl-cert" | "ssl-key" | "ssl-ca") => {
+        if (!o[key]) throw this.configError(`ssl on needs ${key}`, key);
+        try {
+          return readFileSync(o[key]!);
+        } catch (err) {
+          throw this.configError(`cannot read ${o[key]}: ${(err as Error).message}`, key);
+        }
+      };
+      this.tlsMaterial = { cert: read("ssl-cert"), key: read("ssl-key"), ca: read("ssl-ca") };
+    }
+  }
+
+  private get timeout(): number {
+    return Number(this.options["transport-timeout"] ?? 42);
+  }
+
+  private get pingInterval(): number {
+    const p = this.options["ping-interval"];
+    return Math.min(typeof p === "number" ? p : this.timeout / 3, this.timeout / 2);
+  }
+
+  override isUp(): boolean {
+    return this.up;
+  }
+
+  /** Starts connecting; resolves once connected or once every address failed (at most transport-timeout, capped at 10 s). */
+  override async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    let firstRound!: () => void;
+    const settled = new Promise<void>((r) => (firstRound = r));
+    this.loop = this.run(firstRound);
+    const cap = new Promise<void>((r) => setTimeout(r, Math.min(this.timeout, 10) * 1000).unref());
+    await Promise.race([settled, cap]);
+  }
+
+  override async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.conn?.abandon("client stopped");
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** The addresses of remote-host, in the resolver's order (a round-robin name rotates them). */
+  private async addresses(): Promise<string[]> {
+    const out: string[] = [];
+    for (const host of (this.options["remote-host"] as string[]) ?? []) {
+      if (isIP(host)) out.push(host);
+      else {
+        try {
+          for (const a of await dns.lookup(host, { all: true })) out.push(a.address);
+        } catch (err) {
+          this.log.warn({ host, err: (err as Error).message }, "cannot resolve remote-host");
+        }
+      }
+    }
+    return [...new Set(out)];
+  }
+
+  private sleep(seconds: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, seconds * 1000);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** The connect loop: try the addresses in turn (after the last one used), then back off. */
+  private async run(firstRound: () => void): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      const addrs = await this.addresses();
+      const start = this.lastAddress ? (addrs.indexOf(this.lastAddress) + 1) % Math.max(addrs.length, 1) : 0;
+      let connected = false;
+      for (let k = 0; k < addrs.length && !this.stopped; k++) {
+        const host = addrs[(start + k) % addrs.length]!;
+        let conn: ClientConnection;
+        try {
+          conn = await ClientConnection.connect(this.connectOptions(host));
+        } catch (err) {
+          this.noteFailure(host, FopError.from(err));
+          continue;
+        }
+        if (this.stopped) {
+          conn.abandon("client stopped");
+          break;
+        }
+        connected = true;
+        this.lastAddress = host;
+        const since = Date.now();
+        await this.attach(conn);
+        firstRound();
+        const reason = await conn.closed;
+        this.detach(conn, reason);
+        // A connection that lived a while resets the backoff; one that dies at once does not.
+        failures = Date.now() - since > 5000 ? 0 : failures + 1;
+        break;
+      }
+      if (this.stopped) break;
+      if (!connected) {
+        if (addrs.length === 0) this.noteFailure("-", new FopError("EHOSTUNREACH", "remote-host resolves to no address"));
+        firstRound();
+        this.lastAddress = undefined;
+        await this.sleep(BACKOFF[Math.min(failures++, BACKOFF.length - 1)]!);
+      } else if (failures > 1) {
+        await this.sleep(BACKOFF[Math.min(failures, BACKOFF.length - 1)]!);
+      }
+    }
+    firstRound();
+  }
+
+  private connectOptions(host: string): ConnectOptions {
+    return {
+      host, port: Number(this.options["remote-port"] ?? 6996), volume: String(this.options["remote-subvolume"]),
+      timeout: this.timeout, pingInterval: this.pingInterval, maxFrame: Number(this.options["max-frame-size"] ?? 16 << 20),
+      tls: this.tlsMaterial, label: `${hostname()}:${process.pid}:${this.name}`, xlator: this.name,
+      localAddress: typeof this.options["bind-address"] === "string" ? this.options["bind-address"] : undefined,
+    };
+  }
+
+  private noteFailure(host: string, err: FopError): void {
+    const refused = err.code === "EACCES" || err.code === "ENOENT" || err.code === "EPROTO";
+    const same = this.lastFailure?.message === err.message;
+    this.lastFailure = err;
+    // A refusal is an operator's problem: say it loudly once; connect errors are routine while a server is down.
+    if (refused && !same) this.log.error({ address: host, code: err.code }, err.message);
+    else if (!same) this.log.warn({ address: host, code: err.code }, `cannot connect: ${err.message}`);
+  }
+
+  private async attach(conn: ClientConnection): Promise<void> {
+    this.conn = conn;
+    this.generation++;
+    this.lastFailure = undefined;
+    // Reopen what was open through the previous connection (by path and flags); failures leave those fds EBADF.
+    for (const fd of this.openFds) {
+      const state = fd.get<RemoteFd>(this);
+      if (!state) continue;
+      const wire: WireNewFd = { n: state.n, path: fd.path, flags: fd.flags & REOPEN_MASK, isDir: fd.isDir, gfid: fd.gfid };
+      try {
+        if (fd.isDir) await conn.request("opendir", [ROOT_CTX, { path: fd.path, gfid: fd.gfid }, wire]);
+        else await conn.request("open", [ROOT_CTX, { path: fd.path, gfid: fd.gfid }, wire.flags, wire]);
+        state.gen = this.generation;
+      } catch (err) {
+        this.log.warn({ path: fd.path, code: (err as FopError).code }, "cannot reopen fd after reconnect");
+      }
+    }
+    this.up = true;
+    this.log.info({ address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
+    for (const p of this.parents) p.notify("child-up", this);
+  }
+
+  private detach(conn: ClientConnection, reason: string): void {
+    if (this.conn === conn) this.conn = undefined;
+    const wasUp = this.up;
+    this.up = false;
+    this.lastFailure = new FopError("ENOTCONN", `${conn.address}: ${reason}`, { xlator: this.name });
+    this.log.warn({ address: conn.address, reason }, "disconnected");
+    if (wasUp) for (const p of this.parents) p.notify("child-down", this);
+  }
+
+  /** Sends one fop: maps the fds in its arguments to their numbers on the server. */
+  async call(op: FopName, args: unknown[]): Promise<unknown> {
+    const where = { xlator: this.name, fop: op };
+    const conn = this.conn;
+    const wire = args.slice();
+    let fd: Fd | undefined;
+    if (carriesFd(op)) {
+      fd = args[FD_ARG] as Fd;
+      const state = fd?.get<RemoteFd>(this);
+      if (RELEASE_FOPS.has(op) && fd) {
+        this.openFds.delete(fd);
+        fd.ctx.delete(this);
+        // The server already released everything of a connection that went away.
+        if (!state || !conn || !this.up || state.gen !== this.generation) return undefined;
+      }
+      if (!state) throw new FopError("EBADF", `fd not open through ${this.name}`, where);
+      if (!conn || !this.up) throw this.downError(op);
+      if (state.gen !== this.generation) throw new FopError("EBADF", `fd of ${fd.path} was lost with a previous connection`, where);
+      wire[FD_ARG] = state.n;
+    }
+    const newIdx = NEW_FD_ARG[op];
+    let newFd: { fd: Fd; n: number } | undefined;
+    if (newIdx !== undefined) {
+      const f = args[newIdx] as Fd;
+      newFd = { fd: f, n: this.nextFd++ };
+      wire[newIdx] = { n: newFd.n, path: f.path, flags: f.flags, isDir: f.isDir || op === "opendir", gfid: f.gfid } satisfies WireNewFd;
+    }
+    if (!conn || !this.up) throw this.downError(op);
+    const gen = this.generation;
+    const result = await conn.request(op, wire);
+    if (newFd) {
+      newFd.fd.set(this, { n: newFd.n, gen } satisfies RemoteFd);
+      this.openFds.add(newFd.fd);
+    }
+    return result;
+  }
+
+  private downError(op: FopName): FopError {
+    const f = this.lastFailure;
+    const code = f?.code === "EACCES" ? "EACCES" : "ENOTCONN";
+    return new FopError(code, `${this.name} is not connected${f ? ` (${f.message})` : ""}`, { xlator: this.name, fop: op });
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const keys = new Set([...Object.keys(options), ...Object.keys(this.options)]);
+    const changed = [...keys].filter((k) => JSON.stringify(options[k]) !== JSON.stringify(this.options[k]));
+    const live = (k: string) => k === "transport-timeout" || k === "ping-interval";
+    const applied = changed.filter(live);
+    for (const k of applied) this.options[k] = options[k];
+    this.conn?.setTiming(this.timeout, this.pingInterval);
+    return { applied, needsRestart: changed.filter((k) => !live(k)) };
+  }
+
+  override dump(): Record<string, unknown> {
+    return {
+      up: this.up, address: this.conn?.address ?? null, client: this.conn?.clientId ?? null,
+      generation: this.generation, inFlight: this.conn?.inFlight ?? 0, openFds: this.openFds.size,
+      lastFailure: this.lastFailure ? { code: this.lastFailure.code, message: this.lastFailure.message } : null,
+    };
+  }
+}
+
+// Every fop goes over the wire (this translator has no children).
+for (const fop of FOP_NAMES) {
+  (ProtocolClient.prototype as unknown as Record<string, unknown>)[fop] = function (this: ProtocolClient, ...args: unknown[]) {
+    return this.call(fop, args);
+  };
+}
+
+export default defineXlator<ClientOptions>({
   type: "protocol/client",
   schema,
-  children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  children: { min: 0, max: 0 },
+  init: (init) => new ProtocolClient(init),
 });

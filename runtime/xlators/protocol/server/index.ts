@@ -1,10 +1,139 @@
-import { defineXlator, Xlator } from "../../../core/xlator";
+import { readFileSync } from "node:fs";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { ConfigError } from "../../../core/errors";
+import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/protocol/server.json";
+import { ServerConnection, type ConnectionHost } from "./connection";
 
-// Placeholder: passes every fop down until the real translator lands.
-export default defineXlator({
+export interface ServerOptions {
+  "transport-type": "tcp" | "tcp/server";
+  "listen-port": number;
+  "bind-address": string;
+  ssl: boolean;
+  "ssl-cert"?: string;
+  "ssl-key"?: string;
+  "ssl-ca"?: string;
+  "max-frame-size": number;
+  "handshake-timeout": number;
+  [auth: `auth.ip.${string}.${"allow" | "reject"}`]: string[];
+}
+
+const LIVE = (k: string) => k.startsWith("auth.ip.") || k === "max-frame-size" || k === "handshake-timeout";
+
+/**
+ * protocol/server: exports the volumes of this graph over TCP (optionally TLS with client
+ * certificates). A client may attach to any volume of the graph; auth.ip.<volume>.allow/reject decide.
+ */
+export class ProtocolServer extends Xlator implements ConnectionHost {
+  private listener: net.Server | undefined;
+  private readonly conns = new Set<ServerConnection>();
+  private nextConn = 1;
+
+  constructor(init: XlatorInit<ServerOptions>) {
+    super(init);
+    const o = this.options;
+    if (o.ssl === true && (!o["ssl-cert"] || !o["ssl-key"] || !o["ssl-ca"])) {
+      throw this.configError("ssl on needs ssl-cert, ssl-key and ssl-ca", "ssl");
+    }
+  }
+
+  resolveVolume(name: string): Xlator | undefined {
+    const v = this.graph.get(name);
+    return v && v.type !== "protocol/server" ? v : undefined;
+  }
+
+  lockTranslators(): { releaseClient(client: string): unknown }[] {
+    const out: { releaseClient(client: string): unknown }[] = [];
+    for (const x of this.graph.values()) {
+      const r = (x as unknown as { releaseClient?: unknown }).releaseClient;
+      if (typeof r === "function") out.push(x as unknown as { releaseClient(client: string): unknown });
+    }
+    return out;
+  }
+
+  forget(conn: ServerConnection): void {
+    this.conns.delete(conn);
+  }
+
+  /** The address and port actually bound (listen-port 0 picks a free one). */
+  address(): net.AddressInfo | undefined {
+    const a = this.listener?.address();
+    return a && typeof a === "object" ? a : undefined;
+  }
+
+  override async start(): Promise<void> {
+    if (this.listener) return;
+    const o = this.options;
+    const onSocket = (socket: net.Socket) => {
+      const id = `${this.name}#${this.nextConn++}@${socket.remoteAddress}:${socket.remotePort}`;
+      this.conns.add(new ServerConnection(this, socket, id));
+    };
+    let listener: net.Server;
+    if (o.ssl === true) {
+      const read = (key: string) => {
+        try {
+          return readFileSync(String(o[key]));
+        } catch (err) {
+          throw this.configError(`cannot read ${String(o[key])}: ${(err as Error).message}`, key);
+        }
+      };
+      listener = tls.createServer({
+        cert: read("ssl-cert"), key: read("ssl-key"), ca: read("ssl-ca"), requestCert: true, rejectUnauthorized: true,
+      }, onSocket);
+      listener.on("tlsClientError", (err, socket) =>
+        this.log.warn({ address: socket.remoteAddress, err: err.message }, "TLS handshake with a client failed"));
+    } else {
+      listener = net.createServer(onSocket);
+    }
+    const host = String(o["bind-address"] ?? "0.0.0.0");
+    const port = Number(o["listen-port"] ?? 6996);
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", (err: NodeJS.ErrnoException) =>
+        reject(new ConfigError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { volume: this.name, option: "listen-port" })));
+      listener.listen({ host, port }, () => resolve());
+    });
+    listener.on("error", (err) => this.log.error({ err: err.message }, "listener error"));
+    this.listener = listener;
+    this.log.info({ address: host, port: this.address()?.port, ssl: o.ssl === true }, "listening");
+  }
+
+  override async stop(): Promise<void> {
+    const listener = this.listener;
+    this.listener = undefined;
+    if (listener) await new Promise<void>((r) => listener.close(() => r()));
+    const conns = [...this.conns];
+    for (const c of conns) c.close();
+    await Promise.all(conns.map((c) => c.done));
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const keys = new Set([...Object.keys(options), ...Object.keys(this.options)]);
+    const changed = [...keys].filter((k) => JSON.stringify(options[k]) !== JSON.stringify(this.options[k]));
+    const applied = changed.filter(LIVE);
+    const needsRestart = changed.filter((k) => !LIVE(k));
+    const next = { ...this.options };
+    for (const k of applied) {
+      if (options[k] === undefined) delete next[k];
+      else next[k] = options[k];
+    }
+    this.options = next;
+    return { applied, needsRestart };
+  }
+
+  override dump(): Record<string, unknown> {
+    const a = this.address();
+    return { listening: a ? `${a.address}:${a.port}` : null, connections: [...this.conns].map((c) => c.dump()) };
+  }
+
+  override isUp(): boolean {
+    return this.listener !== undefined;
+  }
+}
+
+export default defineXlator<ServerOptions>({
   type: "protocol/server",
   schema,
-  children: { min: 1, max: 1 },
-  init: (init) => new Xlator(init),
+  children: { min: 1, max: 64 },
+  init: (init) => new ProtocolServer(init),
 });

@@ -1,0 +1,375 @@
+// The Cluster component. The constructor reads like the seed's steps: prepare the hosts, ship the
+// runtime, install the volfiles and start both servers, publish DNS, mount on the client, the Apache
+// site. Every step is one @pulumi/command resource (local or over SSH) running an idempotent script.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "../runtime/core/errors";
+import type { ClusterArgs, ClusterConfig, ConnectionConfig } from "./args";
+import { renderApacheSite, type ApacheSitePlan } from "./planners/apache";
+import { hostsMarker, planDnsRecords, renderHostsLines, renderNsupdate, type DnsRecord } from "./planners/dns";
+import { renderClientVolfile, renderServerVolfile } from "./planners/volfiles";
+import { bundleRuntime, type RuntimeBundle } from "./runtime-bundle";
+import * as scripts from "./scripts";
+import { resolveClusterConfig } from "./validate";
+
+export interface ClusterResourceOptions extends pulumi.ComponentResourceOptions {
+  /** A prebuilt runtime bundle (tests); by default the package's dist/ is bundled. */
+  runtimeBundle?: RuntimeBundle;
+}
+
+interface Host {
+  /** Resource-name piece and service suffix: node1, node2, client. */
+  key: string;
+  connection: ConnectionConfig;
+  paths: scripts.HostPaths;
+}
+
+interface Steps {
+  create: string;
+  update?: string;
+  delete: string;
+}
+
+/** Everything the component will do, computed from the inputs alone (no resources): unit-testable. */
+export interface ClusterPlan {
+  volfiles: Record<string, string>;
+  records: DnsRecord[];
+  site?: ApacheSitePlan;
+}
+
+export function planCluster(c: ClusterConfig): ClusterPlan {
+  const o = c.options;
+  const volfiles: Record<string, string> = {};
+  c.nodes.forEach((n, i) => {
+    const peer = c.nodes[1 - i]!;
+    volfiles[n.name] = renderServerVolfile({
+      self: { name: n.name, index: i },
+      peer: { name: peer.name, index: 1 - i, address: peer.address },
+      brickDir: n.brickDir,
+      replication: c.replication,
+      transportTimeout: o.serverTransportTimeout,
+      threadCount: o.ioThreadCount,
+      cacheSize: o.ioCacheSize,
+      authAllow: c.authAllow,
+      bindAddress: n.bindAddress,
+      listenPort: c.listenPort,
+    });
+  });
+  volfiles[c.client.name] = renderClientVolfile({
+    remoteHost: c.client.remoteHost,
+    replication: c.replication,
+    nodes: c.nodes,
+    transportTimeout: o.clientTransportTimeout,
+    aggregateSize: o.writeBehindAggregateSize,
+    pageSize: o.readAheadPageSize,
+    pageCount: o.readAheadPageCount,
+    listenPort: c.listenPort,
+  });
+  const records = planDnsRecords(c.clusterName, c.nodes.map((n) => n.address), c.dns.ttl);
+  const site = c.apache
+    ? renderApacheSite({
+        siteName: `gluster-ha-${c.clusterName.replace(/\.$/, "")}`,
+        layout: c.apache.layout,
+        configDir: c.apache.configDir,
+        port: c.apache.port,
+        serverName: c.apache.serverName,
+        documentRoot: `${c.client.mountPoint.replace(/\/$/, "")}/${c.apache.documentRoot.replace(/\/$/, "")}`,
+      })
+    : undefined;
+  return { volfiles, records, site };
+}
+
+export class Cluster extends pulumi.ComponentResource {
+  /** The rendered volfiles, by node name and client name. */
+  public readonly volfiles: pulumi.Output<Record<string, string>>;
+  /** The cluster name's A records (one per node). */
+  public readonly records: pulumi.Output<DnsRecord[]>;
+  public readonly mountPoint: pulumi.Output<string>;
+  /** The Apache site's URL, when apache is set. */
+  public readonly siteUrl: pulumi.Output<string | undefined>;
+  /** Per node: the status line its server step printed (address, port, runtime release). */
+  public readonly nodeStatus: pulumi.Output<Record<string, string>>;
+  /** The runtime release (content hash) deployed to the hosts. */
+  public readonly runtimeRelease: pulumi.Output<string>;
+
+  constructor(name: string, args: ClusterArgs, opts: ClusterResourceOptions = {}) {
+    const { runtimeBundle, ...componentOpts } = opts;
+    super("gluster-ha:index:Cluster", name, {}, componentOpts);
+    let c: ClusterConfig;
+    let bundle: RuntimeBundle;
+    try {
+      c = resolveClusterConfig(args);
+      bundle = runtimeBundle ?? bundleRuntime();
+    } catch (e) {
+      if (e instanceof ConfigError) throw new pulumi.ResourceError(e.message, this);
+      throw e;
+    }
+    const plan = planCluster(c);
+    const port = c.listenPort;
+    const parent = this;
+
+    const run = (resource: string, host: Host, steps: Steps, deps: pulumi.Resource[], extraDeps?: pulumi.ResourceOptions["dependsOn"]) => {
+      const common = {
+        create: scripts.asBash(steps.create),
+        update: steps.update === undefined ? undefined : scripts.asBash(steps.update),
+        delete: scripts.asBash(steps.delete),
+      };
+      const dependsOn = extraDeps === undefined ? deps : pulumi.output(extraDeps).apply((d) => [...deps, ...(Array.isArray(d) ? d : [d])]);
+      return host.connection.local
+        ? new command.local.Command(`${name}-${resource}`, common, { parent, dependsOn })
+        : new command.remote.Command(`${name}-${resource}`, { ...common, connection: sshConnection(host.connection) }, { parent, dependsOn });
+    };
+
+    const nodeHosts: Host[] = c.nodes.map((n) => ({ key: n.name, connection: n.connection, paths: scripts.hostPaths(n.installPrefix) }));
+    const clientHost: Host = { key: c.client.name, connection: c.client.connection, paths: scripts.hostPaths(c.client.installPrefix) };
+
+    // 1. Prepare every host: Node.js >= 20, FUSE, directories.
+    const prepared = new Map<string, pulumi.Resource>();
+    for (const [host, extraDirs] of [
+      ...nodeHosts.map((h, i) => [h, [c.nodes[i]!.brickDir]] as const),
+      [clientHost, [c.client.mountPoint]] as const,
+    ]) {
+      const prepare = scripts.prepareScript(host.paths, [...extraDirs]);
+      // The component's own dependsOn (e.g. the DNS server or Apache instance it uses) gates the first step.
+      prepared.set(host.key, run(`${host.key}-prepare`, host, { create: prepare, update: prepare, delete: scripts.unprepareScript(host.paths) }, [], componentOpts.dependsOn));
+    }
+
+    // 2. The runtime, bundled once, copied to each host; a new content hash means a new release.
+    const runtimeInstalled = new Map<string, pulumi.Resource>();
+    for (const host of [...nodeHosts, clientHost]) {
+      const deps = [prepared.get(host.key)!];
+      let archiveOnHost = bundle.archivePath;
+      if (!host.connection.local) {
+        archiveOnHost = `${host.paths.prefix}/releases/gluster-ha-${bundle.hash}.tar.gz`;
+        deps.push(
+          new command.remote.CopyToRemote(
+            `${name}-${host.key}-runtime-copy`,
+            {
+              connection: sshConnection(host.connection),
+              source: new pulumi.asset.FileAsset(bundle.archivePath),
+              remotePath: archiveOnHost,
+              triggers: [bundle.hash],
+            },
+            { parent, dependsOn: deps },
+          ),
+        );
+      }
+      const install = scripts.installRuntimeScript(host.paths, bundle.hash, archiveOnHost, !host.connection.local);
+      runtimeInstalled.set(
+        host.key,
+        run(`${host.key}-runtime`, host, { create: install, update: install, delete: scripts.removeRuntimeScript(host.paths, bundle.hash) }, deps),
+      );
+    }
+
+    // 3. Volfiles and servers, one node after the other: an option change restarts node1, waits for it
+    //    to answer and for heal to finish, then node2 — the client keeps its mount throughout.
+    const servers: Array<command.local.Command | command.remote.Command> = [];
+    c.nodes.forEach((n, i) => {
+      const host = nodeHosts[i]!;
+      const volfile = `${host.paths.etc}/server.vol`;
+      const svc: scripts.ServiceDef = {
+        name: `gluster-ha-${n.name}`,
+        manager: c.serviceManager,
+        paths: host.paths,
+        args: [`${host.paths.bin}/glusterfsd.js`, "-f", volfile, "--log-file", `${host.paths.log}/glusterfsd.log`],
+        logFile: `${host.paths.log}/glusterfsd.log`,
+        description: `gluster-ha storage server ${n.name} (glusterfsd)`,
+      };
+      const probeHost = n.bindAddress === "0.0.0.0" ? n.address : n.bindAddress;
+      const start = [
+        `# runtime release ${bundle.hash}`,
+        scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
+        scripts.restartServiceScript(svc),
+        scripts.waitForServerScript(probeHost, port),
+      ];
+      const status = `echo "${n.name} up ${probeHost}:${port} release=${bundle.hash}"`;
+      const stop = [
+        scripts.stopServiceScript(svc),
+        `rm -f ${scripts.sh(volfile)}`,
+        ...(c.retainData ? [] : [`rm -rf ${scripts.sh(n.brickDir)}`]),
+      ];
+      servers.push(
+        run(
+          `${n.name}-server`,
+          host,
+          {
+            create: [...start, status].join("\n"),
+            update: [...start, scripts.waitForHealScript(host.paths, volfile), status].join("\n"),
+            delete: stop.join("\n"),
+          },
+          [runtimeInstalled.get(n.name)!, ...servers],
+        ),
+      );
+    });
+
+    // 4. DNS: the round-robin A records, before the client resolves the cluster name.
+    const dns = this.publishDns(name, c, plan.records, clientHost, servers, run);
+
+    // 5. Mount on the client; verify with a write and read of a marker file.
+    const clientVolfile = `${clientHost.paths.etc}/client.vol`;
+    const mountSvc: scripts.ServiceDef = {
+      name: `gluster-ha-${c.client.name}`,
+      manager: c.serviceManager,
+      paths: clientHost.paths,
+      args: [`${clientHost.paths.bin}/glusterfs.js`, "-f", clientVolfile, c.client.mountPoint, "--foreground", "--log-file", `${clientHost.paths.log}/glusterfs.log`],
+      logFile: `${clientHost.paths.log}/glusterfs.log`,
+      description: `gluster-ha client mount ${c.client.mountPoint} (glusterfs)`,
+      mountPoint: c.client.mountPoint,
+    };
+    const mountSteps = [
+      `# runtime release ${bundle.hash}`,
+      scripts.installVolfileScript(clientVolfile, plan.volfiles[c.client.name]!, `${clientHost.paths.bin}/glusterfs.js`),
+      `mkdir -p ${scripts.sh(c.client.mountPoint)}`,
+      scripts.unmountScript(c.client.mountPoint).replace(/\nrmdir .*$/, ""), // a stale mount from a crash
+      scripts.restartServiceScript(mountSvc),
+      scripts.waitForMountScript(c.client.mountPoint),
+      scripts.markerCheckScript(c.client.mountPoint, c.client.name),
+    ].join("\n");
+    const mount = run(
+      `${c.client.name}-mount`,
+      clientHost,
+      {
+        create: mountSteps,
+        update: mountSteps,
+        delete: [scripts.stopServiceScript(mountSvc), scripts.unmountScript(c.client.mountPoint), `rm -f ${scripts.sh(clientVolfile)}`].join("\n"),
+      },
+      [runtimeInstalled.get(c.client.name)!, ...servers, ...(dns ? [dns] : [])],
+    );
+
+    // 6. Apache: the site config pointing at the mount, checked with configtest, then reload.
+    let siteUrl: string | undefined;
+    if (c.apache && plan.site) {
+      const site = plan.site;
+      const ctl = c.apache.control;
+      const docRoot = `${c.client.mountPoint.replace(/\/$/, "")}/${c.apache.documentRoot.replace(/\/$/, "")}`;
+      siteUrl = site.url;
+      const enable = site.enabledLink ? `ln -sfn ${scripts.sh(site.path)} ${scripts.sh(site.enabledLink)}` : "";
+      const up = [
+        `mkdir -p ${scripts.sh(docRoot)}`,
+        `if [ ! -s ${scripts.sh(`${docRoot}/index.html`)} ]; then`,
+        scripts.writeFile(`${docRoot}/index.html`, c.apache.defaultPage),
+        "fi",
+        scripts.writeFile(site.path, site.content),
+        enable,
+        `${ctl} configtest`,
+        // graceful starts Apache when it is not running, reloads it otherwise.
+        `${ctl} graceful`,
+        waitForHttp(c.apache.port, c.apache.serverName),
+        `echo "site ${site.url}"`,
+      ].filter(Boolean).join("\n");
+      run(
+        `${c.client.name}-apache`,
+        clientHost,
+        {
+          create: up,
+          update: up,
+          delete: [
+            `rm -f ${scripts.sh(site.path)}${site.enabledLink ? ` ${scripts.sh(site.enabledLink)}` : ""}`,
+            `if ${ctl} configtest >/dev/null 2>&1; then ${ctl} graceful || true; fi`,
+          ].join("\n"),
+        },
+        [mount],
+      );
+    }
+
+    this.volfiles = pulumi.output(plan.volfiles);
+    this.records = pulumi.output(plan.records);
+    this.mountPoint = pulumi.output(c.client.mountPoint);
+    this.siteUrl = pulumi.output(siteUrl);
+    this.runtimeRelease = pulumi.output(bundle.hash);
+    this.nodeStatus = pulumi.all(servers.map((s) => s.stdout)).apply((outs) =>
+      Object.fromEntries(c.nodes.map((n, i) => [n.name, (outs[i] ?? "").trim().split("\n").pop() ?? ""])),
+    );
+    this.registerOutputs({
+      volfiles: this.volfiles,
+      records: this.records,
+      mountPoint: this.mountPoint,
+      siteUrl: this.siteUrl,
+      nodeStatus: this.nodeStatus,
+      runtimeRelease: this.runtimeRelease,
+    });
+  }
+
+  /** DNS step by mode: nsupdate from this machine (rfc2136), the client's hosts file, or nothing. */
+  private publishDns(
+    name: string,
+    c: ClusterConfig,
+    records: DnsRecord[],
+    clientHost: Host,
+    servers: pulumi.Resource[],
+    run: (resource: string, host: Host, steps: Steps, dependsOn: pulumi.Resource[]) => pulumi.Resource,
+  ): pulumi.Resource | undefined {
+    const expected = records.map((r) => r.value).sort().join(" ");
+    if (c.dns.mode === "rfc2136" && c.dns.rfc2136) {
+      const r = c.dns.rfc2136;
+      const target = { server: r.server, port: r.port, zone: r.zone };
+      // The key reaches nsupdate through the environment and a private temp file, never the script text.
+      const keyFile = `keyfile=$(mktemp); trap 'rm -f "$keyfile"' EXIT
+printf 'key "%s" {\\n  algorithm %s;\\n  secret "%s";\\n};\\n' ${scripts.sh(r.keyName)} ${scripts.sh(r.keyAlgorithm)} "$GLUSTER_HA_TSIG_SECRET" > "$keyfile"`;
+      const nsupdate = (remove: boolean) => `nsupdate -k "$keyfile" <<'GLUSTER_HA_NSUPDATE_EOF'
+${renderNsupdate(records, target, remove).trimEnd()}
+GLUSTER_HA_NSUPDATE_EOF`;
+      const verify = `for i in $(seq 1 50); do
+  got=$(dig +short +norecurse @${r.server} -p ${r.port} ${records[0]!.name} A | sort | xargs)
+  [ "$got" = ${scripts.sh(expected)} ] && break
+  [ "$i" -lt 50 ] || { echo "dig ${records[0]!.name} at ${r.server}:${r.port} gave '$got', want '${expected}'" >&2; exit 1; }
+  sleep 0.2
+done
+echo "dns ${records[0]!.name} -> $got"`;
+      const up = [keyFile, nsupdate(false), verify].join("\n");
+      return new command.local.Command(
+        `${name}-dns`,
+        {
+          create: scripts.asBash(up),
+          update: scripts.asBash(up),
+          delete: scripts.asBash([keyFile, nsupdate(true)].join("\n")),
+          environment: { GLUSTER_HA_TSIG_SECRET: pulumi.secret(r.keySecret) },
+        },
+        { parent: this, dependsOn: servers },
+      );
+    }
+    if (c.dns.mode === "hosts") {
+      const file = c.dns.hostsFile;
+      const marker = hostsMarker(c.clusterName);
+      // Not sed -i: /etc/hosts may be a bind mount (containers) that cannot be replaced, only rewritten.
+      const strip = `if [ -f ${scripts.sh(file)} ]; then grep -vF ${scripts.sh(marker)} ${scripts.sh(file)} > ${scripts.sh(`${file}.gluster-ha`)} || true; cat ${scripts.sh(`${file}.gluster-ha`)} > ${scripts.sh(file)}; rm -f ${scripts.sh(`${file}.gluster-ha`)}; fi`;
+      const up = [
+        strip,
+        `cat >> ${scripts.sh(file)} <<'GLUSTER_HA_HOSTS_EOF'\n${renderHostsLines(records, c.clusterName).trimEnd()}\nGLUSTER_HA_HOSTS_EOF`,
+        `[ "$(grep -cF ${scripts.sh(marker)} ${scripts.sh(file)})" = ${records.length} ]`,
+        `echo "hosts ${records[0]!.name} -> ${expected}"`,
+      ].join("\n");
+      return run(`${c.client.name}-dns-hosts`, clientHost, { create: up, update: up, delete: strip }, servers);
+    }
+    return undefined;
+  }
+}
+
+function sshConnection(conn: ConnectionConfig): command.types.input.remote.ConnectionArgs {
+  return {
+    host: conn.host!,
+    port: conn.port,
+    user: conn.user,
+    ...(conn.privateKey !== undefined ? { privateKey: pulumi.secret(conn.privateKey) } : {}),
+    ...(conn.password !== undefined ? { password: pulumi.secret(conn.password) } : {}),
+  };
+}
+
+/** Polls the site through Apache on this host until it answers 200 (node is there; curl may not be). */
+function waitForHttp(port: number, serverName: string): string {
+  return `node -e '
+const http = require("http");
+const [port, host] = process.argv.slice(1);
+const deadline = Date.now() + 20000;
+(function attempt() {
+  http.get({ host: "127.0.0.1", port: Number(port), path: "/", headers: { Host: host } }, (res) => {
+    res.resume();
+    if (res.statusCode === 200) process.exit(0);
+    retry("HTTP " + res.statusCode);
+  }).on("error", (e) => retry(e.message));
+})();
+function retry(why) {
+  if (Date.now() > deadline) { console.error("site on port " + port + " not answering: " + why); process.exit(1); }
+  setTimeout(attempt, 200);
+}' ${port} ${scripts.sh(serverName)}`;
+}

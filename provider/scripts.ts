@@ -1,0 +1,204 @@
+// The shell scripts the component runs on each host, one per step, as pure functions of the plan.
+// Each is idempotent: re-running it after a failure half-way converges to the same state.
+import { ConfigError } from "../runtime/core/errors";
+import { renderSystemdUnit } from "./planners/systemd";
+
+/** Single-quotes a value for sh. */
+export function sh(value: string | number): string {
+  const s = String(value);
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Writes `content` to `path` atomically (temp file + rename), through a quoted heredoc. */
+export function writeFile(path: string, content: string, mode = "0644"): string {
+  const marker = "GLUSTER_HA_FILE_EOF";
+  if (content.split("\n").includes(marker)) throw new ConfigError(`${path}: content may not contain a line "${marker}"`);
+  return [
+    `mkdir -p "$(dirname ${sh(path)})"`,
+    `cat > ${sh(`${path}.tmp`)} <<'${marker}'`,
+    content.endsWith("\n") ? content.slice(0, -1) : content,
+    marker,
+    `chmod ${mode} ${sh(`${path}.tmp`)}`,
+    `mv -f ${sh(`${path}.tmp`)} ${sh(path)}`,
+  ].join("\n");
+}
+
+/** Installs a volfile only once the runtime's own checker accepts it (a bad one never replaces a good one). */
+export function installVolfileScript(path: string, content: string, cli: string): string {
+  return `${writeFile(`${path}.next`, content)}
+node ${sh(cli)} --volfile-check -f ${sh(`${path}.next`)}
+mv -f ${sh(`${path}.next`)} ${sh(path)}`;
+}
+
+/** Wraps a script so any POSIX login shell (local /bin/sh, a remote user's shell) runs it with bash. */
+export function asBash(script: string): string {
+  const marker = "GLUSTER_HA_SCRIPT_EOF";
+  return `bash -s <<'${marker}'\nset -euo pipefail\n${script}\n${marker}\n`;
+}
+
+export interface HostPaths {
+  prefix: string;
+  /** The runtime release in use: <prefix>/current -> releases/<hash>. */
+  bin: string;
+  etc: string;
+  run: string;
+  log: string;
+}
+
+export function hostPaths(prefix: string): HostPaths {
+  return { prefix, bin: `${prefix}/current/bin`, etc: `${prefix}/etc`, run: `${prefix}/run`, log: `${prefix}/log` };
+}
+
+/** Step 1: Node.js >= 20, FUSE (device, module, libfuse2 from the host's package manager), directories. */
+export function prepareScript(p: HostPaths, extraDirs: string[]): string {
+  return `
+command -v node >/dev/null || { echo "gluster-ha needs Node.js >= 20 on this host: node not found" >&2; exit 1; }
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || { echo "gluster-ha needs Node.js >= 20 on this host, found $(node --version)" >&2; exit 1; }
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
+[ -e /dev/fuse ] || { echo "/dev/fuse is missing and the fuse module could not be loaded" >&2; exit 1; }
+if ! { ldconfig -p 2>/dev/null || true; } | grep -q 'libfuse\\.so\\.2'; then
+  if command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y libfuse2 || DEBIAN_FRONTEND=noninteractive apt-get install -y libfuse2t64
+  elif command -v dnf >/dev/null; then dnf install -y fuse-libs
+  elif command -v yum >/dev/null; then yum install -y fuse-libs
+  else echo "libfuse.so.2 is missing and no apt-get/dnf/yum to install it" >&2; exit 1; fi
+fi
+mkdir -p ${[p.prefix, `${p.prefix}/releases`, p.etc, p.run, p.log, ...extraDirs].map(sh).join(" ")}
+echo "prepared: node $(node --version), fuse ok"`.trim();
+}
+
+export function unprepareScript(p: HostPaths): string {
+  return `rm -rf ${[p.etc, p.run, p.log].map(sh).join(" ")}
+rmdir ${sh(`${p.prefix}/releases`)} ${sh(p.prefix)} 2>/dev/null || true`;
+}
+
+/** Step 2: unpack the runtime release and point <prefix>/current at it; older releases go. */
+export function installRuntimeScript(p: HostPaths, hash: string, archivePath: string, removeArchive: boolean): string {
+  const release = `${p.prefix}/releases/${hash}`;
+  return `
+if [ ! -f ${sh(`${release}/.complete`)} ]; then
+  rm -rf ${sh(release)} && mkdir -p ${sh(release)}
+  tar -xzf ${sh(archivePath)} -C ${sh(release)}
+  touch ${sh(`${release}/.complete`)}
+fi
+ln -sfn ${sh(`releases/${hash}`)} ${sh(`${p.prefix}/current.tmp`)} && mv -Tf ${sh(`${p.prefix}/current.tmp`)} ${sh(`${p.prefix}/current`)}
+for old in ${sh(`${p.prefix}/releases`)}/*; do [ "$old" = ${sh(release)} ] || rm -rf "$old"; done
+${removeArchive ? `rm -f ${sh(archivePath)}` : ""}
+echo "runtime ${hash}"`.trim();
+}
+
+export function removeRuntimeScript(p: HostPaths, hash: string): string {
+  return `
+if [ "$(readlink ${sh(`${p.prefix}/current`)} 2>/dev/null)" = ${sh(`releases/${hash}`)} ]; then rm -f ${sh(`${p.prefix}/current`)}; fi
+rm -rf ${sh(`${p.prefix}/releases/${hash}`)} ${sh(`${p.prefix}/releases/gluster-ha-${hash}.tar.gz`)}`.trim();
+}
+
+export interface ServiceDef {
+  /** Service name: gluster-ha-<host>; the systemd unit is <name>.service. */
+  name: string;
+  manager: "systemd" | "process";
+  paths: HostPaths;
+  /** argv after `node`. */
+  args: string[];
+  logFile: string;
+  description: string;
+  mountPoint?: string;
+}
+
+function processArgv(s: ServiceDef): string[] {
+  return ["node", ...s.args];
+}
+
+/** (Re)starts the service with the current volfile and runtime. */
+export function restartServiceScript(s: ServiceDef): string {
+  if (s.manager === "process") {
+    return `node ${sh(`${s.paths.bin}/gluster-ha.js`)} service restart ${sh(s.name)} --run-dir ${sh(s.paths.run)} --log-file ${sh(s.logFile)} -- ${processArgv(s).map(sh).join(" ")}`;
+  }
+  const unit = renderSystemdUnit({
+    description: s.description,
+    execStart: ["/usr/bin/env", ...processArgv(s)],
+    mountPoint: s.mountPoint,
+    wantedBy: s.mountPoint ? "remote-fs.target" : "multi-user.target",
+  });
+  return `${writeFile(`/etc/systemd/system/${s.name}.service`, unit)}
+systemctl daemon-reload
+systemctl enable ${sh(`${s.name}.service`)}
+systemctl restart ${sh(`${s.name}.service`)}`;
+}
+
+/** Stops the service; works even when the runtime is already gone (pidfile + signals). */
+export function stopServiceScript(s: ServiceDef): string {
+  if (s.manager === "systemd") {
+    return `systemctl disable --now ${sh(`${s.name}.service`)} 2>/dev/null || true
+rm -f ${sh(`/etc/systemd/system/${s.name}.service`)}
+systemctl daemon-reload || true`;
+  }
+  const pidfile = `${s.paths.run}/${s.name}.pid`;
+  return `if [ -f ${sh(`${s.paths.bin}/gluster-ha.js`)} ]; then
+  node ${sh(`${s.paths.bin}/gluster-ha.js`)} service stop ${sh(s.name)} --run-dir ${sh(s.paths.run)}
+elif [ -f ${sh(pidfile)} ]; then
+  kill "$(cat ${sh(pidfile)})" 2>/dev/null || true; sleep 2; rm -f ${sh(pidfile)}
+fi`;
+}
+
+/**
+ * Waits until the server accepts connections on its port (not a sleep: polls, up to a deadline).
+ * TODO(protocol): replace the TCP poll by a protocol handshake: `gluster-ha probe HOST:PORT VOLUME`.
+ */
+export function waitForServerScript(host: string, port: number, seconds = 30): string {
+  return `node -e '
+const net = require("net");
+const [host, port, seconds] = process.argv.slice(1);
+const deadline = Date.now() + Number(seconds) * 1000;
+(function attempt() {
+  const s = net.connect({ host, port: Number(port) });
+  s.once("connect", () => { s.destroy(); process.exit(0); });
+  s.once("error", () => {
+    s.destroy();
+    if (Date.now() > deadline) { console.error("server " + host + ":" + port + " did not answer within " + seconds + " s"); process.exit(1); }
+    setTimeout(attempt, 100);
+  });
+})();' ${sh(host)} ${port} ${seconds}`;
+}
+
+/**
+ * Waits until nothing is left to heal, when the runtime has the command (the AFR engineer's
+ * `gluster-ha heal info --wait-empty`); on a runtime without it, says so and goes on.
+ */
+export function waitForHealScript(p: HostPaths, volfile: string, seconds = 120): string {
+  return `if node ${sh(`${p.bin}/gluster-ha.js`)} heal --help 2>&1 | grep -q -- --wait-empty; then
+  node ${sh(`${p.bin}/gluster-ha.js`)} heal info --wait-empty --timeout ${seconds} -f ${sh(volfile)}
+else
+  echo "heal wait skipped: this runtime has no 'gluster-ha heal info --wait-empty'" >&2
+fi`;
+}
+
+/** Mounted (per /proc/mounts)? Polls up to a deadline. */
+export function waitForMountScript(mountPoint: string, seconds = 30): string {
+  return `for i in $(seq 1 ${seconds * 10}); do
+  if awk -v m=${sh(mountPoint)} '$2 == m && $3 ~ /^fuse/ { found = 1 } END { exit !found }' /proc/mounts; then break; fi
+  [ "$i" -lt ${seconds * 10} ] || { echo "${mountPoint} not mounted after ${seconds} s" >&2; exit 1; }
+  sleep 0.1
+done`;
+}
+
+/** Write and read back a marker file through the mount. */
+export function markerCheckScript(mountPoint: string, clientName: string): string {
+  const marker = `${mountPoint}/.gluster-ha-check-${clientName}`;
+  return `token="gluster-ha $(date +%s%N) $$"
+for i in $(seq 1 50); do
+  if printf '%s\\n' "$token" > ${sh(marker)} 2>/dev/null && [ "$(cat ${sh(marker)})" = "$token" ]; then ok=1; break; fi
+  sleep 0.2
+done
+[ "\${ok:-}" = 1 ] || { echo "write+read of ${marker} through the mount failed" >&2; exit 1; }
+rm -f ${sh(marker)}
+echo "mount verified: ${mountPoint}"`;
+}
+
+export function unmountScript(mountPoint: string): string {
+  return `if awk -v m=${sh(mountPoint)} '$2 == m { found = 1 } END { exit !found }' /proc/mounts; then
+  fusermount -uz ${sh(mountPoint)} 2>/dev/null || umount -l ${sh(mountPoint)}
+fi
+rmdir ${sh(mountPoint)} 2>/dev/null || true`;
+}

@@ -1,0 +1,152 @@
+// glusterfs -f VOLFILE MOUNTPOINT: mounts the volfile's graph over FUSE (the seed's client command).
+import { resolve } from "node:path";
+import { Graph } from "../core/graph";
+import type { LogHandle } from "../core/log";
+import { FuseBridge } from "../fuse/bridge";
+import { clearStaleMount, isMounted, lazyUnmount } from "../fuse/mounts";
+import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
+import { volfileCheckMain } from "../volfile/check";
+import {
+  COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
+  openProcessLog, parseFlags, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
+  writePidfile, writeStatedump,
+} from "./_common";
+
+const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
+
+  -f, --volfile FILE        the client volfile (its last volume is mounted)
+  -N, --foreground          stay in the foreground (default: detach once the mount is up)
+  -l, --log-file FILE       log here (default: stderr in the foreground, /var/log/glusterfs/<mountpoint>.log otherwise)
+  -L, --log-level LEVEL     TRACE DEBUG INFO WARNING ERROR CRITICAL NONE (default INFO)
+  -p, --pidfile FILE        write the process id here
+      --volfile-check       check the volfile and exit (0 clean, 1 errors)
+      --attribute-timeout S kernel attribute cache, seconds (default ${DEFAULT_FUSE_OPTIONS.attrTimeout})
+      --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
+      --no-allow-other      only the mounting user may use the mount
+
+Signals: TERM/INT unmount and exit; HUP reloads the volfile and reopens the log; USR1 writes a statedump.
+`;
+
+const FLAGS = {
+  ...COMMON_FLAGS,
+  foreground: { type: "boolean", short: "N" },
+  "no-daemon": { type: "boolean" },
+  "attribute-timeout": { type: "string" },
+  "entry-timeout": { type: "string" },
+  "no-allow-other": { type: "boolean" },
+} as const;
+
+function seconds(flag: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${flag} ${v}: expected seconds (a number >= 0)`);
+  return n;
+}
+
+/** How often the mount is checked for having been unmounted from outside (then the process exits). */
+const MOUNT_WATCH_MS = 2000;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, FLAGS, true);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  if (!values.volfile) throw new UsageError("missing -f VOLFILE");
+  if (values["volfile-check"]) return volfileCheckMain(values.volfile);
+  if (positionals.length !== 1) throw new UsageError("expected one MOUNTPOINT");
+  const mountpoint = resolve(positionals[0]!);
+  const foreground = values.foreground === true || values["no-daemon"] === true;
+  const pidfile = values.pidfile ?? values["pid-file"];
+  const fuseOptions = {
+    mountpoint,
+    attrTimeout: seconds("attribute-timeout", values["attribute-timeout"], DEFAULT_FUSE_OPTIONS.attrTimeout),
+    entryTimeout: seconds("entry-timeout", values["entry-timeout"], DEFAULT_FUSE_OPTIONS.entryTimeout),
+    allowOther: values["no-allow-other"] !== true,
+  };
+  const logFile = values["log-file"] ?? (foreground ? undefined : `/var/log/glusterfs/${mountpoint.slice(1).replace(/\//g, "-") || "root"}.log`);
+  const logLevelFlag = values["log-level"];
+  openProcessLog("glusterfs", "-", logLevelFlag); // validates --log-level before detaching
+
+  if (!foreground && !isDaemonChild()) return daemonize("glusterfs");
+
+  const logs = openProcessLog("glusterfs", logFile, logLevelFlag);
+  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs);
+}
+
+async function run(
+  volfile: string, mountpoint: string, fuseOptions: ConstructorParameters<typeof FuseBridge>[1], pidfile: string | undefined,
+  logs: LogHandle,
+): Promise<number> {
+  let graph: Graph;
+  try {
+    graph = Graph.fromFile(volfile, { log: logs.log });
+  } catch (err) {
+    return fail(logs, describeError(err), { volfile });
+  }
+  const log = logs.log.child({ volume: graph.top.name });
+  let bridge: FuseBridge | undefined;
+  try {
+    const stale = await clearStaleMount(mountpoint, log);
+    if (stale === "cleared") log.info({ mountpoint }, "stale mount removed");
+    await graph.start();
+    bridge = new FuseBridge(graph.top, fuseOptions, log);
+    await bridge.mount();
+    if (pidfile) writePidfile(pidfile);
+  } catch (err) {
+    await bridge?.unmount().catch(() => undefined);
+    await graph.stop();
+    return fail(logs, describeError(err), { mountpoint, volfile });
+  }
+  log.info({ mountpoint, volfile, options: bridge.options }, "mounted");
+
+  const mounted = bridge;
+  let unmountedOutside = false;
+  const stop = async () => {
+    clearInterval(watch);
+    if (!unmountedOutside) await mounted.unmount().catch(async (err: unknown) => {
+      log.warn({ err: (err as Error).message }, "unmount failed: detaching lazily");
+      await lazyUnmount(mountpoint);
+    });
+    await graph.stop();
+    removePidfile(pidfile);
+  };
+  // Someone ran `umount`: like GlusterFS, the client process then ends. (This timer also keeps the
+  // process alive: fuse-native's own handles do not.)
+  const watch = setInterval(() => {
+    if (isMounted(mountpoint)) return;
+    unmountedOutside = true;
+    log.info({ mountpoint }, "unmounted from outside: exiting");
+    process.kill(process.pid, "SIGTERM");
+  }, MOUNT_WATCH_MS);
+  handleSignals({
+    stop,
+    hup: () => {
+      logs.reopen();
+      reloadVolfile(graph, volfile, log);
+    },
+    usr1: () => {
+      const path = writeStatedump({ volfile, graph: graph.dump(), fuse: mounted.dump() });
+      log.info({ path }, "statedump written");
+    },
+  }, logs, log);
+  reportReady();
+  return new Promise<number>(() => undefined); // runs until a signal ends the process
+}
+
+async function fail(logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
+  logs.log.error(fields, message);
+  logs.flush();
+  if (logs.file !== "-") process.stderr.write(`glusterfs: ${message}\n`);
+  await reportFailure(message, EXIT_FAIL);
+  return EXIT_FAIL;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`glusterfs: ${describeError(err)}\n`);
+    if (err instanceof UsageError) process.stderr.write(USAGE);
+    process.exit(err instanceof UsageError ? EXIT_USAGE : EXIT_FAIL);
+  },
+);

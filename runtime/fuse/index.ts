@@ -1,0 +1,4 @@
+export { FuseBridge, toFuseStat, type BridgeStats } from "./bridge";
+export { DEFAULT_FUSE_OPTIONS, FUSE_SUBTYPE, type FuseMountOptions } from "./options";
+export { isInternalXattr } from "./xattrs";
+export { clearStaleMount, isMounted, mountEntry } from "./mounts";

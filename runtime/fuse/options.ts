@@ -1,0 +1,53 @@
+/** How the FUSE mount is set up (the `glusterfs` CLI fills this from its flags). */
+export interface FuseMountOptions {
+  /** Directory to mount on (must exist). */
+  mountpoint: string;
+  /**
+   * Seconds the kernel may cache attributes / names. GlusterFS uses 1 s for both; attributes default
+   * to 0 here because libfuse 2's path-based API gives every name of a hard-linked file its own
+   * kernel inode: a cached size or link count of one name would go stale when the file changes
+   * through another (test/helpers/posix-suite.ts, "hard links"). Raise it with --attribute-timeout
+   * when hard links do not matter.
+   */
+  attrTimeout: number;
+  entryTimeout: number;
+  /** Largest write the kernel sends in one request (needs big_writes; the kernel's ceiling is 128 KiB on libfuse 2). */
+  maxWrite: number;
+  /** Largest read the kernel asks for in one request. */
+  maxRead: number;
+  /** Let other users (Apache's www-data) use the mount; the kernel then checks permissions (default_permissions). */
+  allowOther: boolean;
+  /** Kernel-side permission checks against the modes/owners we report. Always wanted with allowOther. */
+  defaultPermissions: boolean;
+  /** Shown as the source in /proc/mounts (GlusterFS shows the volfile server or "glusterfs"). */
+  fsname: string;
+}
+
+export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
+  attrTimeout: 0,
+  entryTimeout: 1,
+  maxWrite: 131072,
+  maxRead: 131072,
+  allowOther: true,
+  defaultPermissions: true,
+  fsname: "glusterfs",
+};
+
+/** The filesystem type suffix: /proc/mounts shows `fuse.glusterfs`, as a GlusterFS mount does. */
+export const FUSE_SUBTYPE = "glusterfs";
+
+/**
+ * libfuse options fuse-native has no setting for. fuse-native builds its `-o` string from a fixed
+ * list (Fuse#_fuseOptions); the bridge appends these to it (see GlusterFuse in bridge.ts):
+ * - big_writes + max_write: without them the kernel sends 4 KiB writes (sequential writes ~40 MB/s).
+ * - use_ino: st_ino comes from the volume (hard links share an inode number, as on disk), not from
+ *   libfuse's own per-path node ids.
+ * - attr_timeout / entry_timeout: always passed here, 0 included.
+ */
+export function extraLibfuseOptions(o: Pick<FuseMountOptions, "maxWrite" | "attrTimeout" | "entryTimeout">): string[] {
+  return [
+    "big_writes", `max_write=${o.maxWrite}`, "use_ino",
+    // fuse-native drops a timeout of 0 (it tests the value for truth), which would leave libfuse's 1 s.
+    `attr_timeout=${o.attrTimeout}`, `entry_timeout=${o.entryTimeout}`,
+  ];
+}

@@ -1,0 +1,108 @@
+import { Packr, Unpackr } from "msgpackr";
+import { FOP_NAMES, type FopName } from "../core/fops";
+
+/**
+ * The messages of the wire protocol (see docs/protocol.md). Every message is one msgpack map;
+ * Buffers travel as msgpack `bin` (no base64) and decode as views of the received frame (no copy).
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Client -> server, first message of a connection. */
+export interface HelloMsg {
+  t: "hello";
+  version: number;
+  /** The volume of the server's graph to attach to (remote-subvolume). */
+  volume: string;
+  /** Seconds after which the server may drop a connection it heard nothing from (the client pings well within it). */
+  timeout?: number;
+  /** Free-form label of the client (host/pid) for the server's logs. */
+  label?: string;
+}
+/** Server -> client: the handshake succeeded; `client` is the identity the server gave this connection. */
+export interface HelloOkMsg { t: "hello-ok"; version: number; client: string }
+/** Server -> client: the handshake was refused (EACCES: auth, ENOENT: no such volume, EPROTO: version). */
+export interface HelloErrMsg { t: "hello-err"; code: string; message: string }
+export interface RequestMsg { t: "req"; id: number; op: FopName; args: unknown[] }
+export interface ReplyOkMsg { t: "rep"; id: number; ok: unknown }
+export interface ReplyErrMsg { t: "rep"; id: number; err: { code: string; message: string } }
+export interface PingMsg { t: "ping"; id: number }
+export interface PongMsg { t: "pong"; id: number }
+
+export type ClientMsg = HelloMsg | RequestMsg | PingMsg;
+export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg;
+export type Msg = ClientMsg | ServerMsg;
+
+/** Anything wrong with the bytes on the wire: the connection that sent them is dropped. */
+export class ProtocolError extends Error {
+  readonly code = "EPROTO";
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+// Self-describing maps (no shared record structures), so either side can restart independently.
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes a message body (without the length prefix). */
+export function encodeMsg(msg: Msg): Buffer {
+  return packr.pack(msg);
+}
+
+const FOPS: ReadonlySet<string> = new Set(FOP_NAMES);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+function unpack(body: Buffer): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = unpackr.unpack(body);
+  } catch (err) {
+    throw new ProtocolError(`undecodable frame (${(err as Error).message})`);
+  }
+  if (!isObj(v) || typeof v.t !== "string") throw new ProtocolError("frame is not a message");
+  return v;
+}
+
+/** Decodes and checks a frame a client sent; throws ProtocolError on anything malformed. */
+export function decodeClientMsg(body: Buffer): ClientMsg {
+  const m = unpack(body);
+  switch (m.t) {
+    case "hello":
+      if (typeof m.version !== "number" || typeof m.volume !== "string") throw new ProtocolError("malformed hello");
+      return m as unknown as HelloMsg;
+    case "req":
+      if (!isId(m.id)) throw new ProtocolError("request without a valid id");
+      if (typeof m.op !== "string" || !FOPS.has(m.op)) throw new ProtocolError(`unknown op ${JSON.stringify(m.op)}`);
+      if (!Array.isArray(m.args) || !isObj(m.args[0])) throw new ProtocolError(`malformed arguments for ${m.op}`);
+      return m as unknown as RequestMsg;
+    case "ping":
+      if (!isId(m.id)) throw new ProtocolError("ping without a valid id");
+      return m as unknown as PingMsg;
+    default:
+      throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
+  }
+}
+
+/** Decodes and checks a frame a server sent; throws ProtocolError on anything malformed. */
+export function decodeServerMsg(body: Buffer): ServerMsg {
+  const m = unpack(body);
+  switch (m.t) {
+    case "hello-ok":
+      if (typeof m.client !== "string") throw new ProtocolError("malformed hello-ok");
+      return m as unknown as HelloOkMsg;
+    case "hello-err":
+      if (typeof m.code !== "string") throw new ProtocolError("malformed hello-err");
+      return { t: "hello-err", code: m.code, message: String(m.message ?? m.code) };
+    case "rep":
+      if (!isId(m.id)) throw new ProtocolError("reply without a valid id");
+      if ("err" in m && (!isObj(m.err) || typeof m.err.code !== "string")) throw new ProtocolError("malformed error reply");
+      return m as unknown as ReplyOkMsg | ReplyErrMsg;
+    case "pong":
+      if (!isId(m.id)) throw new ProtocolError("pong without a valid id");
+      return m as unknown as PongMsg;
+    default:
+      throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
+  }
+}

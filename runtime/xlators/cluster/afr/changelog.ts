@@ -1,0 +1,93 @@
+/**
+ * AFR's changelog (GlusterFS 2.0 "v1" model, see docs in index.ts): on every replica each file carries
+ * one `trusted.afr.<brick-id>` xattr per replica of the set, 12 bytes = big-endian int32 pending
+ * counters data | metadata | entry. M[i][j] = what replica i holds about replica j.
+ *
+ * Keys are the children's brick identities (getxattr "/" trusted.gha.brick-id), not the `subvolumes`
+ * names, because the two servers' volfiles name the same bricks differently (node1: gfs-ds-locks +
+ * gfs-node2-ds; node2: gfs-ds-locks + gfs-node1-ds) and both must agree on who is blamed. A child whose
+ * identity was never learned (down since start) is blamed under `trusted.afr.<child-name>`; reads sum both.
+ */
+export const CHANGELOG_PREFIX = "trusted.afr.";
+export const BRICK_ID_XATTR = "trusted.gha.brick-id";
+export const INDEX_XATTR = "trusted.gha.index";
+
+export type ChangelogKind = "data" | "metadata" | "entry";
+export const KIND_SLOT: Record<ChangelogKind, number> = { data: 0, metadata: 1, entry: 2 };
+
+export type Counters = [number, number, number];
+
+export function encodeCounters(c: readonly number[]): Buffer {
+  const b = Buffer.alloc(12);
+  for (let i = 0; i < 3; i++) b.writeInt32BE(c[i] ?? 0, i * 4);
+  return b;
+}
+
+export function decodeCounters(b: Buffer | undefined): Counters {
+  if (!b || b.length < 12) return [0, 0, 0];
+  return [b.readInt32BE(0), b.readInt32BE(4), b.readInt32BE(8)];
+}
+
+/** Counters with `n` in the slot of `kind` (for xattrop add32). */
+export function delta(kind: ChangelogKind, n: number): Buffer {
+  const c: Counters = [0, 0, 0];
+  c[KIND_SLOT[kind]] = n;
+  return encodeCounters(c);
+}
+
+/**
+ * The pending matrix of one kind over the replicas that answered: rows by replica index, columns by
+ * child index; each cell sums the child's id key and its name key.
+ */
+export function pendingMatrix(
+  rows: ReadonlyMap<number, Record<string, Buffer> | undefined>,
+  keysOf: (j: number) => string[],
+  childCount: number,
+  kind: ChangelogKind,
+): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (const [i, xattrs] of rows) {
+    const row: number[] = [];
+    for (let j = 0; j < childCount; j++) {
+      let sum = 0;
+      for (const k of keysOf(j)) sum += decodeCounters(xattrs?.[k])[KIND_SLOT[kind]];
+      row.push(sum);
+    }
+    m.set(i, row);
+  }
+  return m;
+}
+
+export interface Direction {
+  /** Replicas nobody trustworthy accuses: they hold the good copy. */
+  sources: number[];
+  /** Present replicas that are not sources. */
+  sinks: number[];
+  /** Trustworthy replicas accuse each other: no source can be chosen without a policy. */
+  splitBrain: boolean;
+  /** Any non-zero counter at all (something to clear even when nothing to copy). */
+  pending: boolean;
+}
+
+/**
+ * afr_selfheal_find_direction: a replica with M[i][i] != 0 accuses itself (a transaction died half way
+ * there) and its accusations are ignored; sources are the present replicas no other trustworthy one
+ * accuses; if trustworthy replicas exist but all are accused, it is split-brain.
+ */
+export function findDirection(m: ReadonlyMap<number, number[]>): Direction {
+  const present = [...m.keys()];
+  const selfAccusing = new Set(present.filter((i) => (m.get(i)?.[i] ?? 0) !== 0));
+  const accused = new Set<number>();
+  let pending = false;
+  for (const i of present) {
+    const row = m.get(i) ?? [];
+    if (row.some((v) => v !== 0)) pending = true;
+    if (selfAccusing.has(i)) continue;
+    row.forEach((v, j) => {
+      if (j !== i && v !== 0) accused.add(j);
+    });
+  }
+  const sources = present.filter((i) => !accused.has(i));
+  const splitBrain = sources.length === 0 && present.length > 0;
+  return { sources, sinks: present.filter((i) => !sources.includes(i)), splitBrain, pending };
+}

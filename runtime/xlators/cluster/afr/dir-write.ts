@@ -1,0 +1,72 @@
+/**
+ * Entry fops (create, mkdir, unlink, rename, ...): a transaction holding entry locks on the names
+ * involved, with the changelog (entry counter) on the parent directory. New files get one gfid,
+ * passed to every replica in xdata gfid-req, so all copies share their identity.
+ */
+import { randomUUID } from "node:crypto";
+import { posix as pathPosix } from "node:path";
+import type { CallCtx, Fd, Iatt, Loc, Xdata } from "../../../core/types";
+import { XDATA } from "../../../core/types";
+import type { Afr, AfrFdCtx } from "./afr";
+import { firstResult, transaction, type LockSpec } from "./transaction";
+
+export function parentOf(loc: Loc): { parent: Loc; base: string } {
+  return { parent: { path: pathPosix.dirname(loc.path) }, base: pathPosix.basename(loc.path) };
+}
+
+export function entryLock(afr: Afr, loc: Loc): LockSpec {
+  const { parent, base } = parentOf(loc);
+  return { kind: "entry", domain: afr.name, loc: parent, basename: base };
+}
+
+function entryTxn<T>(afr: Afr, ctx: CallCtx, fop: string, names: Loc[], op: (i: number) => Promise<T>) {
+  const parents = [...new Set(names.map((l) => parentOf(l).parent.path))].map((path) => ({ path }));
+  return transaction(afr, ctx, { fop, kind: "entry", locks: names.map((l) => entryLock(afr, l)), changelog: parents, op });
+}
+
+function withGfid(xdata: Xdata | undefined): { gfid: string; xdata: Xdata } {
+  const gfid = (xdata?.[XDATA.gfidReq] as string | undefined) ?? randomUUID();
+  return { gfid, xdata: { ...(xdata ?? {}), [XDATA.gfidReq]: gfid } };
+}
+
+export async function create(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+  const g = withGfid(xdata);
+  const out = await entryTxn(afr, ctx, "create", [loc], (i) => afr.children[i]!.create(ctx, loc, flags, mode, fd, g.xdata));
+  const opened = afr.children.map((_, i) => out.results.has(i));
+  const stat = firstResult(out);
+  fd.gfid = stat.gfid;
+  const fc: AfrFdCtx = { opened, readChild: afr.pickReadChild([...out.results.keys()], stat.gfid), flags };
+  fd.set(afr, fc);
+  return stat;
+}
+
+export async function mknod(afr: Afr, ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
+  const g = withGfid(xdata);
+  return firstResult(await entryTxn(afr, ctx, "mknod", [loc], (i) => afr.children[i]!.mknod(ctx, loc, mode, rdev, g.xdata)));
+}
+
+export async function mkdir(afr: Afr, ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
+  const g = withGfid(xdata);
+  return firstResult(await entryTxn(afr, ctx, "mkdir", [loc], (i) => afr.children[i]!.mkdir(ctx, loc, mode, g.xdata)));
+}
+
+export async function symlink(afr: Afr, ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+  const g = withGfid(xdata);
+  return firstResult(await entryTxn(afr, ctx, "symlink", [loc], (i) => afr.children[i]!.symlink(ctx, target, loc, g.xdata)));
+}
+
+export async function link(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
+  return firstResult(await entryTxn(afr, ctx, "link", [to], (i) => afr.children[i]!.link(ctx, from, to, xdata)));
+}
+
+export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  await entryTxn(afr, ctx, "unlink", [loc], (i) => afr.children[i]!.unlink(ctx, loc, xdata));
+}
+
+export async function rmdir(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  await entryTxn(afr, ctx, "rmdir", [loc], (i) => afr.children[i]!.rmdir(ctx, loc, xdata));
+}
+
+export async function rename(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
+  await entryTxn(afr, ctx, "rename", [from, to], (i) => afr.children[i]!.rename(ctx, from, to, xdata));
+}

@@ -1,0 +1,184 @@
+/**
+ * Reading fops: lookup (with the self-heal check), stat, open, read, readdir, ... Reads go to one
+ * readable replica (read-subvolume, else a gfid hash) and fall back to another on a transport error.
+ */
+import { constants as fsc } from "node:fs";
+import { posix as pathPosix } from "node:path";
+import { FopError } from "../../../core/errors";
+import type { CallCtx, DirEntry, Fd, Iatt, Loc, LookupResult, Statfs, Xdata } from "../../../core/types";
+import { XDATA } from "../../../core/types";
+import type { Afr, AfrFdCtx } from "./afr";
+import { fsetattr } from "./inode-write";
+import { direction, gfidConflict, inspect, isDir, needsHeal, readable, type Inspection } from "./inspect";
+
+/** Errors after which another replica may answer differently. */
+const FAILOVER = new Set(["ENOTCONN", "EBADF", "EIO", "ENOENT", "ESTALE", "ETIMEDOUT", "ECONNRESET"]);
+
+export async function readFromAny<T>(afr: Afr, fop: string, order: number[], fn: (i: number) => Promise<T>): Promise<T> {
+  let first: FopError | undefined;
+  for (const i of order) {
+    try {
+      return await fn(i);
+    } catch (err) {
+      const e = FopError.from(err, { xlator: afr.name, fop });
+      if (!first || (first.code === "ENOTCONN" && e.code !== "ENOTCONN")) first = e;
+      if (!FAILOVER.has(e.code)) throw e;
+    }
+  }
+  throw first ?? afr.err("ENOTCONN", fop, "no subvolume is up");
+}
+
+/** Up children, the preferred one for this gfid first. */
+function readOrder(afr: Afr, gfid: string | undefined, candidates = afr.upChildren()): number[] {
+  if (candidates.length === 0) return [];
+  const first = afr.pickReadChild(candidates, gfid);
+  return [first, ...candidates.filter((i) => i !== first)];
+}
+
+/**
+ * Which answer of a lookup is the truth. An entry present on some replicas only is real unless the
+ * parent directory's changelog says those replicas are stale for entries (a file deleted while they
+ * were down must not come back).
+ */
+async function resolveLookup(afr: Afr, loc: Loc): Promise<{ insp: Inspection; read: number; splitBrain: boolean }> {
+  const insp = await inspect(afr, loc);
+  if (insp.present.size === 0) {
+    if (insp.missing.length > 0) throw afr.err("ENOENT", "lookup");
+    throw [...insp.errors.values()][0] ?? afr.err("ENOTCONN", "lookup", "no subvolume is up");
+  }
+  if (insp.missing.length > 0 && loc.path !== "/") {
+    const parent = await inspect(afr, { path: pathPosix.dirname(loc.path) });
+    const d = direction(afr, parent, "entry");
+    if (!d.splitBrain && d.pending && [...insp.present.keys()].every((i) => !d.sources.includes(i))) {
+      afr.heals.schedule(pathPosix.dirname(loc.path));
+      throw afr.err("ENOENT", "lookup", "entry exists only on stale replicas");
+    }
+  }
+  if (gfidConflict(insp)) {
+    afr.gfidMismatch.add(loc.path);
+    if (afr.options["self-heal"] && loc.path !== "/") afr.heals.schedule(pathPosix.dirname(loc.path));
+    throw afr.err("EIO", "lookup", `gfid or type mismatch between replicas of ${loc.path}`);
+  }
+  afr.gfidMismatch.delete(loc.path);
+  const r = readable(afr, insp);
+  if (r.splitBrain) afr.splitBrain.set(loc.path, ["data/metadata"]);
+  else afr.splitBrain.delete(loc.path);
+  const candidates = r.sources.length > 0 ? r.sources : [...insp.present.keys()];
+  const gfid = insp.present.get(candidates[0]!)!.stat.gfid;
+  if (afr.options["self-heal"] && needsHeal(afr, insp)) afr.heals.schedule(loc.path);
+  return { insp, read: afr.pickReadChild(candidates, gfid), splitBrain: r.splitBrain };
+}
+
+export async function lookup(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
+  void ctx;
+  const wanted = (xdata?.[XDATA.wantXattrs] as string[] | undefined) ?? [];
+  const { insp, read } = await resolveLookup(afr, loc);
+  const rep = insp.present.get(read)!;
+  if (wanted.length === 0) return { stat: rep.stat };
+  // Changelog keys were asked by us; anything else the caller wants comes from the read child.
+  const extra = await afr.children[read]!.lookup(ctx, loc, xdata).catch(() => undefined);
+  return { stat: rep.stat, xattrs: extra?.xattrs ?? {} };
+}
+
+export async function stat(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+  return (await lookup(afr, ctx, loc, xdata)).stat;
+}
+
+function openedOrder(afr: Afr, fd: Fd): number[] {
+  const fc = afr.fdCtx(fd);
+  if (!fc) return readOrder(afr, fd.gfid);
+  const opened = afr.children.map((_, i) => i).filter((i) => fc.opened[i] && afr.childUp(i));
+  return [fc.readChild, ...opened.filter((i) => i !== fc.readChild)].filter((i) => opened.includes(i));
+}
+
+export async function fstat(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+  return readFromAny(afr, "fstat", openedOrder(afr, fd), (i) => afr.children[i]!.fstat(ctx, fd, xdata));
+}
+
+export async function access(afr: Afr, ctx: CallCtx, loc: Loc, mask: number, xdata?: Xdata): Promise<void> {
+  return readFromAny(afr, "access", readOrder(afr, loc.gfid), (i) => afr.children[i]!.access(ctx, loc, mask, xdata));
+}
+
+export async function readlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<string> {
+  return readFromAny(afr, "readlink", readOrder(afr, loc.gfid), (i) => afr.children[i]!.readlink(ctx, loc, xdata));
+}
+
+export async function statfs(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Statfs> {
+  return readFromAny(afr, "statfs", readOrder(afr, loc.gfid), (i) => afr.children[i]!.statfs(ctx, loc, xdata));
+}
+
+export async function getxattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<Buffer> {
+  return readFromAny(afr, "getxattr", readOrder(afr, loc.gfid), (i) => afr.children[i]!.getxattr(ctx, loc, name, xdata));
+}
+
+export async function listxattr(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<string[]> {
+  return readFromAny(afr, "listxattr", readOrder(afr, loc.gfid), (i) => afr.children[i]!.listxattr(ctx, loc, xdata));
+}
+
+/** Opens on every replica holding the file; reads go to a source. Split-brain refuses with EIO. */
+async function openOn(afr: Afr, ctx: CallCtx, loc: Loc, fd: Fd, fop: "open" | "opendir",
+  doOpen: (i: number) => Promise<void>, flags: number): Promise<void> {
+  let res = await resolveLookup(afr, loc);
+  if (res.splitBrain && afr.options["favorite-child-policy"] !== "none") {
+    await afr.heals.healNow(loc.path);
+    res = await resolveLookup(afr, loc);
+  }
+  if (res.splitBrain) throw afr.err("EIO", fop, `${loc.path} is in split-brain`);
+  const present = [...res.insp.present.keys()];
+  fd.gfid ??= res.insp.present.get(res.read)!.stat.gfid;
+  const opened = afr.children.map(() => false);
+  const errors: FopError[] = [];
+  await Promise.all(present.map(async (i) => {
+    try {
+      await doOpen(i);
+      opened[i] = true;
+    } catch (err) {
+      errors.push(FopError.from(err, { xlator: afr.name, fop }));
+    }
+  }));
+  if (!opened.some(Boolean)) throw errors[0] ?? afr.err("ENOTCONN", fop);
+  const r = readable(afr, res.insp);
+  const sources = r.sources.filter((i) => opened[i]);
+  const readChild = sources.length > 0 ? afr.pickReadChild(sources, fd.gfid)
+    : opened[res.read] ? res.read : opened.findIndex(Boolean);
+  const fc: AfrFdCtx = { opened, readChild, flags };
+  fd.set(afr, fc);
+}
+
+export async function open(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {
+  // Truncation changes data: it runs as a transaction after the open, so a down replica gets blamed.
+  const trunc = (flags & fsc.O_TRUNC) !== 0 && (flags & 3) !== fsc.O_RDONLY;
+  const childFlags = flags & ~fsc.O_TRUNC;
+  await openOn(afr, ctx, loc, fd, "open", (i) => afr.children[i]!.open(ctx, loc, childFlags, fd, xdata), flags);
+  if (trunc) {
+    await fsetattr(afr, ctx, fd, { size: 0 });
+  }
+}
+
+export async function read(afr: Afr, ctx: CallCtx, fd: Fd, size: number, offset: number, xdata?: Xdata): Promise<Buffer> {
+  const order = openedOrder(afr, fd);
+  const fc = afr.fdCtx(fd);
+  return readFromAny(afr, "read", order, async (i) => {
+    const buf = await afr.children[i]!.read(ctx, fd, size, offset, xdata);
+    if (fc && fc.readChild !== i) fc.readChild = i;
+    return buf;
+  });
+}
+
+export async function opendir(afr: Afr, ctx: CallCtx, loc: Loc, fd: Fd, xdata?: Xdata): Promise<void> {
+  await openOn(afr, ctx, loc, fd, "opendir", (i) => afr.children[i]!.opendir(ctx, loc, fd, xdata), fsc.O_RDONLY);
+}
+
+export async function readdir(afr: Afr, ctx: CallCtx, fd: Fd, offset: number, withStat: boolean, xdata?: Xdata): Promise<DirEntry[]> {
+  const fc = afr.fdCtx(fd);
+  if (!fc) return afr.children[0]!.readdir(ctx, fd, offset, withStat, xdata);
+  // Offsets belong to one replica's listing: fail over only at the start of the listing.
+  const order = offset === 0 ? openedOrder(afr, fd) : [fc.readChild];
+  return readFromAny(afr, "readdir", order, async (i) => {
+    const entries = await afr.children[i]!.readdir(ctx, fd, offset, withStat, xdata);
+    fc.readChild = i;
+    return entries;
+  });
+}
+
+export { isDir };

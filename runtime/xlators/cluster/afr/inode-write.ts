@@ -1,0 +1,159 @@
+/**
+ * Fops that change a file's data or metadata: each one is a transaction over every replica where the
+ * file is (open). A replica the fd is not open on (down at open time) is reopened lazily once it is back.
+ */
+import { constants as fsc } from "node:fs";
+import { FopError } from "../../../core/errors";
+import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
+import type { Afr, AfrFdCtx } from "./afr";
+import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
+
+const REOPEN_RETRY_MS = 1000;
+const reopenTried = new WeakMap<AfrFdCtx, number[]>();
+
+export function fdLoc(fd: Fd): Loc {
+  return fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
+}
+
+export function dataLock(afr: Afr, loc: Loc, start = 0, len = 0): LockSpec {
+  return { kind: "inode", domain: afr.name, loc, start, len };
+}
+
+export function metadataLock(afr: Afr, loc: Loc): LockSpec {
+  return { kind: "inode", domain: `${afr.name}:metadata`, loc, start: 0, len: 0 };
+}
+
+/** Opens the fd on replicas that are up again but were down (or lost the fd) when it was opened. */
+async function reopenMissing(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<void> {
+  const tried = reopenTried.get(fc) ?? afr.children.map(() => 0);
+  reopenTried.set(fc, tried);
+  const now = Date.now();
+  const flags = fc.flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC);
+  await Promise.all(afr.children.map(async (c, i) => {
+    if (fc.opened[i] || !c.isUp() || now - tried[i]! < REOPEN_RETRY_MS) return;
+    tried[i] = now;
+    try {
+      if (fd.isDir) await c.opendir(ctx, fdLoc(fd), fd);
+      else await c.open(ctx, fdLoc(fd), flags, fd);
+      fc.opened[i] = true;
+    } catch {
+      // Stays blamed; the heal brings the copy back and a later reopen succeeds.
+    }
+  }));
+}
+
+/** Forgets replicas where the fd turned out stale, and keeps reads on one that took the change. */
+function afterFdTxn(fc: AfrFdCtx, out: TxnOutcome<unknown>): void {
+  for (const [i, e] of out.failed) if (e.code === "EBADF" || e.code === "ENOTCONN") fc.opened[i] = false;
+  if (!out.results.has(fc.readChild)) {
+    const ok = out.results.keys().next();
+    if (!ok.done) fc.readChild = ok.value;
+  }
+}
+
+async function fdTransaction<T>(afr: Afr, ctx: CallCtx, fd: Fd, fop: string, kind: "data" | "metadata",
+  lock: LockSpec, op: (i: number) => Promise<T>): Promise<T> {
+  const fc = afr.fdCtx(fd);
+  if (!fc) throw afr.err("EBADF", fop, "fd not opened through this replicate volume");
+  await reopenMissing(afr, ctx, fd, fc);
+  const loc = fdLoc(fd);
+  const out = await transaction(afr, ctx, {
+    fop, kind, locks: [lock], changelog: [loc], targets: (i) => fc.opened[i] === true, op, fdBased: true,
+  });
+  afterFdTxn(fc, out);
+  return firstResult(out, fc.readChild);
+}
+
+export async function write(afr: Afr, ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
+  return fdTransaction(afr, ctx, fd, "write", "data", dataLock(afr, fdLoc(fd), offset, Math.max(1, data.length)),
+    (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
+}
+
+export async function fallocate(afr: Afr, ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number, xdata?: Xdata): Promise<void> {
+  return fdTransaction(afr, ctx, fd, "fallocate", "data", dataLock(afr, fdLoc(fd)),
+    (i) => afr.children[i]!.fallocate(ctx, fd, mode, offset, len, xdata));
+}
+
+export async function fsetattr(afr: Afr, ctx: CallCtx, fd: Fd, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+  const isData = attr.size !== undefined;
+  return fdTransaction(afr, ctx, fd, "fsetattr", isData ? "data" : "metadata",
+    isData ? dataLock(afr, fdLoc(fd)) : metadataLock(afr, fdLoc(fd)),
+    (i) => afr.children[i]!.fsetattr(ctx, fd, attr, xdata));
+}
+
+export async function setattr(afr: Afr, ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+  const isData = attr.size !== undefined;
+  const out = await transaction(afr, ctx, {
+    fop: "setattr", kind: isData ? "data" : "metadata",
+    locks: [isData ? dataLock(afr, loc) : metadataLock(afr, loc)], changelog: [loc],
+    op: (i) => afr.children[i]!.setattr(ctx, loc, attr, xdata),
+  });
+  return firstResult(out);
+}
+
+export async function setxattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string, value: Buffer, flags: number, xdata?: Xdata): Promise<void> {
+  await transaction(afr, ctx, {
+    fop: "setxattr", kind: "metadata", locks: [metadataLock(afr, loc)], changelog: [loc],
+    op: (i) => afr.children[i]!.setxattr(ctx, loc, name, value, flags, xdata),
+  });
+}
+
+export async function removexattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<void> {
+  await transaction(afr, ctx, {
+    fop: "removexattr", kind: "metadata", locks: [metadataLock(afr, loc)], changelog: [loc],
+    op: (i) => afr.children[i]!.removexattr(ctx, loc, name, xdata),
+  });
+}
+
+/** A fop that goes to every replica the fd is open on; succeeds if any did. */
+async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false): Promise<void> {
+  const fc = afr.fdCtx(fd);
+  const targets = afr.children.map((_, i) => i).filter((i) => (fc ? fc.opened[i] : true) && (forget || afr.childUp(i)));
+  const errors: FopError[] = [];
+  let ok = 0;
+  await Promise.all(targets.map(async (i) => {
+    try {
+      await fn(i);
+      ok++;
+    } catch (err) {
+      errors.push(FopError.from(err, { xlator: afr.name, fop }));
+    }
+  }));
+  if (ok === 0 && errors.length > 0 && !forget) throw errors.find((e) => e.code !== "ENOTCONN") ?? errors[0]!;
+}
+
+export function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  return onAllOpened(afr, fd, "flush", (i) => afr.children[i]!.flush(ctx, fd, xdata));
+}
+
+export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+  return onAllOpened(afr, fd, "fsync", (i) => afr.children[i]!.fsync(ctx, fd, datasync, xdata));
+}
+
+export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+  return onAllOpened(afr, fd, "fsyncdir", (i) => afr.children[i]!.fsyncdir(ctx, fd, datasync, xdata));
+}
+
+export function release(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  return onAllOpened(afr, fd, "release", (i) => afr.children[i]!.release(ctx, fd, xdata), true);
+}
+
+export function releasedir(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  return onAllOpened(afr, fd, "releasedir", (i) => afr.children[i]!.releasedir(ctx, fd, xdata), true);
+}
+
+/** xattrop from above (a replicate volume stacked on this one): applied on every reachable replica. */
+export async function xattrop(afr: Afr, ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>, xdata?: Xdata): Promise<Record<string, Buffer>> {
+  let result: Record<string, Buffer> | undefined;
+  let firstErr: unknown;
+  for (const i of afr.upChildren()) {
+    try {
+      const r = await afr.children[i]!.xattrop(ctx, loc, op, xattrs, xdata);
+      result ??= r;
+    } catch (err) {
+      firstErr ??= err;
+    }
+  }
+  if (result) return result;
+  throw FopError.from(firstErr ?? afr.err("ENOTCONN", "xattrop"), { xlator: afr.name, fop: "xattrop" });
+}

@@ -1,0 +1,212 @@
+/**
+ * The AFR transaction (afr-transaction.c): lock -> pre-op -> op -> post-op -> unlock.
+ *
+ * Changelog model "v1" (GlusterFS 2.0..3.5), chosen because its blame is explicit per replica and needs
+ * no separate dirty counter: pre-op adds 1 to the counter of every child on every locked child; post-op
+ * subtracts 1 for each child where the op succeeded. What remains is exactly "replica i saw a change
+ * that replica j missed". A transaction that died half way leaves M[i][i] != 0 (self-accusing).
+ * If the op failed on every child, nothing changed anywhere, so post-op undoes all marks.
+ */
+import { FopError } from "../../../core/errors";
+import type { CallCtx, Loc } from "../../../core/types";
+import type { Afr } from "./afr";
+import { delta, type ChangelogKind } from "./changelog";
+
+export type LockSpec =
+  | { kind: "inode"; domain: string; loc: Loc; start: number; len: number }
+  | { kind: "entry"; domain: string; loc: Loc; basename: string | null };
+
+export interface TxnSpec<T> {
+  fop: string;
+  kind: ChangelogKind;
+  locks: LockSpec[];
+  /** Where the pending marks go: the file for data/metadata, the parent dir(s) for entry ops. */
+  changelog: Loc[];
+  /** Children the op may run on (default: every locked child). Others that are locked get blamed. */
+  targets?: (i: number) => boolean;
+  op(i: number): Promise<T>;
+  /**
+   * fd-based ops: a file unlinked while open has no path any more, so a child where locking or pre-op
+   * says ENOENT still runs the op (without changelog) instead of failing the write.
+   */
+  fdBased?: boolean;
+}
+
+export interface TxnOutcome<T> {
+  results: Map<number, T>;
+  failed: Map<number, FopError>;
+}
+
+const warnedNoLocks = new WeakSet<object>();
+const CONTENTION = new Set(["EAGAIN", "EWOULDBLOCK", "EDEADLK"]);
+
+function specKey(s: LockSpec): string {
+  return s.kind === "inode" ? `i:${s.domain}:${s.loc.path}:${s.start}` : `e:${s.domain}:${s.loc.path}:${s.basename ?? ""}`;
+}
+
+async function takeLock(afr: Afr, ctx: CallCtx, i: number, s: LockSpec, blocking: boolean): Promise<void> {
+  const child = afr.children[i]!;
+  if (s.kind === "inode") {
+    await child.inodelk(ctx, s.domain, s.loc, blocking ? "setlkw" : "setlk",
+      { type: "wr", start: s.start, len: s.len, pid: ctx.pid, owner: ctx.lkOwner });
+  } else {
+    await child.entrylk(ctx, s.domain, s.loc, s.basename, blocking ? "lock" : "lock_nb", "wr");
+  }
+}
+
+async function releaseLock(afr: Afr, ctx: CallCtx, i: number, s: LockSpec): Promise<void> {
+  const child = afr.children[i]!;
+  try {
+    if (s.kind === "inode") {
+      await child.inodelk(ctx, s.domain, s.loc, "setlk", { type: "un", start: s.start, len: s.len, pid: ctx.pid, owner: ctx.lkOwner });
+    } else {
+      await child.entrylk(ctx, s.domain, s.loc, s.basename, "unlock", "wr");
+    }
+  } catch (err) {
+    // A child that went away dropped our locks with the connection.
+    afr.log.debug({ child: child.name, err: (err as Error).message }, "unlock failed");
+  }
+}
+
+/** Locks held by one transaction, per child. */
+export class HeldLocks {
+  readonly held = new Map<number, LockSpec[]>();
+  constructor(private readonly afr: Afr, private readonly ctx: CallCtx) {}
+  get children(): number[] {
+    return [...this.held.keys()];
+  }
+  async releaseChild(i: number): Promise<void> {
+    const specs = this.held.get(i) ?? [];
+    this.held.delete(i);
+    for (const s of [...specs].reverse()) await releaseLock(this.afr, this.ctx, i, s);
+  }
+  async releaseAll(): Promise<void> {
+    await Promise.all(this.children.map((i) => this.releaseChild(i)));
+  }
+}
+
+/**
+ * Takes every lock on every child in `among`: first non-blocking on all at once; on contention
+ * releases everything and takes them blocking, child by child in brick-identity order (the same on
+ * every server, so two servers locking the same file cannot deadlock). Children that fail otherwise
+ * (down) are left out.
+ */
+export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: number[]): Promise<HeldLocks> {
+  const sorted = [...specs].sort((a, b) => (specKey(a) < specKey(b) ? -1 : 1));
+  const order = afr.lockOrder(among);
+  const held = new HeldLocks(afr, ctx);
+  if (sorted.length === 0) {
+    for (const i of order) held.held.set(i, []);
+    return held;
+  }
+  const tryChild = async (i: number, blocking: boolean): Promise<FopError | undefined> => {
+    const taken: LockSpec[] = [];
+    held.held.set(i, taken);
+    try {
+      for (const s of sorted) {
+        await takeLock(afr, ctx, i, s, blocking);
+        taken.push(s);
+      }
+      return undefined;
+    } catch (err) {
+      const e = FopError.from(err, { xlator: afr.name, fop: "inodelk" });
+      if (e.code === "ENOSYS") {
+        // No locks translator under this child: replicate without locks, and say so once.
+        if (!warnedNoLocks.has(afr.children[i]!)) {
+          warnedNoLocks.add(afr.children[i]!);
+          afr.log.warn({ child: afr.children[i]!.name }, "subvolume has no features/posix-locks: replicating without locks");
+        }
+        return undefined;
+      }
+      await held.releaseChild(i);
+      return e;
+    }
+  };
+  const errors = await Promise.all(order.map((i) => tryChild(i, false)));
+  if (!errors.some((e) => e && CONTENTION.has(e.code))) return held;
+  await held.releaseAll();
+  for (const i of order) {
+    const e = await tryChild(i, true);
+    if (e) afr.log.debug({ child: afr.children[i]!.name, code: e.code }, "blocking lock failed; child left out");
+  }
+  return held;
+}
+
+function bestError(afr: Afr, fop: string, failed: Map<number, FopError>): FopError {
+  const errs = [...failed.values()];
+  return errs.find((e) => e.code !== "ENOTCONN" && e.code !== "EBADF") ?? errs[0] ?? afr.err("ENOTCONN", fop, "no subvolume reachable");
+}
+
+async function changelogOp(afr: Afr, ctx: CallCtx, i: number, locs: Loc[], xattrs: Record<string, Buffer>): Promise<void> {
+  if (Object.keys(xattrs).length === 0) return;
+  for (const loc of locs) await afr.children[i]!.xattrop(ctx, loc, "add32", xattrs);
+}
+
+/** Runs one transaction; resolves to what each child returned, or rejects with the op's errno. */
+export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): Promise<TxnOutcome<T>> {
+  const up = afr.upChildren();
+  if (up.length === 0) throw afr.err("ENOTCONN", spec.fop, "no subvolume is up");
+  if (!afr.hasQuorum(up)) throw afr.err("EROFS", spec.fop, "quorum not met");
+  const ictx = afr.internalCtx(ctx);
+  const held = await lockAll(afr, ictx, spec.locks, up);
+  try {
+    let locked = held.children;
+    if (locked.length === 0 && spec.fdBased) locked = up;
+    if (locked.length === 0) throw afr.err("ENOTCONN", spec.fop, "could not lock any subvolume");
+    if (!afr.hasQuorum(locked)) throw afr.err("EROFS", spec.fop, "quorum not met");
+    // Keys fixed for the whole transaction, so post-op undoes exactly what pre-op added.
+    const keys = afr.children.map((_, j) => afr.blameKey(j));
+    const mark = (js: number[], n: number) => Object.fromEntries(js.map((j) => [keys[j]!, delta(spec.kind, n)]));
+    const all = afr.children.map((_, j) => j);
+
+    const failed = new Map<number, FopError>();
+    const marked: number[] = [];
+    const runnable: number[] = [];
+    await Promise.all(locked.map(async (i) => {
+      try {
+        await changelogOp(afr, ictx, i, spec.changelog, mark(all, 1));
+        marked.push(i);
+        runnable.push(i);
+      } catch (err) {
+        const e = FopError.from(err, { xlator: afr.name, fop: spec.fop });
+        if (spec.fdBased && e.code === "ENOENT") runnable.push(i);
+        else failed.set(i, e);
+      }
+    }));
+    const results = new Map<number, T>();
+    await Promise.all(runnable.map(async (i) => {
+      if (spec.targets && !spec.targets(i)) {
+        failed.set(i, afr.err("EBADF", spec.fop, "not open on this subvolume"));
+        return;
+      }
+      try {
+        results.set(i, await spec.op(i));
+      } catch (err) {
+        failed.set(i, FopError.from(err, { xlator: afr.name, fop: spec.fop }));
+      }
+    }));
+    const succeeded = [...results.keys()];
+    const undo = succeeded.length > 0 ? succeeded : all;
+    await Promise.all(marked.map(async (i) => {
+      try {
+        await changelogOp(afr, ictx, i, spec.changelog, mark(undo, -1));
+      } catch (err) {
+        afr.log.warn({ child: afr.children[i]!.name, fop: spec.fop, err: (err as Error).message }, "post-op failed; replica stays marked");
+      }
+    }));
+    if (succeeded.length === 0) throw bestError(afr, spec.fop, failed);
+    if (failed.size > 0) {
+      afr.log.debug({ fop: spec.fop, failed: [...failed].map(([i, e]) => `${afr.children[i]!.name}:${e.code}`) }, "op failed on some replicas");
+    }
+    if (afr.options["quorum-type"] !== "none" && !afr.hasQuorum(succeeded)) throw afr.err("EROFS", spec.fop, "succeeded on fewer replicas than the quorum");
+    return { results, failed };
+  } finally {
+    await held.releaseAll();
+  }
+}
+
+/** The result to hand up: the read child's if it succeeded, else any. */
+export function firstResult<T>(out: TxnOutcome<T>, prefer?: number): T {
+  if (prefer !== undefined && out.results.has(prefer)) return out.results.get(prefer)!;
+  return out.results.values().next().value as T;
+}

@@ -1,0 +1,240 @@
+import { FopError } from "../../../core/errors";
+import type { CallCtx, EntrylkCmd, Fd, Flock, LkCmd, Loc, Xdata } from "../../../core/types";
+import { Xlator, type XlatorInit } from "../../../core/xlator";
+import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
+import { rangeKind, subtractRange, type RangeLock } from "./ranges";
+
+export interface PosixLocksOptions {
+  mandatory: boolean;
+  "mandatory-locks": boolean;
+}
+
+interface FlockLock extends HeldLock {
+  type: "sh" | "ex";
+  fdId: number;
+}
+
+interface EntryLock extends HeldLock {
+  type: "rd" | "wr";
+  /** null: the whole directory. */
+  name: string | null;
+  lkOwner: string;
+}
+
+const flockKind: LockTableKind<FlockLock> = {
+  conflicts: (a, b) => a.type === "ex" || b.type === "ex",
+  place: (granted, lock) => [...granted, lock],
+  fair: false,
+};
+
+const entryKind: LockTableKind<EntryLock> = {
+  conflicts: (a, b) => (a.name === null || b.name === null || a.name === b.name) && (a.type === "wr" || b.type === "wr"),
+  place: (granted, lock) => [...granted, lock],
+  fair: true,
+};
+
+/** Where this translator keeps per-fd state: the inode its flock lives on. */
+interface LocksFd {
+  flockKey?: string;
+}
+
+const SEP = "\u0000";
+
+/**
+ * features/posix-locks: fcntl byte-range locks, flock, and the internal inodelk/entrylk domains.
+ * Lock owner = (ctx.client, lock.owner || ctx.lkOwner); flock's owner is the fd (BSD semantics).
+ * Locks are keyed by the inode's gfid (fd.gfid / loc.gfid, else looked up through the child), so
+ * every name of an inode shares its locks.
+ *
+ * `releaseClient(client)` drops every lock of a connection and wakes the waiters; protocol/server
+ * calls it when a connection goes.
+ */
+export class PosixLocks extends Xlator {
+  private readonly fcntl = new LockTables<RangeLock>(rangeKind(false));
+  private readonly flocks = new LockTables<FlockLock>(flockKind);
+  /** Keyed `${domain}\0${gfid}`. */
+  private readonly inodelks = new LockTables<RangeLock>(rangeKind(true));
+  /** Keyed `${domain}\0${directory gfid}`. */
+  private readonly entrylks = new LockTables<EntryLock>(entryKind);
+
+  constructor(init: XlatorInit<PosixLocksOptions>) {
+    super(init);
+    if (init.children.length !== 1) throw this.configError("features/posix-locks needs exactly one subvolume");
+  }
+
+  // ---- helpers ----
+
+  private fail(code: string, fop: string, msg: string): FopError {
+    return new FopError(code, msg, { xlator: this.name, fop });
+  }
+
+  private static owner(ctx: CallCtx, lkOwner?: string): { owner: string; client: string; lkOwner: string } {
+    const client = String(ctx.client ?? "");
+    const lk = lkOwner || String(ctx.lkOwner ?? "");
+    return { owner: `${client}${SEP}${lk}`, client, lkOwner: lk };
+  }
+
+  private async fdKey(ctx: CallCtx, fd: Fd): Promise<string> {
+    return fd.gfid ?? (await this.child.fstat(ctx, fd)).gfid;
+  }
+
+  private async locKey(ctx: CallCtx, loc: Loc): Promise<string> {
+    return loc.gfid ?? (await this.child.stat(ctx, loc)).gfid;
+  }
+
+  private rangeOf(lock: Flock, fop: string): { start: number; end: number } {
+    const { start, len } = lock;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0 || len < 0) {
+      throw this.fail("EINVAL", fop, `bad lock range start=${String(start)} len=${String(len)}`);
+    }
+    if (!["rd", "wr", "un"].includes(lock.type)) throw this.fail("EINVAL", fop, `bad lock type ${String(lock.type)}`);
+    return { start, end: len === 0 ? Infinity : start + len - 1 };
+  }
+
+  private static toFlock(l: RangeLock): Flock {
+    return { type: l.type, start: l.start, len: l.end === Infinity ? 0 : l.end - l.start + 1, pid: l.pid, owner: l.lkOwner };
+  }
+
+  /** getlk / setlk / setlkw on a range table (shared by lk and inodelk). */
+  private async rangeOp(tables: LockTables<RangeLock>, key: string, ctx: CallCtx, cmd: LkCmd, lock: Flock, fop: string): Promise<Flock> {
+    const { start, end } = this.rangeOf(lock, fop);
+    const who = PosixLocks.owner(ctx, lock.owner);
+    const mine: RangeLock = { ...who, type: lock.type === "un" ? "rd" : lock.type, start, end, pid: lock.pid ?? ctx.pid };
+    if (cmd === "getlk") {
+      const c = tables.peek(key)?.firstConflict(lock.type === "un" ? { ...mine, type: "rd" } : mine);
+      return c ? PosixLocks.toFlock(c) : { ...lock, type: "un" };
+    }
+    if (cmd !== "setlk" && cmd !== "setlkw") throw this.fail("EINVAL", fop, `bad lock command ${String(cmd)}`);
+    if (lock.type === "un") {
+      const t = tables.peek(key);
+      t?.update((g) => subtractRange(g, who.owner, start, end));
+      tables.tidy(key);
+      return { ...lock, owner: who.lkOwner };
+    }
+    await tables.get(key).acquire(mine, cmd === "setlkw", "EAGAIN", { xlator: this.name, fop });
+    return { ...lock, owner: who.lkOwner };
+  }
+
+  // ---- fcntl locks ----
+
+  override async lk(ctx: CallCtx, fd: Fd, cmd: LkCmd, lock: Flock): Promise<Flock> {
+    return this.rangeOp(this.fcntl, await this.fdKey(ctx, fd), ctx, cmd, lock, "lk");
+  }
+
+  /** close(2) semantics: any close of the file drops that owner's fcntl locks on it. */
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    if (this.fcntl.tables.size > 0) {
+      const key = fd.gfid ?? (await this.child.fstat(ctx, fd).then((s) => s.gfid, () => undefined));
+      const t = key === undefined ? undefined : this.fcntl.peek(key);
+      if (t && key !== undefined) {
+        const { owner } = PosixLocks.owner(ctx);
+        t.update((g) => g.filter((l) => l.owner !== owner));
+        this.fcntl.tidy(key);
+      }
+    }
+    return this.child.flush(ctx, fd, xdata);
+  }
+
+  // ---- flock ----
+
+  override async flock(ctx: CallCtx, fd: Fd, op: "sh" | "ex" | "un", nonblock: boolean): Promise<void> {
+    if (op !== "sh" && op !== "ex" && op !== "un") throw this.fail("EINVAL", "flock", `bad flock op ${String(op)}`);
+    const key = await this.fdKey(ctx, fd);
+    const owner = `fd:${fd.id}`;
+    // conversion is not atomic (as on Linux): the old lock goes first, then the new one is sought
+    const held = this.flocks.peek(key);
+    held?.update((g) => g.filter((l) => l.owner !== owner));
+    if (op === "un") {
+      this.flocks.tidy(key);
+      return;
+    }
+    const state = fd.get<LocksFd>(this) ?? {};
+    state.flockKey = key;
+    fd.set(this, state);
+    await this.flocks.get(key).acquire({ owner, client: String(ctx.client ?? ""), type: op, fdId: fd.id }, !nonblock, "EWOULDBLOCK", { xlator: this.name, fop: "flock" });
+  }
+
+  /** The last close of an fd drops its flock (and any flock it is still waiting for). */
+  override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const key = fd.get<LocksFd>(this)?.flockKey;
+    if (key !== undefined) {
+      const t = this.flocks.peek(key);
+      const owner = `fd:${fd.id}`;
+      t?.cancel((l) => l.owner === owner, this.fail("EBADF", "flock", "fd released while waiting"));
+      t?.update((g) => g.filter((l) => l.owner !== owner));
+      this.flocks.tidy(key);
+      fd.ctx.delete(this);
+    }
+    return this.child.release(ctx, fd, xdata);
+  }
+
+  // ---- internal locks ----
+
+  override async inodelk(ctx: CallCtx, domain: string, loc: Loc, cmd: LkCmd, lock: Flock): Promise<Flock> {
+    if (typeof domain !== "string") throw this.fail("EINVAL", "inodelk", "domain must be a string");
+    const key = `${domain}${SEP}${await this.locKey(ctx, loc)}`;
+    return this.rangeOp(this.inodelks, key, ctx, cmd, lock, "inodelk");
+  }
+
+  override async entrylk(ctx: CallCtx, domain: string, loc: Loc, basename: string | null, cmd: EntrylkCmd, type: "rd" | "wr"): Promise<void> {
+    if (typeof domain !== "string") throw this.fail("EINVAL", "entrylk", "domain must be a string");
+    if (type !== "rd" && type !== "wr") throw this.fail("EINVAL", "entrylk", `bad entrylk type ${String(type)}`);
+    const name = basename ?? null;
+    const key = `${domain}${SEP}${await this.locKey(ctx, loc)}`;
+    const who = PosixLocks.owner(ctx);
+    if (cmd === "unlock") {
+      const t = this.entrylks.peek(key);
+      t?.update((g) => {
+        const i = g.findIndex((l) => l.owner === who.owner && l.name === name);
+        return i < 0 ? g : [...g.slice(0, i), ...g.slice(i + 1)];
+      });
+      this.entrylks.tidy(key);
+      return;
+    }
+    if (cmd !== "lock" && cmd !== "lock_nb") throw this.fail("EINVAL", "entrylk", `bad entrylk command ${String(cmd)}`);
+    await this.entrylks.get(key).acquire({ ...who, type, name }, cmd === "lock", "EAGAIN", { xlator: this.name, fop: "entrylk" });
+  }
+
+  // ---- connections ----
+
+  /**
+   * Drops every lock (fcntl, flock, inodelk, entrylk) held or awaited by `client` and wakes the
+   * waiters that can now go. protocol/server calls it when a client connection drops.
+   * Resolves to how many locks and waiters went.
+   */
+  releaseClient(client: string): number {
+    const gone = this.fail("ENOTCONN", "lk", `client ${client} disconnected`);
+    const mine = (l: HeldLock) => l.client === client;
+    return this.fcntl.dropAll(mine, gone) + this.flocks.dropAll(mine, gone) + this.inodelks.dropAll(mine, gone) + this.entrylks.dropAll(mine, gone);
+  }
+
+  override async stop(): Promise<void> {
+    const gone = this.fail("ENOTCONN", "lk", "translator stopped");
+    for (const t of [this.fcntl, this.flocks, this.inodelks, this.entrylks] as LockTables<HeldLock>[]) t.dropAll(() => true, gone);
+  }
+
+  override reconfigure(options: Record<string, unknown>): { applied: string[]; needsRestart: string[] } {
+    // mandatory locking is accepted for compatibility and not enforced: nothing to re-read
+    const changed = Object.keys(options).filter((k) => JSON.stringify(options[k]) !== JSON.stringify(this.options[k]));
+    this.options = { ...this.options, ...options };
+    return { applied: changed, needsRestart: [] };
+  }
+
+  override dump(): Record<string, unknown> {
+    const range = (l: RangeLock) => ({ client: l.client, owner: l.lkOwner, type: l.type, start: l.start, end: l.end === Infinity ? "eof" : l.end, pid: l.pid });
+    const byKey = <L extends HeldLock>(tables: LockTables<L>, show: (l: L) => unknown, split: boolean) => {
+      const out: Record<string, Record<string, unknown>> = {};
+      for (const [key, t] of tables.tables) {
+        const [domain, inode] = split ? key.split(SEP) : ["", key];
+        (out[domain!] ??= {})[inode!] = t.dump(show);
+      }
+      return split ? out : out[""] ?? {};
+    };
+    return {
+      fcntl: byKey(this.fcntl, range, false),
+      flock: byKey(this.flocks, (l) => ({ client: l.client, fd: l.fdId, type: l.type }), false),
+      inodelk: byKey(this.inodelks, range, true),
+      entrylk: byKey(this.entrylks, (l) => ({ client: l.client, owner: l.lkOwner, type: l.type, name: l.name }), true),
+    };
+  }
+}

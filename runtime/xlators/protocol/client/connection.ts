@@ -1,0 +1,217 @@
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { FopError } from "../../../core/errors";
+import type { FopName } from "../../../core/fops";
+import {
+  decodeServerMsg, FrameDecoder, FrameWriter, PROTOCOL_VERSION, ProtocolError, type ServerMsg,
+} from "../../../protocol";
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  volume: string;
+  /** Seconds: connect + handshake must finish within it, and a silent peer is abandoned after it. */
+  timeout: number;
+  /** Seconds between keepalive pings when nothing was heard. */
+  pingInterval: number;
+  maxFrame: number;
+  /** TLS material (PEM contents); absent: plain TCP. */
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer };
+  label: string;
+  /** Local address to connect from (bind-address). */
+  localAddress?: string;
+  /** For errors: the protocol/client's volume name. */
+  xlator: string;
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  op: FopName;
+}
+
+/**
+ * One handshaken connection to a server: many requests in flight (by id), replies in any order,
+ * keepalive pings; a peer silent for `timeout` seconds is abandoned and everything pending fails
+ * with ENOTCONN.
+ */
+export class ClientConnection {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private lastHeard = Date.now();
+  private pingOutstanding = false;
+  private watchdog: NodeJS.Timeout | undefined;
+  private closeReason = "connection closed";
+  readonly closed: Promise<string>;
+  private markClosed!: (reason: string) => void;
+  /** The identity the server gave this connection. */
+  clientId = "";
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly opts: ConnectOptions,
+    private readonly decoder: FrameDecoder,
+    private readonly writer: FrameWriter,
+  ) {
+    this.closed = new Promise((r) => (this.markClosed = r));
+  }
+
+  get address(): string {
+    return `${this.opts.host}:${this.opts.port}`;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Connects, handshakes for `opts.volume`; rejects with a FopError (EACCES/ENOENT/EPROTO refused, ETIMEDOUT, ECONNREFUSED...). */
+  static connect(opts: ConnectOptions): Promise<ClientConnection> {
+    return new Promise((resolve, reject) => {
+      const where = { xlator: opts.xlator, fop: "handshake" };
+      const tcp = net.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
+      const socket = opts.tls
+        ? tls.connect({
+          socket: tcp, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca,
+          // The cluster's own CA vouches for its servers; their names/addresses are not in the certificates.
+          checkServerIdentity: () => undefined,
+        })
+        : tcp;
+      if (socket !== tcp) tcp.on("error", (err: NodeJS.ErrnoException) => fail(FopError.from(err, where)));
+      const decoder = new FrameDecoder(opts.maxFrame);
+      const writer = new FrameWriter(socket, opts.maxFrame);
+      let settled = false;
+      const fail = (err: FopError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        tcp.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new FopError("ETIMEDOUT", `no handshake from ${opts.host}:${opts.port} within ${opts.timeout}s`, where)),
+        opts.timeout * 1000,
+      );
+      socket.once(opts.tls ? "secureConnect" : "connect", () => {
+        socket.setNoDelay(true);
+        writer.send({ t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label });
+      });
+      socket.on("error", (err: NodeJS.ErrnoException) => fail(FopError.from(err, where)));
+      socket.on("close", () => fail(new FopError("ECONNRESET", `${opts.host}:${opts.port} closed the connection during the handshake`, where)));
+      const onData = (chunk: Buffer) => {
+        let msg: ServerMsg | undefined;
+        try {
+          const frames = decoder.push(chunk);
+          if (frames.length === 0) return;
+          if (frames.length > 1) throw new ProtocolError("data after the handshake reply");
+          msg = decodeServerMsg(frames[0]!);
+        } catch (err) {
+          return fail(new FopError("EPROTO", `${opts.host}:${opts.port}: ${(err as Error).message}`, where));
+        }
+        if (msg.t === "hello-err") {
+          return fail(new FopError(msg.code, `${opts.host}:${opts.port} refused: ${msg.message}`, where));
+        }
+        if (msg.t !== "hello-ok") return fail(new FopError("EPROTO", `${opts.host}:${opts.port}: expected a handshake reply`, where));
+        settled = true;
+        clearTimeout(timer);
+        socket.removeAllListeners("data");
+        socket.removeAllListeners("close");
+        socket.removeAllListeners("error");
+        const conn = new ClientConnection(socket, opts, decoder, writer);
+        conn.clientId = msg.client;
+        conn.attach();
+        resolve(conn);
+      };
+      socket.on("data", onData);
+    });
+  }
+
+  private attach(): void {
+    const s = this.socket;
+    s.on("data", (chunk: Buffer) => this.onData(chunk));
+    s.on("error", (err) => (this.closeReason = err.message));
+    s.on("close", () => this.onClose());
+    const tick = Math.min(250, this.opts.pingInterval * 1000);
+    this.watchdog = setInterval(() => this.check(), tick);
+    this.watchdog.unref();
+  }
+
+  /** Changes timing live (transport-timeout / ping-interval reconfigured). */
+  setTiming(timeout: number, pingInterval: number): void {
+    this.opts.timeout = timeout;
+    this.opts.pingInterval = pingInterval;
+  }
+
+  private check(): void {
+    const now = Date.now();
+    const silent = now - this.lastHeard;
+    if (silent > this.opts.timeout * 1000) {
+      return this.abandon(`no reply from ${this.address} within transport-timeout (${this.opts.timeout}s)`);
+    }
+    if (!this.pingOutstanding && silent >= this.opts.pingInterval * 1000) {
+      this.pingOutstanding = true;
+      this.writer.send({ t: "ping", id: this.nextId++ });
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastHeard = Date.now();
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      return this.abandon(`${this.address}: ${(err as Error).message}`);
+    }
+    for (const frame of frames) {
+      let msg: ServerMsg;
+      try {
+        msg = decodeServerMsg(frame);
+      } catch (err) {
+        return this.abandon(`${this.address}: ${(err as Error).message}`);
+      }
+      if (msg.t === "pong") {
+        this.pingOutstanding = false;
+      } else if (msg.t === "rep") {
+        const p = this.pending.get(msg.id);
+        if (!p) continue;
+        this.pending.delete(msg.id);
+        if ("err" in msg) p.reject(new FopError(msg.err.code, msg.err.message, { xlator: this.opts.xlator, fop: p.op }));
+        else p.resolve(msg.ok === null ? undefined : msg.ok);
+      } else {
+        return this.abandon(`${this.address}: unexpected ${msg.t}`);
+      }
+    }
+  }
+
+  request(op: FopName, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.socket.destroyed) {
+        return reject(new FopError("ENOTCONN", `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: op }));
+      }
+      const id = this.nextId++;
+      try {
+        this.writer.send({ t: "req", id, op, args });
+      } catch (err) {
+        return reject(new FopError(err instanceof ProtocolError ? "EMSGSIZE" : "EIO", (err as Error).message, { xlator: this.opts.xlator, fop: op }));
+      }
+      this.pending.set(id, { resolve, reject, op });
+    });
+  }
+
+  /** Gives up on the connection: pending fops fail with ENOTCONN. */
+  abandon(reason: string): void {
+    if (this.socket.destroyed) return;
+    this.closeReason = reason;
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    clearInterval(this.watchdog);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      p.reject(new FopError("ENOTCONN", `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: p.op }));
+    }
+    this.markClosed(this.closeReason);
+  }
+}

@@ -1,0 +1,293 @@
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { FopError } from "../../../core/errors";
+import type { FopName } from "../../../core/fops";
+import { Fd, type CallCtx, type Flock } from "../../../core/types";
+import type { Xlator } from "../../../core/xlator";
+import {
+  decodeClientMsg, FD_ARG, FrameDecoder, FrameWriter, LOCK_ARG, NEW_FD_ARG, PROTOCOL_VERSION, ProtocolError,
+  RELEASE_FOPS, authorize, authRulesFor, carriesFd, normalizeAddress,
+  type ClientMsg, type HelloMsg, type RequestMsg, type ServerMsg, type WireNewFd,
+} from "../../../protocol";
+
+/** What a connection needs from its protocol/server. */
+export interface ConnectionHost {
+  readonly name: string;
+  readonly log: import("pino").Logger;
+  options: Record<string, unknown>;
+  /** The volume a client may attach to (any of the graph but a protocol/server), or undefined. */
+  resolveVolume(name: string): Xlator | undefined;
+  /** Every translator of the graph that can drop a client's locks (features/posix-locks). */
+  lockTranslators(): { releaseClient(client: string): unknown }[];
+  forget(conn: ServerConnection): void;
+}
+
+/** Requests one connection may have in flight; beyond it the server stops reading that socket. */
+export const MAX_IN_FLIGHT = 256;
+
+const num = (v: unknown, dflt = 0): number => (typeof v === "number" && Number.isFinite(v) ? v : dflt);
+
+/**
+ * One client connection: handshake, then requests dispatched into the attached volume, replies in
+ * any order. Owns the fds the client opened and, when it closes, releases them and the client's locks.
+ */
+export class ServerConnection {
+  readonly address: string;
+  readonly port: number;
+  private readonly decoder: FrameDecoder;
+  private readonly writer: FrameWriter;
+  private volume: Xlator | undefined;
+  private volumeName = "";
+  private readonly fds = new Map<number, Fd>();
+  private inFlight = 0;
+  private pausedForDrain = false;
+  private pausedForLoad = false;
+  private closed = false;
+  readonly done: Promise<void>;
+  private finish!: () => void;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    private readonly socket: Socket | TLSSocket,
+    /** The identity of this connection (CallCtx.client for every fop it sends). */
+    readonly id: string,
+  ) {
+    this.address = normalizeAddress(socket.remoteAddress ?? "?");
+    this.port = socket.remotePort ?? 0;
+    this.decoder = new FrameDecoder(num(host.options["max-frame-size"], 16 << 20));
+    this.writer = new FrameWriter(socket);
+    this.done = new Promise((r) => (this.finish = r));
+    socket.setNoDelay(true);
+    // A silent new connection is dropped after handshake-timeout (then the client's own timeout applies).
+    socket.setTimeout(num(host.options["handshake-timeout"], 10) * 1000);
+    socket.on("timeout", () => this.drop(this.volume ? "client silent for longer than its transport-timeout" : "no handshake within handshake-timeout"));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => this.host.log.debug({ client: this.id, err: err.message }, "socket error"));
+    socket.on("close", () => void this.cleanup());
+  }
+
+  get attachedVolume(): string {
+    return this.volumeName;
+  }
+
+  dump(): Record<string, unknown> {
+    return {
+      client: this.id, volume: this.volumeName, inFlight: this.inFlight, fds: this.fds.size,
+      paused: this.pausedForDrain || this.pausedForLoad,
+    };
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** Logs why and drops this connection only. */
+  drop(reason: string): void {
+    if (this.socket.destroyed) return;
+    this.host.log.warn({ client: this.id, address: this.address, volume: this.volumeName || undefined }, `dropping connection: ${reason}`);
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      return this.drop((err as Error).message);
+    }
+    for (const frame of frames) {
+      if (this.socket.destroyed) return;
+      let msg: ClientMsg;
+      try {
+        msg = decodeClientMsg(frame);
+      } catch (err) {
+        return this.drop((err as Error).message);
+      }
+      this.handle(msg);
+    }
+  }
+
+  private handle(msg: ClientMsg): void {
+    if (!this.volume) {
+      if (msg.t !== "hello") return this.drop(`${msg.t === "req" ? `fop ${msg.op}` : msg.t} before the handshake`);
+      return this.handshake(msg);
+    }
+    switch (msg.t) {
+      case "hello":
+        return this.drop("second handshake");
+      case "ping":
+        return this.send({ t: "pong", id: msg.id });
+      case "req":
+        return this.dispatch(msg);
+    }
+  }
+
+  private handshake(msg: HelloMsg): void {
+    const refuse = (code: string, message: string) => {
+      this.host.log.warn({ client: this.id, address: this.address, volume: msg.volume, code }, `handshake refused: ${message}`);
+      this.send({ t: "hello-err", code, message });
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    };
+    if (msg.version !== PROTOCOL_VERSION) {
+      return refuse("EPROTO", `protocol version ${msg.version} is not supported (server speaks ${PROTOCOL_VERSION})`);
+    }
+    const volume = this.host.resolveVolume(msg.volume);
+    if (!volume) return refuse("ENOENT", `no volume "${msg.volume}" on ${this.host.name}`);
+    const decision = authorize(this.address, authRulesFor(this.host.options, msg.volume));
+    if (!decision.ok) return refuse("EACCES", `access to volume "${msg.volume}" denied: ${decision.reason}`);
+    this.volume = volume;
+    this.volumeName = msg.volume;
+    const timeout = Math.min(Math.max(num(msg.timeout, 42), 1), 3600);
+    // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
+    this.socket.setTimeout(timeout * 1500);
+    this.host.log.info({ client: this.id, address: this.address, volume: msg.volume, label: msg.label }, "client attached");
+    this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id });
+  }
+
+  private send(msg: ServerMsg): void {
+    let ok: boolean;
+    try {
+      ok = this.writer.send(msg);
+    } catch (err) {
+      if (err instanceof ProtocolError && msg.t === "rep") {
+        ok = this.writer.send({ t: "rep", id: msg.id, err: { code: "EMSGSIZE", message: err.message } });
+      } else throw err;
+    }
+    if (!ok && !this.pausedForDrain && !this.socket.destroyed) {
+      // The client is not reading its replies: stop reading its requests until it catches up.
+      this.pausedForDrain = true;
+      this.socket.pause();
+      this.socket.once("drain", () => {
+        this.pausedForDrain = false;
+        this.maybeResume();
+      });
+    }
+  }
+
+  private maybeResume(): void {
+    if (!this.pausedForDrain && !this.pausedForLoad && !this.socket.destroyed) this.socket.resume();
+  }
+
+  private dispatch(msg: RequestMsg): void {
+    this.inFlight++;
+    if (this.inFlight >= MAX_IN_FLIGHT && !this.pausedForLoad) {
+      this.pausedForLoad = true;
+      this.socket.pause();
+    }
+    this.run(msg).then(
+      (ok) => this.send({ t: "rep", id: msg.id, ok }),
+      (err) => {
+        const e = FopError.from(err, { xlator: this.host.name, fop: msg.op });
+        this.send({ t: "rep", id: msg.id, err: { code: e.code, message: e.message } });
+      },
+    ).finally(() => {
+      this.inFlight--;
+      if (this.pausedForLoad && this.inFlight < MAX_IN_FLIGHT / 2) {
+        this.pausedForLoad = false;
+        this.maybeResume();
+      }
+      // Something granted after the client left (a blocking lock, an open) must not outlive it.
+      if (this.closed && this.inFlight === 0) this.releaseLocks();
+    });
+  }
+
+  private async run(msg: RequestMsg): Promise<unknown> {
+    const op: FopName = msg.op;
+    const volume = this.volume!;
+    const args = msg.args.slice();
+    args[0] = this.callCtx(args[0] as Record<string, unknown>);
+    const lockIdx = LOCK_ARG[op];
+    if (lockIdx !== undefined) args[lockIdx] = this.ownLock(args[lockIdx], msg.args[0] as Record<string, unknown>);
+    let fdNumber: number | undefined;
+    if (carriesFd(op)) {
+      fdNumber = args[FD_ARG] as number;
+      const fd = typeof fdNumber === "number" ? this.fds.get(fdNumber) : undefined;
+      if (!fd) throw new FopError("EBADF", `fd ${String(fdNumber)} is not open on this connection`, { xlator: this.host.name, fop: op });
+      args[FD_ARG] = fd;
+      // Forget it before winding down, so a disconnect during release does not release it twice.
+      if (RELEASE_FOPS.has(op)) this.fds.delete(fdNumber);
+    }
+    const newIdx = NEW_FD_ARG[op];
+    let newFd: { n: number; fd: Fd } | undefined;
+    if (newIdx !== undefined) {
+      const w = args[newIdx] as WireNewFd | undefined;
+      if (!w || typeof w.n !== "number" || typeof w.path !== "string" || this.fds.has(w.n)) {
+        throw new FopError("EBADF", `bad new fd for ${op}`, { xlator: this.host.name, fop: op });
+      }
+      newFd = { n: w.n, fd: new Fd(w.path, num(w.flags), op === "opendir" || w.isDir === true, w.gfid) };
+      args[newIdx] = newFd.fd;
+    }
+    const fn = volume[op] as (...a: unknown[]) => Promise<unknown>;
+    const result = await fn.apply(volume, args);
+    if (newFd) {
+      if (this.closed) await this.releaseFd(newFd.fd);
+      else this.fds.set(newFd.n, newFd.fd);
+    }
+    return result === undefined ? null : result;
+  }
+
+  /**
+   * The server decides who the caller is: `client` is this connection. A lock owner the client
+   * names is made unique per upstream client, so owners arriving through one peer link (server-side
+   * replication funnels many clients through it) stay distinct.
+   */
+  private callCtx(wire: Record<string, unknown>): CallCtx {
+    const upstream = typeof wire.client === "string" && wire.client !== "local" ? wire.client : "";
+    const owner = String(wire.lkOwner ?? "");
+    return {
+      uid: num(wire.uid), gid: num(wire.gid), pid: num(wire.pid),
+      lkOwner: upstream ? `${upstream}/${owner}` : owner,
+      client: this.id,
+    };
+  }
+
+  private ownLock(lock: unknown, wireCtx: Record<string, unknown>): unknown {
+    const l = lock as Flock | undefined;
+    const upstream = typeof wireCtx.client === "string" && wireCtx.client !== "local" ? wireCtx.client : "";
+    if (!l || typeof l !== "object" || !upstream || typeof l.owner !== "string" || l.owner === "") return lock;
+    return { ...l, owner: `${upstream}/${l.owner}` };
+  }
+
+  private cleanupCtx(): CallCtx {
+    return { uid: 0, gid: 0, pid: 0, lkOwner: "", client: this.id };
+  }
+
+  private async releaseFd(fd: Fd): Promise<void> {
+    try {
+      if (fd.isDir) await this.volume!.releasedir(this.cleanupCtx(), fd);
+      else await this.volume!.release(this.cleanupCtx(), fd);
+    } catch (err) {
+      this.host.log.warn({ client: this.id, path: fd.path, err: (err as Error).message }, "release on disconnect failed");
+    }
+  }
+
+  private releaseLocks(): void {
+    for (const locks of this.host.lockTranslators()) {
+      try {
+        void Promise.resolve(locks.releaseClient(this.id)).catch((err: unknown) =>
+          this.host.log.warn({ client: this.id, err: (err as Error).message }, "releasing locks failed"));
+      } catch (err) {
+        this.host.log.warn({ client: this.id, err: (err as Error).message }, "releasing locks failed");
+      }
+    }
+  }
+
+  /** The client is gone: release every fd it had open and every lock it held. */
+  private async cleanup(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.decoder.pending > 0) {
+      this.host.log.warn({ client: this.id, address: this.address }, `connection closed inside a truncated frame (${this.decoder.pending} bytes)`);
+    }
+    if (this.volume) {
+      const fds = [...this.fds.values()];
+      this.fds.clear();
+      await Promise.all(fds.map((fd) => this.releaseFd(fd)));
+      this.releaseLocks();
+      this.host.log.info({ client: this.id, address: this.address, volume: this.volumeName, fds: fds.length }, "client detached");
+    }
+    this.host.forget(this);
+    this.finish();
+  }
+}

@@ -1,0 +1,728 @@
+import { constants as FS, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
+import * as fsp from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { FopError } from "../../../core/errors";
+import type {
+  CallCtx, DirEntry, Fd, Iatt, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
+} from "../../../core/types";
+import { XDATA } from "../../../core/types";
+import { Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
+import { gfidFromBytes, gfidToBytes, newGfid, parseGfidReq, ROOT_GFID } from "./gfid";
+import { toIatt } from "./iatt";
+import { KeyedMutex } from "./keyed-mutex";
+import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
+import { PendingIndex } from "./pending-index";
+import {
+  AFR_PREFIX, GFID_XATTR, getXattr, getXattrSync, isInternalXattr, listXattrs, removeXattr, setXattr, setXattrSync,
+} from "./xattrs";
+import { fallocate, mknodSpecial, mksock } from "./tools";
+
+export interface PosixOptions {
+  directory: string;
+  fsync: boolean;
+  "brick-id"?: string;
+}
+
+/** Virtual xattrs of the root that report brick state (readable over the network). */
+export const INDEX_XATTR = "trusted.gha.index";
+export const BRICK_ID_XATTR = "trusted.gha.brick-id";
+
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFSOCK = 0o140000;
+const S_ISGID = 0o2000;
+/** Flags a client may not pass to open: creation goes through create (gfid), O_DIRECT needs aligned buffers. */
+const OPEN_STRIPPED = FS.O_CREAT | FS.O_EXCL | FS.O_DIRECT | FS.O_NOCTTY;
+const READDIRPLUS_PARALLEL = 64;
+
+/** Per-fd state in fd.ctx. */
+interface PosixFd {
+  handle: FileHandle;
+  gfid: string;
+  isDir: boolean;
+  /** readdir snapshot: names in order, "." and ".." first (taken at opendir and at offset 0). */
+  entries?: string[];
+}
+
+/**
+ * storage/posix: the brick. Every fop of the table except the lock fops (features/posix-locks).
+ *
+ * Permissions: the server runs as root and, like GlusterFS's posix, does not enforce permission
+ * bits on fops; the FUSE bridge is expected to mount with `default_permissions` (the kernel checks
+ * modes against the attributes we return). ctx.uid/gid are honoured where the result is visible:
+ * new files, directories, nodes and symlinks are owned by ctx.uid and ctx.gid (or the parent's
+ * group when it has setgid, as the kernel does), and `access` checks the mode bits for ctx.uid/gid.
+ */
+export class Posix extends Xlator {
+  declare options: Record<string, unknown> & PosixOptions;
+  readonly paths: BrickPaths;
+  readonly brickId: string;
+  readonly index: PendingIndex;
+  private readonly gfidLocks = new KeyedMutex();
+  private readonly openFds = new Set<Fd>();
+  private readonly internalHandle: Promise<FileHandle>;
+
+  constructor(init: XlatorInit<PosixOptions>) {
+    super(init);
+    const dir = init.options.directory;
+    if (typeof dir !== "string" || !dir.startsWith("/")) throw this.configError("directory must be an absolute path", "directory");
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      if (!statSync(dir).isDirectory()) throw this.configError(`${dir} is not a directory`, "directory");
+      const root = realpathSync(dir);
+      this.paths = new BrickPaths(root);
+      mkdirSync(`${root}/${INTERNAL_DIR}/tmp`, { recursive: true, mode: 0o700 });
+      const existing = getXattrSync(root, GFID_XATTR);
+      if (!existing || gfidFromBytes(existing) !== ROOT_GFID) setXattrSync(root, GFID_XATTR, gfidToBytes(ROOT_GFID));
+      this.brickId = init.options["brick-id"] ?? this.storedBrickId(root);
+      this.index = new PendingIndex(`${root}/${INTERNAL_DIR}/indices/xattrop`);
+    } catch (err) {
+      if (err instanceof Error && err.name === "ConfigError") throw err;
+      throw this.configError(`cannot prepare brick ${dir}: ${(err as Error).message}`, "directory");
+    }
+    // Unix sockets are bound through this short /proc link (bind paths are limited to 107 bytes).
+    this.internalHandle = fsp.open(`${this.paths.internal}/tmp`, FS.O_RDONLY | FS.O_DIRECTORY);
+    this.internalHandle.catch(() => undefined);
+  }
+
+  private storedBrickId(root: string): string {
+    const file = `${root}/${INTERNAL_DIR}/brick-id`;
+    if (existsSync(file)) {
+      const id = readFileSync(file, "utf8").trim();
+      if (id) return id;
+    }
+    const id = randomUUID();
+    writeFileSync(file, id + "\n");
+    return id;
+  }
+
+  override async stop(): Promise<void> {
+    for (const fd of [...this.openFds]) await this.closeFd(fd);
+    await (await this.internalHandle.catch(() => undefined))?.close().catch(() => undefined);
+  }
+
+  override isUp(): boolean {
+    return true;
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    for (const k of Object.keys(options)) {
+      if (JSON.stringify(options[k]) === JSON.stringify(this.options[k])) continue;
+      if (k === "fsync") {
+        this.options.fsync = options[k] as boolean;
+        applied.push(k);
+      } else needsRestart.push(k);
+    }
+    return { applied, needsRestart };
+  }
+
+  override dump(): Record<string, unknown> {
+    return {
+      directory: this.paths.root,
+      brickId: this.brickId,
+      openFds: this.openFds.size,
+      pendingIndex: this.index.size,
+      fsync: this.options.fsync,
+    };
+  }
+
+  // ---- helpers ----
+
+  /** Runs a fop body; anything thrown becomes a FopError naming this brick, the fop and the client path. */
+  private async guard<T>(fop: string, what: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      const e = FopError.from(err);
+      throw new FopError(e.code, `${fop} ${what}: ${e.code}`, { xlator: this.name, fop });
+    }
+  }
+
+  private fail(code: string, fop: string, msg: string): FopError {
+    return new FopError(code, msg, { xlator: this.name, fop });
+  }
+
+  /** The gfid of an entry on disk; one is assigned if the file was made behind our back. */
+  private async gfidOf(real: string, st: Stats): Promise<string> {
+    if (real === this.paths.root) return ROOT_GFID;
+    const b = await getXattr(real, GFID_XATTR);
+    if (b && b.length === 16) return gfidFromBytes(b);
+    return this.gfidLocks.run(`ino:${st.dev}:${st.ino}`, async () => {
+      const again = await getXattr(real, GFID_XATTR);
+      if (again && again.length === 16) return gfidFromBytes(again);
+      const gfid = newGfid();
+      await setXattr(real, GFID_XATTR, gfidToBytes(gfid));
+      return gfid;
+    });
+  }
+
+  private async statOf(real: string): Promise<Iatt> {
+    const st = await fsp.lstat(real);
+    return toIatt(st, await this.gfidOf(real, st));
+  }
+
+  private fdState(fd: Fd, fop: string): PosixFd {
+    const s = fd.get<PosixFd>(this);
+    if (!s) throw this.fail("EBADF", fop, `fd ${fd.id} is not open on ${this.name}`);
+    return s;
+  }
+
+  /** A path naming the open file itself, immune to renames (the kernel's magic link); valid for child processes too. */
+  private static procPath(h: FileHandle): string {
+    return `/proc/${process.pid}/fd/${h.fd}`;
+  }
+
+  private async closeFd(fd: Fd): Promise<void> {
+    const s = fd.get<PosixFd>(this);
+    if (!s) return;
+    fd.ctx.delete(this);
+    this.openFds.delete(fd);
+    await s.handle.close();
+  }
+
+  /**
+   * After creating an entry: set its gfid (removing the entry if that fails), give it to the
+   * caller, and make its permission bits exact (the process umask must not apply).
+   */
+  private async finishCreate(ctx: CallCtx, r: Resolved, mode: number, xdata: Xdata | undefined, opts: { isLink?: boolean } = {}): Promise<Iatt> {
+    let gfid: string;
+    try {
+      gfid = parseGfidReq(xdata?.[XDATA.gfidReq]) ?? newGfid();
+      await setXattr(r.real, GFID_XATTR, gfidToBytes(gfid));
+      const uid = ctx.uid ?? 0;
+      const gid = ctx.gid ?? 0;
+      if (uid !== 0 || gid !== 0) {
+        const parent = await fsp.stat(r.parentReal);
+        await fsp.lchown(r.real, uid, parent.mode & S_ISGID ? -1 : gid);
+      }
+    } catch (err) {
+      await fsp.rm(r.real, { recursive: false, force: true }).catch(() => fsp.rmdir(r.real).catch(() => undefined));
+      throw err;
+    }
+    let st = await fsp.lstat(r.real);
+    if (!opts.isLink) {
+      // a directory keeps the setgid bit it inherited from its parent, as on Linux
+      const want = (mode & 0o7777) | (st.isDirectory() ? st.mode & S_ISGID : 0);
+      if ((st.mode & 0o7777) !== want) {
+        await fsp.chmod(r.real, want);
+        st = await fsp.lstat(r.real);
+      }
+    }
+    return toIatt(st, gfid);
+  }
+
+  /** An entry fop's target must not be the root itself. */
+  private notRoot(r: Resolved, fop: string, code: string): void {
+    if (r.name === "") throw this.fail(code, fop, `${fop} on the volume root`);
+  }
+
+  // ---- inode fops ----
+
+  override async lookup(_ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
+    return this.guard("lookup", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      const stat = await this.statOf(r.real);
+      const want = xdata?.[XDATA.wantXattrs];
+      if (!Array.isArray(want) || want.length === 0) return { stat };
+      const xattrs: Record<string, Buffer> = {};
+      await Promise.all(
+        want.map(async (name) => {
+          if (typeof name !== "string") return;
+          const v = await getXattr(r.real, name);
+          if (v) xattrs[name] = v;
+        }),
+      );
+      return { stat, xattrs };
+    });
+  }
+
+  override async stat(_ctx: CallCtx, loc: Loc): Promise<Iatt> {
+    return this.guard("stat", loc.path, async () => this.statOf((await this.paths.resolve(loc.path)).real));
+  }
+
+  override async fstat(_ctx: CallCtx, fd: Fd): Promise<Iatt> {
+    return this.guard("fstat", fd.path, async () => {
+      const s = this.fdState(fd, "fstat");
+      return toIatt(await s.handle.stat(), s.gfid);
+    });
+  }
+
+  override async setattr(_ctx: CallCtx, loc: Loc, attr: SetattrArgs): Promise<Iatt> {
+    return this.guard("setattr", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      let st = await fsp.lstat(r.real);
+      const isLink = st.isSymbolicLink();
+      if (attr.uid !== undefined || attr.gid !== undefined) await fsp.lchown(r.real, attr.uid ?? -1, attr.gid ?? -1);
+      // Linux cannot chmod a symlink itself (GlusterFS ignores it too)
+      if (attr.mode !== undefined && !isLink) await fsp.chmod(r.real, attr.mode & 0o7777);
+      if (attr.size !== undefined) {
+        if (isLink) throw this.fail("EINVAL", "setattr", `truncate of a symlink ${loc.path}`);
+        if (st.isDirectory()) throw this.fail("EISDIR", "setattr", `truncate of a directory ${loc.path}`);
+        const h = await fsp.open(r.real, FS.O_WRONLY | FS.O_NOFOLLOW | FS.O_NONBLOCK);
+        try {
+          await h.truncate(attr.size);
+        } finally {
+          await h.close();
+        }
+      }
+      if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
+        await fsp.lutimes(r.real, (attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
+      }
+      st = await fsp.lstat(r.real);
+      return toIatt(st, await this.gfidOf(r.real, st));
+    });
+  }
+
+  override async fsetattr(_ctx: CallCtx, fd: Fd, attr: SetattrArgs): Promise<Iatt> {
+    return this.guard("fsetattr", fd.path, async () => {
+      const s = this.fdState(fd, "fsetattr");
+      let st = await s.handle.stat();
+      if (attr.uid !== undefined || attr.gid !== undefined) await s.handle.chown(attr.uid ?? -1, attr.gid ?? -1);
+      if (attr.mode !== undefined) await s.handle.chmod(attr.mode & 0o7777);
+      if (attr.size !== undefined) {
+        if (s.isDir) throw this.fail("EISDIR", "fsetattr", `truncate of a directory ${fd.path}`);
+        await s.handle.truncate(attr.size);
+      }
+      if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
+        await s.handle.utimes((attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
+      }
+      st = await s.handle.stat();
+      return toIatt(st, s.gfid);
+    });
+  }
+
+  override async access(ctx: CallCtx, loc: Loc, mask: number): Promise<void> {
+    return this.guard("access", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      const st = await fsp.lstat(r.real);
+      const want = mask & 7;
+      if (want === 0) return;
+      const uid = ctx.uid ?? 0;
+      if (uid === 0) {
+        // root may do anything, except execute a file that nobody may execute
+        if (want & FS.X_OK && !st.isDirectory() && (st.mode & 0o111) === 0) throw this.fail("EACCES", "access", loc.path);
+        return;
+      }
+      const bits = uid === st.uid ? (st.mode >> 6) & 7 : ctx.gid === st.gid ? (st.mode >> 3) & 7 : st.mode & 7;
+      if ((want & ~bits) !== 0) throw this.fail("EACCES", "access", loc.path);
+    });
+  }
+
+  override async readlink(_ctx: CallCtx, loc: Loc): Promise<string> {
+    return this.guard("readlink", loc.path, async () => fsp.readlink((await this.paths.resolve(loc.path)).real));
+  }
+
+  override async statfs(_ctx: CallCtx, loc: Loc): Promise<Statfs> {
+    return this.guard("statfs", loc.path, async () => {
+      await this.paths.resolve(loc.path);
+      const s = await fsp.statfs(this.paths.root);
+      return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
+    });
+  }
+
+  // ---- entry fops ----
+
+  override async mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
+    return this.guard("mknod", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "mknod", "EEXIST");
+      const kind = mode & S_IFMT;
+      if (kind === S_IFREG || kind === 0) {
+        await (await fsp.open(r.real, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY | FS.O_NOFOLLOW, mode & 0o7777)).close();
+      } else if (kind === S_IFIFO) await mknodSpecial(r.real, "p", mode, 0);
+      else if (kind === S_IFCHR) await mknodSpecial(r.real, "c", mode, rdev);
+      else if (kind === S_IFBLK) await mknodSpecial(r.real, "b", mode, rdev);
+      else if (kind === S_IFSOCK) {
+        const h = await this.internalHandle;
+        await mksock(Posix.procPath(h), `${this.paths.internal}/tmp`, r.real);
+      } else throw this.fail("EINVAL", "mknod", `bad file type in mode ${mode.toString(8)}`);
+      return this.finishCreate(ctx, r, mode, xdata);
+    });
+  }
+
+  override async mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
+    return this.guard("mkdir", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "mkdir", "EEXIST");
+      await fsp.mkdir(r.real, mode & 0o7777);
+      return this.finishCreate(ctx, r, mode, xdata);
+    });
+  }
+
+  override async symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    return this.guard("symlink", loc.path, async () => {
+      if (typeof target !== "string" || target === "" || target.includes("\0")) throw this.fail("EINVAL", "symlink", "bad target");
+      if (Buffer.byteLength(target) >= 4096) throw this.fail("ENAMETOOLONG", "symlink", "target too long");
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "symlink", "EEXIST");
+      // the target is stored as text and never followed by the brick, wherever it points
+      await fsp.symlink(target, r.real);
+      return this.finishCreate(ctx, r, 0o777, xdata, { isLink: true });
+    });
+  }
+
+  override async unlink(_ctx: CallCtx, loc: Loc): Promise<void> {
+    return this.guard("unlink", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "unlink", "EISDIR");
+      const st = await fsp.lstat(r.real);
+      if (st.isDirectory()) throw this.fail("EISDIR", "unlink", loc.path);
+      const gfid = await this.gfidOf(r.real, st);
+      await this.gfidLocks.run(gfid, async () => {
+        await fsp.unlink(r.real);
+        // the last name of the inode went: its pending-heal entry goes with it
+        if (st.nlink <= 1) await this.index.remove(gfid);
+      });
+    });
+  }
+
+  override async rmdir(_ctx: CallCtx, loc: Loc): Promise<void> {
+    return this.guard("rmdir", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "rmdir", "EBUSY");
+      const st = await fsp.lstat(r.real);
+      if (!st.isDirectory()) throw this.fail("ENOTDIR", "rmdir", loc.path);
+      const gfid = await this.gfidOf(r.real, st);
+      await this.gfidLocks.run(gfid, async () => {
+        await fsp.rmdir(r.real);
+        await this.index.remove(gfid);
+      });
+    });
+  }
+
+  override async rename(_ctx: CallCtx, from: Loc, to: Loc): Promise<void> {
+    return this.guard("rename", `${from.path} -> ${to.path}`, async () => {
+      const a = await this.paths.resolve(from.path);
+      const b = await this.paths.resolve(to.path);
+      this.notRoot(a, "rename", "EBUSY");
+      this.notRoot(b, "rename", "EBUSY");
+      const srcSt = await fsp.lstat(a.real);
+      const srcGfid = await this.gfidOf(a.real, srcSt);
+      const victim = await fsp.lstat(b.real).catch(() => undefined);
+      const victimGfid = victim ? await getXattr(b.real, GFID_XATTR) : null;
+      await fsp.rename(a.real, b.real);
+      if (victim && victimGfid?.length === 16 && (victim.isDirectory() || victim.nlink <= 1)) {
+        const vg = gfidFromBytes(victimGfid);
+        if (vg !== srcGfid) await this.index.remove(vg);
+      }
+      if (srcSt.isDirectory()) await this.index.renamed(a.path, b.path);
+      else if (this.index.get(srcGfid) === a.path) await this.index.set(srcGfid, b.path);
+    });
+  }
+
+  override async link(_ctx: CallCtx, from: Loc, to: Loc): Promise<Iatt> {
+    return this.guard("link", `${from.path} -> ${to.path}`, async () => {
+      const a = await this.paths.resolve(from.path);
+      const b = await this.paths.resolve(to.path);
+      this.notRoot(a, "link", "EPERM");
+      this.notRoot(b, "link", "EEXIST");
+      await fsp.link(a.real, b.real);
+      return this.statOf(b.real);
+    });
+  }
+
+  // ---- fd fops ----
+
+  override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    return this.guard("create", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      this.notRoot(r, "create", "EEXIST");
+      const base = (flags & ~OPEN_STRIPPED & ~FS.O_TRUNC) | FS.O_NOFOLLOW;
+      let handle: FileHandle;
+      let stat: Iatt;
+      try {
+        handle = await fsp.open(r.real, base | FS.O_CREAT | FS.O_EXCL, mode & 0o7777);
+      } catch (err) {
+        // create(2) without O_EXCL opens an existing file
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || flags & FS.O_EXCL) throw err;
+        handle = await fsp.open(r.real, base | (flags & FS.O_TRUNC));
+        try {
+          const st = await handle.stat();
+          stat = toIatt(st, await this.gfidOf(r.real, st));
+        } catch (e) {
+          await handle.close();
+          throw e;
+        }
+        this.attach(fd, { handle, gfid: stat.gfid, isDir: false });
+        return stat;
+      }
+      try {
+        stat = await this.finishCreate(ctx, r, mode, xdata);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+      this.attach(fd, { handle, gfid: stat.gfid, isDir: false });
+      return stat;
+    });
+  }
+
+  private attach(fd: Fd, s: PosixFd): void {
+    fd.set(this, s);
+    fd.gfid ??= s.gfid;
+    this.openFds.add(fd);
+  }
+
+  override async open(_ctx: CallCtx, loc: Loc, flags: number, fd: Fd): Promise<void> {
+    return this.guard("open", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      const handle = await fsp.open(r.real, (flags & ~OPEN_STRIPPED) | FS.O_NOFOLLOW);
+      try {
+        const st = await handle.stat();
+        this.attach(fd, { handle, gfid: await this.gfidOf(r.real, st), isDir: st.isDirectory() });
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    });
+  }
+
+  override async read(_ctx: CallCtx, fd: Fd, size: number, offset: number): Promise<Buffer> {
+    return this.guard("read", fd.path, async () => {
+      const s = this.fdState(fd, "read");
+      if (s.isDir) throw this.fail("EISDIR", "read", fd.path);
+      if (!(size >= 0) || !(offset >= 0)) throw this.fail("EINVAL", "read", "negative size or offset");
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await s.handle.read(buf, got, size - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === size ? buf : buf.subarray(0, got);
+    });
+  }
+
+  override async write(_ctx: CallCtx, fd: Fd, data: Buffer, offset: number): Promise<number> {
+    return this.guard("write", fd.path, async () => {
+      const s = this.fdState(fd, "write");
+      if (s.isDir) throw this.fail("EISDIR", "write", fd.path);
+      if (!(offset >= 0)) throw this.fail("EINVAL", "write", "negative offset");
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
+      let done = 0;
+      while (done < buf.length) {
+        const { bytesWritten } = await s.handle.write(buf, done, buf.length - done, offset + done);
+        if (bytesWritten === 0) throw this.fail("EIO", "write", "short write");
+        done += bytesWritten;
+      }
+      return done;
+    });
+  }
+
+  override async flush(_ctx: CallCtx, fd: Fd): Promise<void> {
+    return this.guard("flush", fd.path, async () => {
+      this.fdState(fd, "flush");
+    });
+  }
+
+  override async release(_ctx: CallCtx, fd: Fd): Promise<void> {
+    return this.guard("release", fd.path, () => this.closeFd(fd));
+  }
+
+  override async fsync(_ctx: CallCtx, fd: Fd, datasync: boolean): Promise<void> {
+    return this.guard("fsync", fd.path, async () => {
+      const s = this.fdState(fd, "fsync");
+      if (!this.options.fsync) return;
+      await (datasync ? s.handle.datasync() : s.handle.sync());
+    });
+  }
+
+  override async fallocate(_ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number): Promise<void> {
+    return this.guard("fallocate", fd.path, async () => {
+      const s = this.fdState(fd, "fallocate");
+      if (s.isDir) throw this.fail("EISDIR", "fallocate", fd.path);
+      if (!(offset >= 0) || !(len > 0)) throw this.fail("EINVAL", "fallocate", "bad offset or length");
+      await fallocate(Posix.procPath(s.handle), mode, offset, len);
+    });
+  }
+
+  // ---- directories ----
+
+  override async opendir(_ctx: CallCtx, loc: Loc, fd: Fd): Promise<void> {
+    return this.guard("opendir", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      const handle = await fsp.open(r.real, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
+      try {
+        const gfid = r.real === this.paths.root ? ROOT_GFID : await this.gfidOf(r.real, await handle.stat());
+        const s: PosixFd = { handle, gfid, isDir: true };
+        s.entries = await this.listDir(s);
+        this.attach(fd, s);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    });
+  }
+
+  private async listDir(s: PosixFd): Promise<string[]> {
+    const names = await fsp.readdir(Posix.procPath(s.handle));
+    const visible = s.gfid === ROOT_GFID ? names.filter((n) => n !== INTERNAL_DIR) : names;
+    return [".", "..", ...visible];
+  }
+
+  override async readdir(_ctx: CallCtx, fd: Fd, offset: number, withStat: boolean): Promise<DirEntry[]> {
+    return this.guard(withStat ? "readdirplus" : "readdir", fd.path, async () => {
+      const s = this.fdState(fd, "readdir");
+      if (!s.isDir) throw this.fail("ENOTDIR", "readdir", fd.path);
+      if (offset === 0 || !s.entries) s.entries = await this.listDir(s);
+      const names = s.entries;
+      const out: DirEntry[] = [];
+      for (let i = Math.max(0, offset); i < names.length; i++) out.push({ name: names[i]!, next: i + 1 });
+      if (!withStat) return out;
+      const dir = Posix.procPath(s.handle);
+      const stats = await mapLimit(out, READDIRPLUS_PARALLEL, async (e): Promise<Iatt | undefined> => {
+        if (e.name === ".") return toIatt(await s.handle.stat(), s.gfid);
+        // the root's ".." must not reveal the brick's parent
+        const real = e.name === ".." && s.gfid === ROOT_GFID ? this.paths.root : `${dir}/${e.name}`;
+        try {
+          const st = await fsp.lstat(real);
+          return toIatt(st, e.name === ".." ? (s.gfid === ROOT_GFID ? ROOT_GFID : await this.gfidOf(real, st)) : await this.gfidOf(real, st));
+        } catch {
+          return undefined; // gone since the snapshot: listed without attributes
+        }
+      });
+      out.forEach((e, i) => {
+        if (stats[i]) e.stat = stats[i];
+      });
+      return out;
+    });
+  }
+
+  override async releasedir(_ctx: CallCtx, fd: Fd): Promise<void> {
+    return this.guard("releasedir", fd.path, () => this.closeFd(fd));
+  }
+
+  override async fsyncdir(_ctx: CallCtx, fd: Fd, datasync: boolean): Promise<void> {
+    return this.guard("fsyncdir", fd.path, async () => {
+      const s = this.fdState(fd, "fsyncdir");
+      if (!this.options.fsync) return;
+      await (datasync ? s.handle.datasync() : s.handle.sync());
+    });
+  }
+
+  // ---- xattrs ----
+
+  override async getxattr(_ctx: CallCtx, loc: Loc, name: string): Promise<Buffer> {
+    return this.guard("getxattr", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      if (r.name === "" && name === INDEX_XATTR) return Buffer.from(JSON.stringify(this.index.list()));
+      if (r.name === "" && name === BRICK_ID_XATTR) return Buffer.from(this.brickId);
+      const v = await getXattr(r.real, name);
+      if (v) return v;
+      await fsp.lstat(r.real); // ENOENT / ENOTDIR when the file is the missing part
+      throw this.fail("ENODATA", "getxattr", `${loc.path}: no ${name}`);
+    });
+  }
+
+  override async setxattr(_ctx: CallCtx, loc: Loc, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.guard("setxattr", loc.path, async () => {
+      if (isInternalXattr(name)) throw this.fail("EPERM", "setxattr", `${name} is internal`);
+      const r = await this.paths.resolve(loc.path);
+      if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+        // the binding has no flags argument: check first (a race with another setter is tolerated)
+        const cur = await getXattr(r.real, name);
+        if (!cur) await fsp.lstat(r.real);
+        if (cur && flags & XATTR_CREATE) throw this.fail("EEXIST", "setxattr", `${loc.path}: ${name} exists`);
+        if (!cur && flags & XATTR_REPLACE) throw this.fail("ENODATA", "setxattr", `${loc.path}: no ${name}`);
+      }
+      await setXattr(r.real, name, Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array));
+    });
+  }
+
+  override async listxattr(_ctx: CallCtx, loc: Loc): Promise<string[]> {
+    return this.guard("listxattr", loc.path, async () => {
+      const r = await this.paths.resolve(loc.path);
+      return (await listXattrs(r.real)).filter((n) => !isInternalXattr(n));
+    });
+  }
+
+  override async removexattr(_ctx: CallCtx, loc: Loc, name: string): Promise<void> {
+    return this.guard("removexattr", loc.path, async () => {
+      if (isInternalXattr(name)) throw this.fail("EPERM", "removexattr", `${name} is internal`);
+      const r = await this.paths.resolve(loc.path);
+      await removeXattr(r.real, name);
+    });
+  }
+
+  override async xattrop(_ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>): Promise<Record<string, Buffer>> {
+    return this.guard("xattrop", loc.path, async () => {
+      if (op !== "add32") throw this.fail("EINVAL", "xattrop", `unknown op ${String(op)}`);
+      for (const [name, delta] of Object.entries(xattrs)) {
+        if (!(delta instanceof Uint8Array) || delta.length % 4 !== 0) throw this.fail("EINVAL", "xattrop", `${name}: not an int32 array`);
+      }
+      const r = await this.paths.resolve(loc.path);
+      const st = await fsp.lstat(r.real);
+      const gfid = await this.gfidOf(r.real, st);
+      return this.gfidLocks.run(gfid, async () => {
+        const result: Record<string, Buffer> = {};
+        for (const [name, delta] of Object.entries(xattrs)) {
+          const cur = (await getXattr(r.real, name)) ?? Buffer.alloc(delta.length);
+          if (cur.length !== delta.length) throw this.fail("EINVAL", "xattrop", `${name}: ${cur.length} bytes stored, ${delta.length} given`);
+          const d = Buffer.from(delta);
+          const next = Buffer.alloc(delta.length);
+          for (let i = 0; i < delta.length; i += 4) next.writeInt32BE((cur.readInt32BE(i) + d.readInt32BE(i)) | 0, i);
+          await setXattr(r.real, name, next);
+          result[name] = next;
+        }
+        if (Object.keys(xattrs).some((n) => n.startsWith(AFR_PREFIX))) await this.updateIndex(r, gfid, result);
+        return result;
+      });
+    });
+  }
+
+  /** Index entry present iff any trusted.afr.* counter of the file is non-zero (called under the gfid lock). */
+  private async updateIndex(r: Resolved, gfid: string, fresh: Record<string, Buffer>): Promise<void> {
+    const nonZero = (b: Buffer | null | undefined) => !!b && b.some((x) => x !== 0);
+    let pending = Object.entries(fresh).some(([n, v]) => n.startsWith(AFR_PREFIX) && nonZero(v));
+    if (!pending) {
+      for (const n of await listXattrs(r.real)) {
+        if (!n.startsWith(AFR_PREFIX) || n in fresh) continue;
+        if (nonZero(await getXattr(r.real, n))) {
+          pending = true;
+          break;
+        }
+      }
+    }
+    if (pending) await this.index.set(gfid, r.path);
+    else await this.index.remove(gfid);
+  }
+
+  // ---- locks belong to features/posix-locks ----
+
+  override async lk(): Promise<never> {
+    throw this.fail("ENOSYS", "lk", "locks are served by features/posix-locks");
+  }
+  override async flock(): Promise<never> {
+    throw this.fail("ENOSYS", "flock", "locks are served by features/posix-locks");
+  }
+  override async inodelk(): Promise<never> {
+    throw this.fail("ENOSYS", "inodelk", "locks are served by features/posix-locks");
+  }
+  override async entrylk(): Promise<never> {
+    throw this.fail("ENOSYS", "entrylk", "locks are served by features/posix-locks");
+  }
+}
+
+/** Maps with at most `limit` calls in flight, keeping order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

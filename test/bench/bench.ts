@@ -1,0 +1,150 @@
+// npm run bench [-- --quick] [-- --install-glusterfs] [-- --profile] [-- --only local,gluster-ha,glusterfs]
+//
+// Runs the same workloads, in one run, against a plain local directory, the gluster-ha mount in the
+// seed's topology on loopback, and GlusterFS 10 (Debian's glusterfs-server, replica 2 on this
+// machine). Prints a table with ratios to GlusterFS and peak RSS, writes the raw results as JSON and
+// an SVG chart to bench-results/. --profile runs gluster-ha's processes with --cpu-prof and
+// summarises where their time went.
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { FULL, QUICK, dropCaches, runWorkloads, type Sizes } from "./workloads";
+import { REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from "./targets";
+import { sampleRss, type RssPeaks } from "./rss";
+import { svgChart, table, type SystemResult } from "./report";
+import { summariseProfile, type ProfileSummary } from "./profile-summary";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    "install-glusterfs": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    only: { type: "string" },
+    out: { type: "string", default: join(REPO, "bench-results") },
+    base: { type: "string", default: "/var/tmp/gha-bench" },
+  },
+});
+
+const sizes: Sizes = values.quick ? QUICK : FULL;
+const only = new Set((values.only ?? "local,gluster-ha,glusterfs").split(","));
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const profileDir = join(values.out!, `profiles-${stamp}`);
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+interface SystemRun extends SystemResult {
+  rssMB?: RssPeaks["byRole"];
+  profiles?: Record<string, ProfileSummary>;
+}
+
+/** Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes (seed client: none beyond read-ahead/write-behind windows). */
+const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 };
+
+async function runSystem(name: string, setup: () => Promise<Target>): Promise<SystemRun> {
+  log(`== ${name}`);
+  let target: Target | undefined;
+  try {
+    target = await setup();
+    const rss = sampleRss(target.pids());
+    const results = (() => {
+      try {
+        return runWorkloads(target.dir, sizes, (m) => log(`${name}: ${m}`));
+      } catch (err) {
+        return err as Error;
+      }
+    })();
+    const peaks = await rss.stop();
+    if (results instanceof Error) throw results;
+    return { name, results, rssMB: peaks.byRole };
+  } catch (err) {
+    log(`${name}: FAILED: ${(err as Error).message}`);
+    return { name, error: (err as Error).message };
+  } finally {
+    await target?.teardown().catch((e: unknown) => log(`${name}: teardown failed: ${(e as Error).message}`));
+  }
+}
+
+async function optionalBench(file: string): Promise<Record<string, number> | { error: string } | undefined> {
+  const path = join(__dirname, file);
+  if (!fs.existsSync(path)) return undefined;
+  try {
+    const mod = (await import(path)) as { run?: () => Promise<Record<string, number>> };
+    if (typeof mod.run !== "function") return { error: `${file} exports no run()` };
+    log(`== ${file}`);
+    return await mod.run();
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+async function main(): Promise<number> {
+  fs.mkdirSync(values.base!, { recursive: true });
+  fs.mkdirSync(values.out!, { recursive: true });
+  const canDrop = dropCaches();
+  if (!canDrop) log("cannot write /proc/sys/vm/drop_caches: reads will not be cold");
+  log(`sizes: ${JSON.stringify(sizes)}${values.quick ? " (quick)" : ""}`);
+  const systems: SystemRun[] = [];
+  if (only.has("local")) systems.push(await runSystem("local disk", () => localTarget(values.base!)));
+  if (only.has("gluster-ha")) {
+    const nodeFlags = values.profile
+      ? (role: string) => ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}.cpuprofile`]
+      : undefined;
+    const run = await runSystem("gluster-ha", () => glusterHaTarget(values.base!, { nodeFlags }));
+    if (values.profile && fs.existsSync(profileDir)) {
+      run.profiles = {};
+      for (const f of fs.readdirSync(profileDir)) run.profiles[f] = summariseProfile(join(profileDir, f));
+    }
+    systems.push(run);
+  }
+  if (only.has("glusterfs")) systems.push(await runSystem("GlusterFS 10", () => glusterfsTarget(values.base!, values["install-glusterfs"]!)));
+
+  const micro: Record<string, unknown> = {};
+  for (const f of ["protocol-bench.ts", "heal-bench.ts"]) {
+    const r = await optionalBench(f);
+    if (r) micro[f.replace(/\.ts$/, "")] = r;
+  }
+
+  const out = [
+    "",
+    `gluster-ha bench (${values.quick ? "quick" : "full"}: ${sizes.seqMiB} MiB sequential, ${sizes.smallFiles} small files, walk ${sizes.walkFiles}, ls -lR ${sizes.lsFiles})${canDrop ? "" : " [caches NOT dropped]"}`,
+    "",
+    table(systems, "GlusterFS 10", "gluster-ha"),
+    "",
+    "peak RSS (MB):",
+    ...systems.filter((s) => s.rssMB && Object.keys(s.rssMB).length).map((s) =>
+      `  ${s.name.padEnd(14)} ${Object.entries(s.rssMB!).map(([role, mb]) => {
+        const limit = s.name === "gluster-ha" ? RSS_LIMIT_MB[role as keyof typeof RSS_LIMIT_MB] : undefined;
+        return `${role} ${mb.toFixed(0)}${limit ? ` (limit ${limit.toFixed(0)}: ${mb <= limit ? "ok" : "OVER"})` : ""}`;
+      }).join(", ")}`),
+    ...systems.filter((s) => s.error).map((s) => `${s.name}: not measured: ${s.error}`),
+  ];
+  for (const [k, v] of Object.entries(micro)) out.push(`${k}: ${JSON.stringify(v)}`);
+  for (const s of systems) {
+    for (const [f, p] of Object.entries(s.profiles ?? {})) {
+      out.push("", `profile ${f} (${p.totalMs.toFixed(0)} ms sampled), top self time:`);
+      for (const r of p.byFunction.slice(0, 12)) out.push(`  ${r.pct.toFixed(1).padStart(5)}%  ${r.name}`);
+    }
+  }
+  console.log(out.join("\n"));
+
+  const record = { date: new Date().toISOString(), quick: values.quick, sizes, cachesDropped: canDrop, systems, micro, profileDir: values.profile ? profileDir : undefined };
+  const json = join(values.out!, `bench-${stamp}.json`);
+  fs.writeFileSync(json, JSON.stringify(record, null, 2));
+  fs.writeFileSync(join(values.out!, "latest.json"), JSON.stringify(record, null, 2));
+  const svg = join(values.out!, `bench-${stamp}.svg`);
+  fs.writeFileSync(svg, svgChart(systems, "GlusterFS 10", `gluster-ha bench ${record.date.slice(0, 16)}${values.quick ? " (quick)" : ""}`));
+  console.log(`\nraw results: ${json}\nchart: ${svg}`);
+  return systems.some((s) => s.error) ? 1 : 0;
+}
+
+// Tear down on Ctrl-C too: runSystem's finally blocks run once the pending await rejects.
+process.on("SIGINT", () => {
+  log("interrupted");
+  process.exitCode = 130;
+});
+
+main().then((code) => {
+  process.exitCode = process.exitCode || code;
+}, (err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,167 @@
+// The bench's workloads: each runs in a fresh directory of the target and returns one figure.
+// Plain synchronous fs calls, one at a time, as a single-threaded application (cp, ls, Apache's
+// per-request open/read/close) would make them.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { join } from "node:path";
+
+export interface Sizes {
+  /** Sequential write/read file size, MiB. */
+  seqMiB: number;
+  /** Small (4 KiB) files for create/stat/read/unlink. */
+  smallFiles: number;
+  /** Files in the tree walk (20 directories). */
+  walkFiles: number;
+  /** Files under `ls -lR` (10 directories). */
+  lsFiles: number;
+}
+
+export const FULL: Sizes = { seqMiB: 256, smallFiles: 2000, walkFiles: 2000, lsFiles: 10000 };
+export const QUICK: Sizes = { seqMiB: 16, smallFiles: 200, walkFiles: 200, lsFiles: 1000 };
+
+export interface Metric {
+  key: string;
+  label: string;
+  unit: string;
+  /** true: bigger is better (rates); false: smaller is better (seconds). */
+  higherIsBetter: boolean;
+}
+
+export const METRICS: Metric[] = [
+  { key: "seqWrite", label: "sequential write + fsync", unit: "MB/s", higherIsBetter: true },
+  { key: "seqRead", label: "cold sequential read", unit: "MB/s", higherIsBetter: true },
+  { key: "create", label: "4 KiB file create", unit: "files/s", higherIsBetter: true },
+  { key: "stat", label: "stat (cold)", unit: "stats/s", higherIsBetter: true },
+  { key: "walk", label: "tree walk", unit: "s", higherIsBetter: false },
+  { key: "readVerify", label: "small-file read + verify", unit: "files/s", higherIsBetter: true },
+  { key: "unlink", label: "unlink", unit: "files/s", higherIsBetter: true },
+  { key: "lsR", label: "ls -lR", unit: "s", higherIsBetter: false },
+];
+
+/** Drops the kernel's page, dentry and inode caches (cold reads reach the filesystem). */
+export function dropCaches(): boolean {
+  spawnSync("sync");
+  try {
+    fs.writeFileSync("/proc/sys/vm/drop_caches", "3");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const MiB = 1 << 20;
+
+function timed(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
+/** A 4 KiB buffer whose content names its file (so a read of the wrong file fails verification). */
+function smallContent(i: number): Buffer {
+  const b = Buffer.alloc(4096, i & 255);
+  b.write(`file ${i}\n`, 0);
+  return b;
+}
+
+export type Results = Record<string, number>;
+
+/** Runs every workload under `root` (which must be empty and is left empty). */
+export function runWorkloads(root: string, sizes: Sizes, log: (m: string) => void): Results {
+  const r: Results = {};
+  // 1. sequential write with fsync
+  const big = join(root, "seq.bin");
+  const chunk = Buffer.alloc(MiB);
+  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  let secs = timed(() => {
+    const fd = fs.openSync(big, "w");
+    for (let i = 0; i < sizes.seqMiB; i++) fs.writeSync(fd, chunk, 0, chunk.length, i * MiB);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  });
+  r.seqWrite = (sizes.seqMiB * MiB) / 1e6 / secs;
+  log(`seq write ${r.seqWrite.toFixed(1)} MB/s`);
+  // 2. cold sequential read
+  dropCaches();
+  const buf = Buffer.alloc(MiB);
+  secs = timed(() => {
+    const fd = fs.openSync(big, "r");
+    let total = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, total);
+      if (n === 0) break;
+      total += n;
+    }
+    fs.closeSync(fd);
+    if (total !== sizes.seqMiB * MiB) throw new Error(`read ${total} bytes, wrote ${sizes.seqMiB * MiB}`);
+  });
+  r.seqRead = (sizes.seqMiB * MiB) / 1e6 / secs;
+  log(`seq read ${r.seqRead.toFixed(1)} MB/s`);
+  fs.unlinkSync(big);
+  // 3. small files: create, stat, read+verify, unlink
+  const small = join(root, "small");
+  fs.mkdirSync(small);
+  const names = Array.from({ length: sizes.smallFiles }, (_, i) => join(small, `f${i}`));
+  secs = timed(() => names.forEach((n, i) => fs.writeFileSync(n, smallContent(i), { flag: "wx" })));
+  r.create = sizes.smallFiles / secs;
+  log(`create ${r.create.toFixed(0)} files/s`);
+  dropCaches();
+  secs = timed(() => names.forEach((n) => {
+    if (fs.statSync(n).size !== 4096) throw new Error(`${n}: wrong size`);
+  }));
+  r.stat = sizes.smallFiles / secs;
+  log(`stat ${r.stat.toFixed(0)} /s`);
+  dropCaches();
+  secs = timed(() => names.forEach((n, i) => {
+    if (!fs.readFileSync(n).equals(smallContent(i))) throw new Error(`${n}: content differs`);
+  }));
+  r.readVerify = sizes.smallFiles / secs;
+  log(`read+verify ${r.readVerify.toFixed(0)} files/s`);
+  secs = timed(() => names.forEach((n) => fs.unlinkSync(n)));
+  r.unlink = sizes.smallFiles / secs;
+  log(`unlink ${r.unlink.toFixed(0)} files/s`);
+  fs.rmdirSync(small);
+  // 4. tree walk (20 directories)
+  const tree = join(root, "tree");
+  makeTree(tree, 20, sizes.walkFiles, 1024);
+  dropCaches();
+  let seen = 0;
+  secs = timed(() => {
+    seen = walk(tree);
+  });
+  if (seen !== sizes.walkFiles + 20) throw new Error(`walk saw ${seen} entries, expected ${sizes.walkFiles + 20}`);
+  r.walk = secs;
+  log(`walk ${r.walk.toFixed(2)} s`);
+  fs.rmSync(tree, { recursive: true });
+  // 5. ls -lR (10 directories)
+  const lsTree = join(root, "ls");
+  makeTree(lsTree, 10, sizes.lsFiles, 0);
+  dropCaches();
+  secs = timed(() => {
+    const res = spawnSync("ls", ["-lR", lsTree], { stdio: ["ignore", "ignore", "pipe"] });
+    if (res.status !== 0) throw new Error(`ls -lR failed: ${res.stderr}`);
+  });
+  r.lsR = secs;
+  log(`ls -lR ${r.lsR.toFixed(2)} s`);
+  fs.rmSync(lsTree, { recursive: true });
+  return r;
+}
+
+function makeTree(dir: string, dirs: number, files: number, size: number): void {
+  fs.mkdirSync(dir);
+  const content = Buffer.alloc(size, "t");
+  for (let d = 0; d < dirs; d++) fs.mkdirSync(join(dir, `d${d}`));
+  for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `d${i % dirs}`, `f${i}`), content);
+}
+
+/** Like `find -ls`: every entry listed and lstat'ed; returns how many entries were seen. */
+function walk(dir: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    fs.lstatSync(p);
+    n++;
+    if (e.isDirectory()) n += walk(p);
+  }
+  return n;
+}

@@ -1,0 +1,210 @@
+// protocol/client <-> protocol/server between real processes on 127.0.0.2 / 127.0.0.3 (ports 24100-24139):
+// auth, failover, a silent peer (iptables DROP), TLS with client certificates, lock release on disconnect.
+import { after, afterEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FopError } from "../../runtime/core/errors";
+import { Graph } from "../../runtime/core/graph";
+import { silentLogger } from "../../runtime/core/log";
+import { Fd, type CallCtx } from "../../runtime/core/types";
+import { Xlator, type XlatorEvent } from "../../runtime/core/xlator";
+import {
+  clientVolfile, dropTraffic, spawnHelper, startBrickServer, stopAllServers, tempDir, waitForLine,
+} from "../helpers/servers";
+
+const CTX: CallCtx = { uid: 0, gid: 0, pid: process.pid, lkOwner: "t", client: "local" };
+const graphs: Graph[] = [];
+
+/** A client graph in this process, with a parent that records child-up / child-down. */
+async function connectClient(volfile: string): Promise<{ client: Xlator; events: XlatorEvent[]; graph: Graph }> {
+  const graph = Graph.fromText(volfile, "client.vol", { log: silentLogger() });
+  graphs.push(graph);
+  const events: XlatorEvent[] = [];
+  const recorder = new Xlator({ name: "recorder", type: "test/recorder", options: {}, children: [graph.top], log: silentLogger(), graph: new Map() });
+  recorder.notify = (e) => void events.push(e);
+  await graph.start();
+  return { client: graph.top, events, graph };
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await cond()) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (err) {
+    assert.ok(err instanceof FopError, `a FopError, got ${String(err)}`);
+    return err.code;
+  }
+}
+
+afterEach(async () => {
+  await Promise.all(graphs.splice(0).map((g) => g.stop()));
+});
+after(stopAllServers);
+
+describe("auth.ip", () => {
+  test("an allowed address attaches and works; a rejected one is refused with EACCES on both sides", async () => {
+    const srv = await startBrickServer({
+      host: "127.0.0.2", port: 24100,
+      allow: { locks: "127.0.0.1,127.0.0.5,127.0.0.6" }, reject: { locks: "127.0.0.6" },
+    });
+    const ok = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24100, extra: ["bind-address 127.0.0.5"] }));
+    assert.equal(ok.client.isUp(), true);
+    assert.deepEqual(ok.events, ["child-up"]);
+    assert.equal((await ok.client.stat(CTX, { path: "/" })).mode & 0o170000, 0o040000);
+
+    const notAllowed = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24100, extra: ["bind-address 127.0.0.4"] }));
+    const rejected = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24100, extra: ["bind-address 127.0.0.6"] }));
+    for (const c of [notAllowed, rejected]) {
+      assert.equal(c.client.isUp(), false);
+      assert.deepEqual(c.events, []);
+      assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "EACCES");
+      assert.equal((c.client.dump() as { lastFailure: { code: string } }).lastFailure.code, "EACCES");
+    }
+    const log = srv.log();
+    assert.match(log, /handshake refused.*127\.0\.0\.4|127\.0\.0\.4.*handshake refused/);
+    assert.match(log, /reject rule \\"127\.0\.0\.6\\"/);
+  });
+
+  test("any volume of the server's graph can be requested, but one without an allow rule is refused", async () => {
+    await startBrickServer({ host: "127.0.0.2", port: 24101, allow: { locks: "127.0.0.*" } });
+    const inner = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24101, volume: "ds" }));
+    assert.equal(inner.client.isUp(), false);
+    assert.equal(await codeOf(inner.client.stat(CTX, { path: "/" })), "EACCES");
+    const missing = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24101, volume: "no-such-volume" }));
+    assert.equal(missing.client.isUp(), false);
+    assert.equal(await codeOf(missing.client.stat(CTX, { path: "/" })), "ENOTCONN");
+    assert.equal((missing.client.dump() as { lastFailure: { code: string } }).lastFailure.code, "ENOENT");
+  });
+});
+
+describe("failover and reconnect", () => {
+  test("when the connected server is killed the client moves to the next address", async () => {
+    const a = await startBrickServer({ host: "127.0.0.2", port: 24110, allow: { locks: "127.0.0.1" } });
+    await startBrickServer({ host: "127.0.0.3", port: 24110, allow: { locks: "127.0.0.1" } });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24110, timeout: 3 }));
+    assert.equal((c.client.dump() as { address: string }).address, "127.0.0.2:24110");
+    await a.kill();
+    const ms = await until("reconnected to 127.0.0.3", () => (c.client.dump() as { address: string }).address === "127.0.0.3:24110" && c.client.isUp(), 5000);
+    assert.ok(ms < 5000);
+    assert.deepEqual(c.events, ["child-up", "child-down", "child-up"]);
+    assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "OK");
+  });
+
+  test("a server that comes back is reconnected in the background and open fds are reopened", async () => {
+    const dir = tempDir();
+    const brick = join(dir, "brick");
+    let srv = await startBrickServer({ host: "127.0.0.2", port: 24111, brick });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24111, timeout: 3 }));
+    const fd = new Fd("/reopen.txt", 0o2 | 0o100);
+    await c.client.create(CTX, { path: "/reopen.txt" }, fd.flags, 0o644, fd);
+    assert.equal(await c.client.write(CTX, fd, Buffer.from("before"), 0), 6);
+    await srv.kill();
+    await until("child-down", () => c.events.includes("child-down"), 3000);
+    assert.equal(await codeOf(c.client.write(CTX, fd, Buffer.from("x"), 0)), "ENOTCONN");
+    srv = await startBrickServer({ host: "127.0.0.2", port: 24111, brick });
+    await until("reconnected", () => c.client.isUp(), 8000);
+    assert.equal(await c.client.write(CTX, fd, Buffer.from("after"), 6), 5);
+    assert.equal((await c.client.read(CTX, fd, 100, 0)).toString(), "beforeafter");
+    await c.client.release(CTX, fd);
+  });
+});
+
+describe("silent peer", () => {
+  test("a peer whose packets are dropped fails pending fops with ENOTCONN within transport-timeout + 1 s", async () => {
+    await startBrickServer({ host: "127.0.0.3", port: 24120 });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.3", port: 24120, timeout: 2 }));
+    assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "OK");
+    const rule = dropTraffic("127.0.0.3", 24120);
+    try {
+      const t0 = Date.now();
+      assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed <= 3000, `stalled ${elapsed} ms (transport-timeout 2 s)`);
+      assert.equal(c.client.isUp(), false);
+      assert.ok(c.events.includes("child-down"));
+      // While partitioned, fops fail at once instead of stalling.
+      const t1 = Date.now();
+      assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+      assert.ok(Date.now() - t1 < 500);
+    } finally {
+      rule.remove();
+    }
+    await until("reconnected after the partition healed", () => c.client.isUp(), 10000);
+    assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "OK");
+  });
+});
+
+describe("TLS", () => {
+  function makeCerts(dir: string): void {
+    const sh = (cmd: string) => execFileSync("sh", ["-c", cmd], { cwd: dir, stdio: "pipe" });
+    for (const ca of ["ca", "other-ca"]) {
+      sh(`openssl req -x509 -newkey rsa:2048 -nodes -keyout ${ca}.key -out ${ca}.pem -days 2 -subj /CN=${ca}`);
+    }
+    for (const [name, ca] of [["server", "ca"], ["client", "ca"], ["rogue", "other-ca"]]) {
+      sh(`openssl req -newkey rsa:2048 -nodes -keyout ${name}.key -out ${name}.csr -subj /CN=${name}`);
+      sh(`openssl x509 -req -in ${name}.csr -CA ${ca}.pem -CAkey ${ca}.key -CAcreateserial -out ${name}.pem -days 2`);
+    }
+  }
+
+  test("ssl on: a client with a certificate from the cluster CA works; without one, or from another CA, it cannot attach", async () => {
+    const dir = tempDir("gha-tls-");
+    makeCerts(dir);
+    const p = (f: string) => join(dir, f);
+    await startBrickServer({
+      host: "127.0.0.2", port: 24130,
+      serverOptions: ["ssl on", `ssl-cert ${p("server.pem")}`, `ssl-key ${p("server.key")}`, `ssl-ca ${p("ca.pem")}`],
+    });
+    const good = await connectClient(clientVolfile({
+      hosts: "127.0.0.2", port: 24130, extra: ["ssl on", `ssl-cert ${p("client.pem")}`, `ssl-key ${p("client.key")}`, `ssl-ca ${p("ca.pem")}`],
+    }));
+    assert.equal(good.client.isUp(), true);
+    const data = Buffer.alloc(300000, 7);
+    const fd = new Fd("/tls.bin", 0o2 | 0o100);
+    await good.client.create(CTX, { path: "/tls.bin" }, fd.flags, 0o644, fd);
+    assert.equal(await good.client.write(CTX, fd, data, 0), data.length);
+    assert.ok((await good.client.read(CTX, fd, data.length, 0)).equals(data));
+    await good.client.release(CTX, fd);
+
+    const plain = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24130, timeout: 2 }));
+    const rogue = await connectClient(clientVolfile({
+      hosts: "127.0.0.2", port: 24130, timeout: 2,
+      extra: ["ssl on", `ssl-cert ${p("rogue.pem")}`, `ssl-key ${p("rogue.key")}`, `ssl-ca ${p("ca.pem")}`],
+    }));
+    for (const c of [plain, rogue]) {
+      assert.equal(c.client.isUp(), false);
+      assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+    }
+  });
+});
+
+describe("locks", () => {
+  test("every lock a client held is released when its connection drops", async () => {
+    await startBrickServer({ host: "127.0.0.2", port: 24135 });
+    const dir = tempDir();
+    const vol = join(dir, "client.vol");
+    writeFileSync(vol, clientVolfile({ hosts: "127.0.0.2", port: 24135 }));
+    const holder = spawnHelper(["lock-holder", vol, "/locked"]);
+    await waitForLine(holder, /^locked$/);
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24135 }));
+    const fd = new Fd("/locked", 0o2);
+    await c.client.open(CTX, { path: "/locked" }, fd.flags, fd);
+    const me = { type: "wr" as const, start: 0, len: 0, pid: process.pid };
+    assert.equal(await codeOf(c.client.lk(CTX, fd, "setlk", me)), "EAGAIN");
+    assert.equal(await codeOf(c.client.inodelk(CTX, "test-domain", { path: "/locked" }, "setlk", me)), "EAGAIN");
+    holder.kill("SIGKILL");
+    await until("the holder's locks are released", async () => (await codeOf(c.client.lk(CTX, fd, "setlk", me))) === "OK", 5000);
+    assert.equal(await codeOf(c.client.inodelk(CTX, "test-domain", { path: "/locked" }, "setlk", me)), "OK");
+    await c.client.release(CTX, fd);
+  });
+});

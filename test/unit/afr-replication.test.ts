@@ -1,0 +1,234 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { constants as fsc } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { Fd } from "../../runtime/core/types";
+import { Afr } from "../../runtime/xlators/cluster/afr";
+import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
+import { silentLogger } from "../../runtime/core/log";
+import { AFR_DEFAULTS, ROOT, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
+
+async function changelogOf(rs: Awaited<ReturnType<typeof replicaSet>>, brick: number, path: string, blamed: number) {
+  const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
+  const r = await rs.bricks[brick]!.lookup(ROOT, { path }, { "want-xattrs": [key] });
+  return decodeCounters(r.xattrs?.[key]);
+}
+
+test("create and write reach every brick with the same gfid", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/file.txt", "hello");
+  const stats = await Promise.all(rs.bricks.map((b) => b.lookup(ROOT, { path: "/file.txt" })));
+  assert.equal(stats[0]!.stat.gfid, stats[1]!.stat.gfid);
+  for (const d of rs.dirs) assert.equal(readFileSync(`${d}/file.txt`, "utf8"), "hello");
+  assert.deepEqual(await changelogOf(rs, 0, "/file.txt", 1), [0, 0, 0]);
+});
+
+test("write with a brick down succeeds and the survivor blames it by brick id", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/f", "v1");
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/f", "v2-longer");
+  await writeFile(rs.afr, "/test.txt", "testing failure\n");
+  assert.equal(existsSync(`${rs.dirs[0]}/test.txt`), false);
+  assert.equal(readFileSync(`${rs.dirs[1]}/test.txt`, "utf8"), "testing failure\n");
+  const [data] = await changelogOf(rs, 1, "/f", 0);
+  assert.ok(data > 0, "node2 blames node1 for data");
+  const [, , entry] = await changelogOf(rs, 1, "/", 0);
+  assert.ok(entry > 0, "node2 blames node1 for root entries");
+  const index = JSON.parse((await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index")).toString()) as { path: string }[];
+  assert.deepEqual(index.map((e) => e.path).sort(), ["/", "/f", "/test.txt"]);
+});
+
+test("lookup heals a returning brick: data, new files, and the changelog is cleared", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/f", "old content");
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/f", "NEW");
+  await writeFile(rs.afr, "/test.txt", "testing failure\n");
+  rs.switches[0]!.setDown(false);
+  await rs.afr.lookup(ROOT, { path: "/f" });
+  await rs.afr.lookup(ROOT, { path: "/test.txt" });
+  await rs.afr.heals.drain();
+  assert.equal(readFileSync(`${rs.dirs[0]}/f`, "utf8"), "NEW content");
+  assert.equal(readFileSync(`${rs.dirs[0]}/test.txt`, "utf8"), "testing failure\n");
+  assert.deepEqual(await changelogOf(rs, 1, "/f", 0), [0, 0, 0]);
+  const gfids = await Promise.all(rs.bricks.map((b) => b.lookup(ROOT, { path: "/test.txt" })));
+  assert.equal(gfids[0]!.stat.gfid, gfids[1]!.stat.gfid);
+  const index = await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index");
+  assert.deepEqual(JSON.parse(index.toString()), []);
+});
+
+test("reads never come from a stale brick", async (t) => {
+  const rs = await replicaSet(2, { "self-heal": false, "read-subvolume": "brick0" });
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/f", "aaaa");
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/f", "bbbb");
+  rs.switches[0]!.setDown(false);
+  assert.equal((await readFile(rs.afr, "/f")).toString(), "bbbb");
+  assert.equal(readFileSync(`${rs.dirs[0]}/f`, "utf8"), "aaaa", "no heal with self-heal off");
+});
+
+test("a file deleted while a brick was down does not come back", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/gone", "x");
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  await writeFile(rs.afr, "/d/inner", "y");
+  rs.switches[0]!.setDown(true);
+  await rs.afr.unlink(ROOT, { path: "/gone" });
+  await rs.afr.unlink(ROOT, { path: "/d/inner" });
+  await rs.afr.rmdir(ROOT, { path: "/d" });
+  rs.switches[0]!.setDown(false);
+  await assert.rejects(rs.afr.lookup(ROOT, { path: "/gone" }), { code: "ENOENT" });
+  await rs.afr.heals.drain();
+  await rs.afr.heals.healNow("/");
+  assert.equal(existsSync(`${rs.dirs[0]}/gone`), false);
+  assert.equal(existsSync(`${rs.dirs[0]}/d`), false);
+});
+
+test("renames and new directories while a brick is down heal with the same gfids", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/a", "content-a");
+  rs.switches[0]!.setDown(true);
+  await rs.afr.rename(ROOT, { path: "/a" }, { path: "/b" });
+  await rs.afr.mkdir(ROOT, { path: "/dir" }, 0o750);
+  await rs.afr.mkdir(ROOT, { path: "/dir/sub" }, 0o755);
+  await writeFile(rs.afr, "/dir/sub/deep", "deep");
+  await rs.afr.symlink(ROOT, "b", { path: "/link" });
+  rs.switches[0]!.setDown(false);
+  await rs.afr.heals.healNow("/");
+  assert.equal(existsSync(`${rs.dirs[0]}/a`), false);
+  assert.equal(readFileSync(`${rs.dirs[0]}/b`, "utf8"), "content-a");
+  assert.equal(readFileSync(`${rs.dirs[0]}/dir/sub/deep`, "utf8"), "deep");
+  assert.equal(statSync(`${rs.dirs[0]}/dir`).mode & 0o777, 0o750);
+  const [s0, s1] = await Promise.all(rs.bricks.map((b) => b.lookup(ROOT, { path: "/dir/sub/deep" })));
+  assert.equal(s0!.stat.gfid, s1!.stat.gfid);
+  assert.equal(await rs.bricks[0]!.readlink(ROOT, { path: "/link" }), "b");
+});
+
+test("metadata heal copies mode and user xattrs", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/m", "x");
+  rs.switches[0]!.setDown(true);
+  await rs.afr.setattr(ROOT, { path: "/m" }, { mode: 0o600 });
+  await rs.afr.setxattr(ROOT, { path: "/m" }, "user.color", Buffer.from("blue"), 0);
+  rs.switches[0]!.setDown(false);
+  await rs.afr.heals.healNow("/m");
+  assert.equal(statSync(`${rs.dirs[0]}/m`).mode & 0o777, 0o600);
+  assert.equal((await rs.bricks[0]!.getxattr(ROOT, { path: "/m" }, "user.color")).toString(), "blue");
+});
+
+test("data heal with diff copies only the blocks that differ", async (t) => {
+  const rs = await replicaSet(2, { "heal-block-size": 65536, "data-self-heal-algorithm": "diff" });
+  t.after(() => rs.close());
+  const big = randomBytes(1 << 20);
+  await writeFile(rs.afr, "/big", big);
+  rs.switches[0]!.setDown(true);
+  const patch = randomBytes(1000);
+  await writeFile(rs.afr, "/big", patch, 200000);
+  rs.switches[0]!.setDown(false);
+  const r = await rs.afr.heals.healNow("/big");
+  assert.equal(r.bytes, 65536, "one block rewritten");
+  patch.copy(big, 200000);
+  assert.ok(readFileSync(`${rs.dirs[0]}/big`).equals(big));
+});
+
+test("split-brain: EIO on open, resolved from the chosen source", async (t) => {
+  const rs = await replicaSet(2, { "self-heal": false });
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/sb", "base");
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/sb", "from-node2");
+  rs.switches[0]!.setDown(false);
+  rs.switches[1]!.setDown(true);
+  await writeFile(rs.afr, "/sb", "FROM-NODE1-LONGER");
+  rs.switches[1]!.setDown(false);
+  const fd = new Fd("/sb", fsc.O_RDONLY);
+  await assert.rejects(rs.afr.open(ROOT, { path: "/sb" }, fsc.O_RDONLY, fd), { code: "EIO" });
+  const r = await rs.afr.heals.healNow("/sb");
+  assert.equal(r.splitBrain, true);
+  await rs.afr.heals.healNow("/sb", { source: 1 });
+  assert.equal((await readFile(rs.afr, "/sb")).toString(), "from-node2");
+  assert.equal(readFileSync(`${rs.dirs[0]}/sb`, "utf8"), "from-node2");
+});
+
+test("favorite-child-policy size resolves split-brain by the larger copy", async (t) => {
+  const rs = await replicaSet(2, { "self-heal": false, "favorite-child-policy": "size" });
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/sb", "base");
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/sb", "short");
+  rs.switches[0]!.setDown(false);
+  rs.switches[1]!.setDown(true);
+  await writeFile(rs.afr, "/sb", "much longer text");
+  rs.switches[1]!.setDown(false);
+  assert.equal((await readFile(rs.afr, "/sb")).toString(), "much longer text");
+  assert.equal(readFileSync(`${rs.dirs[1]}/sb`, "utf8"), "much longer text");
+});
+
+test("gfid mismatch of a name created on both sides apart is reported as EIO", async (t) => {
+  const rs = await replicaSet(2, { "self-heal": false });
+  t.after(() => rs.close());
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/same", "one");
+  rs.switches[0]!.setDown(false);
+  rs.switches[1]!.setDown(true);
+  await writeFile(rs.afr, "/same", "two");
+  rs.switches[1]!.setDown(false);
+  await assert.rejects(rs.afr.lookup(ROOT, { path: "/same" }), { code: "EIO" });
+  const r = await rs.afr.heals.healNow("/");
+  assert.deepEqual(r.gfidMismatch, ["/same"]);
+});
+
+test("write returns EROFS without quorum", async (t) => {
+  const rs = await replicaSet(2, { "quorum-type": "fixed", "quorum-count": 2 });
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/q", "ok");
+  rs.switches[1]!.setDown(true);
+  await assert.rejects(writeFile(rs.afr, "/q", "no"), { code: "EROFS" });
+  await assert.rejects(rs.afr.mkdir(ROOT, { path: "/qd" }, 0o755), { code: "EROFS" });
+  assert.equal(readFileSync(`${rs.dirs[0]}/q`, "utf8"), "ok");
+});
+
+test("two replicate volumes with reversed subvolumes writing one file at once end byte-identical", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  // node2's AFR: the same bricks, the subvolumes order reversed (as in the seed's node2 volfile).
+  const graph = new Map();
+  const afr2 = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS }, children: [...rs.switches].reverse(), log: silentLogger(), graph });
+  await afr2.start();
+  t.after(() => afr2.stop());
+  await writeFile(rs.afr, "/shared", Buffer.alloc(256 * 1024));
+  const fds = [new Fd("/shared", fsc.O_RDWR), new Fd("/shared", fsc.O_RDWR)];
+  await rs.afr.open(ROOT, { path: "/shared" }, fsc.O_RDWR, fds[0]!);
+  await afr2.open(ROOT, { path: "/shared" }, fsc.O_RDWR, fds[1]!);
+  const writes: Promise<number>[] = [];
+  for (let k = 0; k < 200; k++) {
+    const off = (k * 7919) % (240 * 1024);
+    writes.push(rs.afr.write(ROOT, fds[0]!, randomBytes(8192), off));
+    writes.push(afr2.write(ROOT, fds[1]!, randomBytes(8192), off));
+  }
+  await Promise.all(writes);
+  await rs.afr.release(ROOT, fds[0]!);
+  await afr2.release(ROOT, fds[1]!);
+  assert.ok(readFileSync(`${rs.dirs[0]}/shared`).equals(readFileSync(`${rs.dirs[1]}/shared`)), "replicas identical");
+});
+
+test("heal daemon heals a returning brick's files within a second, without client access", async (t) => {
+  const rs = await replicaSet(2, { "self-heal-daemon": true, "self-heal": false });
+  t.after(() => rs.close());
+  rs.switches[0]!.setDown(true);
+  for (let k = 0; k < 5; k++) await writeFile(rs.afr, `/h${k}`, `file ${k}`);
+  rs.switches[0]!.setDown(false);
+  const t0 = Date.now();
+  const ok = await waitFor(() => [0, 1, 2, 3, 4].every((k) => existsSync(`${rs.dirs[0]}/h${k}`) && readFileSync(`${rs.dirs[0]}/h${k}`, "utf8") === `file ${k}`), 3000, 10);
+  assert.ok(ok, "healed");
+  assert.ok(Date.now() - t0 < 1000, `healed in ${Date.now() - t0} ms`);
+});

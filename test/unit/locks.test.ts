@@ -1,0 +1,332 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, constants as FS } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { errnoNumber, FopError } from "../../runtime/core/errors";
+import { silentLogger } from "../../runtime/core/log";
+import { Fd, type CallCtx, type Flock } from "../../runtime/core/types";
+import { Posix } from "../../runtime/xlators/storage/posix";
+import locksDef, { PosixLocks } from "../../runtime/xlators/features/posix-locks";
+
+const who = (client: string, lkOwner: string, pid = 1): CallCtx => ({ uid: 0, gid: 0, pid, lkOwner, client });
+const A = who("c1", "A");
+const B = who("c1", "B");
+const C = who("c2", "C");
+const D = who("c2", "D");
+
+function stack(t: TestContext): { locks: PosixLocks; posix: Posix } {
+  const base = mkdtempSync(join(tmpdir(), "gha-locks-"));
+  const posix = new Posix({ name: "brick", type: "storage/posix", options: { directory: join(base, "brick"), fsync: true }, children: [], log: silentLogger(), graph: new Map() });
+  const locks = new PosixLocks({ name: "locks", type: "features/posix-locks", options: { mandatory: false, "mandatory-locks": false }, children: [posix], log: silentLogger(), graph: new Map() });
+  t.after(async () => {
+    await locks.stop();
+    await posix.stop();
+    rmSync(base, { recursive: true, force: true });
+  });
+  return { locks, posix };
+}
+
+async function openFile(locks: PosixLocks, ctx: CallCtx, path: string): Promise<Fd> {
+  const fd = new Fd(path, FS.O_RDWR);
+  try {
+    await locks.create(ctx, { path }, FS.O_RDWR | FS.O_EXCL, 0o644, fd);
+  } catch {
+    await locks.open(ctx, { path }, FS.O_RDWR, fd);
+  }
+  return fd;
+}
+
+/** Lets pending fops reach the lock tables (path-keyed locks look the inode up through the brick first). */
+const settle = () => sleep(25);
+
+const lk = (type: Flock["type"], start: number, len: number, owner?: string): Flock => ({ type, start, len, pid: 1, owner });
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof FopError && e.errno === errnoNumber(code));
+}
+
+/** Records when a pending promise settles, to assert on wake-up order. */
+function track<T>(p: Promise<T>, label: string, log: string[]): { settled: () => boolean; error: () => unknown } {
+  let done = false;
+  let err: unknown;
+  p.then(
+    () => {
+      done = true;
+      log.push(label);
+    },
+    (e) => {
+      done = true;
+      err = e;
+      log.push(`${label}!`);
+    },
+  );
+  return { settled: () => done, error: () => err };
+}
+
+test("the translator needs exactly one child", () => {
+  assert.deepEqual(locksDef.children, { min: 1, max: 1 });
+  assert.throws(() => new PosixLocks({ name: "l", type: "features/posix-locks", options: { mandatory: false, "mandatory-locks": false }, children: [], log: silentLogger(), graph: new Map() }));
+});
+
+test("fcntl: a write lock excludes other owners, read locks share, getlk reports the holder", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 100));
+  await rejectsWith(locks.lk(C, fc, "setlk", lk("rd", 50, 10)), "EAGAIN");
+  await rejectsWith(locks.lk(B, fa, "setlk", lk("wr", 99, 1)), "EAGAIN"); // same client, other lk-owner
+  await locks.lk(C, fc, "setlk", lk("wr", 100, 10)); // adjacent, not overlapping
+  const holder = await locks.lk(C, fc, "getlk", lk("wr", 10, 1));
+  assert.deepEqual({ type: holder.type, start: holder.start, len: holder.len, owner: holder.owner }, { type: "wr", start: 0, len: 100, owner: "A" });
+  assert.equal((await locks.lk(A, fa, "getlk", lk("wr", 10, 1))).type, "un", "own locks never conflict");
+  await locks.lk(A, fa, "setlk", lk("un", 0, 0));
+  await locks.lk(C, fc, "setlk", lk("rd", 0, 50));
+  await locks.lk(D, fc, "setlk", lk("rd", 0, 50));
+  await rejectsWith(locks.lk(A, fa, "setlk", lk("wr", 49, 1)), "EAGAIN");
+  // an explicit owner in the lock overrides ctx.lkOwner
+  await locks.lk(A, fa, "setlk", lk("wr", 500, 1, "D"));
+  assert.equal((await locks.lk(C, fc, "getlk", lk("wr", 500, 1))).owner, "D");
+  await rejectsWith(locks.lk(A, fa, "setlk", lk("wr", -1, 1)), "EINVAL");
+});
+
+test("fcntl: ranges of one owner split on unlock and type change, and merge when adjacent", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  const ranges = () => {
+    const d = locks.dump().fcntl as Record<string, { granted: { type: string; start: number; end: number | string }[] }>;
+    const all = Object.values(d).flatMap((x) => x.granted);
+    return all.map((l) => `${l.type}:${l.start}-${l.end}`).sort();
+  };
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 0)); // whole file
+  await locks.lk(A, fa, "setlk", lk("un", 10, 10));
+  assert.deepEqual(ranges(), ["wr:0-9", "wr:20-eof"]);
+  await locks.lk(C, fc, "setlk", lk("wr", 12, 3)); // the hole is free for others
+  await locks.lk(C, fc, "setlk", lk("un", 12, 3));
+  await locks.lk(A, fa, "setlk", lk("wr", 10, 10)); // fills the hole: one lock again
+  assert.deepEqual(ranges(), ["wr:0-eof"]);
+  await locks.lk(A, fa, "setlk", lk("rd", 5, 5)); // downgrade a middle piece
+  assert.deepEqual(ranges(), ["rd:5-9", "wr:0-4", "wr:10-eof"]);
+  await locks.lk(C, fc, "setlk", lk("rd", 6, 2)); // readers may share the downgraded piece
+  await rejectsWith(locks.lk(C, fc, "setlk", lk("rd", 4, 2)), "EAGAIN");
+  await locks.lk(C, fc, "setlk", lk("un", 0, 0));
+  await locks.lk(A, fa, "setlk", lk("wr", 5, 5)); // upgrade back: merges with both neighbours
+  assert.deepEqual(ranges(), ["wr:0-eof"]);
+});
+
+test("fcntl: blocked setlkw waiters are granted in order as conflicting locks go", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fb = await openFile(locks, B, "/f");
+  const fc = await openFile(locks, C, "/f");
+  const fd2 = await openFile(locks, D, "/f");
+  const order: string[] = [];
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 0));
+  const b = track(locks.lk(B, fb, "setlkw", lk("wr", 0, 10)), "B", order);
+  const c = track(locks.lk(C, fc, "setlkw", lk("wr", 5, 10)), "C", order);
+  const d = track(locks.lk(D, fd2, "setlkw", lk("rd", 100, 1)), "D", order);
+  await settle();
+  assert.deepEqual(order, []);
+  const waiting = Object.values(locks.dump().fcntl as Record<string, { waiting: unknown[] }>)[0]!.waiting;
+  assert.equal(waiting.length, 3);
+  await locks.lk(A, fa, "setlk", lk("un", 0, 0));
+  await settle();
+  assert.deepEqual(order, ["B", "D"], "B first (it arrived first), C still blocked by B, D free");
+  assert.ok(!c.settled());
+  await locks.lk(B, fb, "setlk", lk("un", 0, 0));
+  await settle();
+  assert.deepEqual(order, ["B", "D", "C"]);
+  assert.ok(b.settled() && d.settled());
+});
+
+test("fcntl: flush drops that owner's locks on the file and wakes waiters; other owners keep theirs", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 10));
+  await locks.lk(B, fa, "setlk", lk("wr", 20, 10));
+  const order: string[] = [];
+  track(locks.lk(C, fc, "setlkw", lk("wr", 0, 5)), "C", order);
+  await settle();
+  await locks.flush(A, fa);
+  await settle();
+  assert.deepEqual(order, ["C"]);
+  await rejectsWith(locks.lk(D, fc, "setlk", lk("wr", 25, 1)), "EAGAIN"); // B's lock survives A's close
+});
+
+test("flock: shared locks coexist, exclusive waits, nonblock is EWOULDBLOCK, release frees", async (t) => {
+  const { locks } = stack(t);
+  const f1 = await openFile(locks, A, "/f");
+  const f2 = await openFile(locks, A, "/f");
+  const f3 = await openFile(locks, C, "/f");
+  await locks.flock(A, f1, "sh", true);
+  await locks.flock(A, f2, "sh", true);
+  // flock owners are fds, not processes: the same caller on another fd conflicts
+  await rejectsWith(locks.flock(A, f3, "ex", true), "EWOULDBLOCK");
+  const order: string[] = [];
+  const ex = track(locks.flock(C, f3, "ex", false), "ex", order);
+  await locks.flock(A, f1, "un", false);
+  await settle();
+  assert.ok(!ex.settled(), "f2 still holds a shared lock");
+  await locks.release(A, f2);
+  await settle();
+  assert.deepEqual(order, ["ex"]);
+  await rejectsWith(locks.flock(A, f1, "sh", true), "EWOULDBLOCK");
+  await locks.flock(C, f3, "sh", true); // conversion by the holder
+  await locks.flock(A, f1, "sh", true);
+  await locks.release(C, f3);
+  await locks.release(A, f1);
+  assert.deepEqual(locks.dump().flock, {});
+});
+
+test("flock is independent of fcntl locks", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  await locks.flock(A, fa, "ex", true);
+  await locks.lk(C, fc, "setlk", lk("wr", 0, 0));
+});
+
+test("inodelk: domains are separate tables; same domain conflicts; unlock wakes the waiter", async (t) => {
+  const { locks } = stack(t);
+  await openFile(locks, A, "/f");
+  await locks.inodelk(A, "vol-replicate-0", { path: "/f" }, "setlk", lk("wr", 0, 0));
+  await locks.inodelk(C, "vol-replicate-0:self-heal", { path: "/f" }, "setlk", lk("wr", 0, 0));
+  await rejectsWith(locks.inodelk(C, "vol-replicate-0", { path: "/f" }, "setlk", lk("wr", 0, 1)), "EAGAIN");
+  const order: string[] = [];
+  track(locks.inodelk(C, "vol-replicate-0", { path: "/f" }, "setlkw", lk("wr", 0, 1)), "C", order);
+  await settle();
+  assert.deepEqual(order, []);
+  await locks.inodelk(A, "vol-replicate-0", { path: "/f" }, "setlk", lk("un", 0, 0));
+  await settle();
+  assert.deepEqual(order, ["C"]);
+  const dump = locks.dump().inodelk as Record<string, Record<string, { granted: { client: string }[] }>>;
+  assert.deepEqual(Object.keys(dump).sort(), ["vol-replicate-0", "vol-replicate-0:self-heal"]);
+});
+
+test("inodelk: a newcomer queues behind a conflicting waiter (no starvation)", async (t) => {
+  const { locks } = stack(t);
+  await openFile(locks, A, "/f");
+  const loc = { path: "/f" };
+  await locks.inodelk(A, "d", loc, "setlk", lk("rd", 0, 0));
+  const order: string[] = [];
+  track(locks.inodelk(C, "d", loc, "setlkw", lk("wr", 0, 0)), "writer", order);
+  await settle();
+  // a reader would fit next to A's read lock, but the queued writer goes first
+  await rejectsWith(locks.inodelk(D, "d", loc, "setlk", lk("rd", 0, 0)), "EAGAIN");
+  track(locks.inodelk(D, "d", loc, "setlkw", lk("rd", 0, 0)), "reader", order);
+  // A already holds a lock here, so it is not held back
+  await locks.inodelk(A, "d", loc, "setlk", lk("rd", 10, 1));
+  await locks.inodelk(A, "d", loc, "setlk", lk("un", 0, 0));
+  await settle();
+  assert.deepEqual(order, ["writer"]);
+  await locks.inodelk(C, "d", loc, "setlk", lk("un", 0, 0));
+  await settle();
+  assert.deepEqual(order, ["writer", "reader"]);
+});
+
+test("inodelk keys on the inode: two hard links share one lock", async (t) => {
+  const { locks } = stack(t);
+  await openFile(locks, A, "/f");
+  await locks.link(A, { path: "/f" }, { path: "/g" });
+  await locks.inodelk(A, "d", { path: "/f" }, "setlk", lk("wr", 0, 0));
+  await rejectsWith(locks.inodelk(C, "d", { path: "/g" }, "setlk", lk("wr", 0, 0)), "EAGAIN");
+  const gfid = (await locks.stat(A, { path: "/g" })).gfid;
+  await rejectsWith(locks.inodelk(C, "d", { path: "/elsewhere", gfid }, "setlk", lk("wr", 0, 0)), "EAGAIN");
+  await rejectsWith(locks.inodelk(C, "d", { path: "/missing" }, "setlk", lk("wr", 0, 0)), "ENOENT");
+});
+
+test("entrylk: names conflict with the same name and with a whole-directory lock; readers share", async (t) => {
+  const { locks } = stack(t);
+  await locks.mkdir(A, { path: "/d" }, 0o755);
+  const dir = { path: "/d" };
+  await locks.entrylk(A, "dom", dir, "x", "lock_nb", "wr");
+  await locks.entrylk(C, "dom", dir, "y", "lock_nb", "wr"); // another name
+  await locks.entrylk(C, "other", dir, "x", "lock_nb", "wr"); // another domain
+  await rejectsWith(locks.entrylk(C, "dom", dir, "x", "lock_nb", "wr"), "EAGAIN");
+  await rejectsWith(locks.entrylk(D, "dom", dir, null, "lock_nb", "wr"), "EAGAIN");
+  const order: string[] = [];
+  track(locks.entrylk(D, "dom", dir, null, "lock", "wr"), "whole-dir", order);
+  await locks.entrylk(A, "dom", dir, "x", "unlock", "wr");
+  await settle();
+  assert.deepEqual(order, [], "C still holds y");
+  await locks.entrylk(C, "dom", dir, "y", "unlock", "wr");
+  await settle();
+  assert.deepEqual(order, ["whole-dir"]);
+  await rejectsWith(locks.entrylk(A, "dom", dir, "z", "lock_nb", "wr"), "EAGAIN");
+  await locks.entrylk(D, "dom", dir, null, "unlock", "wr");
+  await locks.entrylk(A, "dom", dir, "z", "lock_nb", "rd");
+  await locks.entrylk(C, "dom", dir, "z", "lock_nb", "rd");
+  await locks.entrylk(C, "dom", dir, null, "lock_nb", "rd");
+});
+
+test("releaseClient drops every kind of lock of that client and wakes the others' waiters", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  await locks.mkdir(A, { path: "/d" }, 0o755);
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 0));
+  await locks.flock(A, fa, "ex", true);
+  await locks.inodelk(B, "dom", { path: "/f" }, "setlk", lk("wr", 0, 0)); // B is also client c1
+  await locks.entrylk(A, "dom", { path: "/d" }, "n", "lock", "wr");
+  const order: string[] = [];
+  track(locks.lk(C, fc, "setlkw", lk("rd", 0, 1)), "lk", order);
+  track(locks.flock(C, fc, "sh", false), "flock", order);
+  track(locks.inodelk(C, "dom", { path: "/f" }, "setlkw", lk("wr", 0, 0)), "inodelk", order);
+  track(locks.entrylk(C, "dom", { path: "/d" }, null, "lock", "wr"), "entrylk", order);
+  // and c1 waits behind c2 somewhere: that waiter must be cancelled, not granted
+  await locks.inodelk(D, "dom2", { path: "/f" }, "setlk", lk("wr", 0, 0));
+  const stale = track(locks.inodelk(A, "dom2", { path: "/f" }, "setlkw", lk("wr", 0, 0)), "c1-waiter", order);
+  await settle();
+  assert.deepEqual(order, []);
+  const dropped = locks.releaseClient("c1");
+  assert.equal(dropped, 5);
+  await settle();
+  assert.deepEqual(order.slice().sort(), ["c1-waiter!", "entrylk", "flock", "inodelk", "lk"]);
+  assert.equal((stale.error() as FopError).code, "ENOTCONN");
+  assert.equal(locks.releaseClient("c1"), 0);
+});
+
+test("dump lists held and waiting locks per inode with their owners", async (t) => {
+  const { locks } = stack(t);
+  const fa = await openFile(locks, A, "/f");
+  const fc = await openFile(locks, C, "/f");
+  await locks.lk(A, fa, "setlk", lk("wr", 0, 10));
+  void locks.lk(C, fc, "setlkw", lk("wr", 5, 1)).catch(() => undefined);
+  await settle();
+  const d = locks.dump().fcntl as Record<string, { granted: Record<string, unknown>[]; waiting: Record<string, unknown>[] }>;
+  const [gfid, table] = Object.entries(d)[0]!;
+  assert.equal(gfid, fa.gfid);
+  assert.deepEqual(table.granted, [{ client: "c1", owner: "A", type: "wr", start: 0, end: 9, pid: 1 }]);
+  assert.deepEqual(table.waiting, [{ client: "c2", owner: "C", type: "wr", start: 5, end: 5, pid: 1 }]);
+});
+
+test("a seed-shaped volfile builds posix under posix-locks and serves fops and locks", async (t) => {
+  const { Graph } = await import("../../runtime/core/graph");
+  const base = mkdtempSync(join(tmpdir(), "gha-locks-graph-"));
+  const text = [
+    "volume gfs-ds", "type storage/posix", `option directory ${join(base, "ha")}`, "end-volume",
+    "volume gfs-ds-locks", "type features/locks", "subvolumes gfs-ds", "end-volume",
+  ].join("\n");
+  const g = Graph.fromText(text, "server.vol", { log: silentLogger() });
+  t.after(async () => {
+    await g.stop();
+    rmSync(base, { recursive: true, force: true });
+  });
+  await g.start();
+  assert.ok(g.top instanceof PosixLocks);
+  const fd = new Fd("/x", FS.O_RDWR);
+  await g.top.create(A, { path: "/x" }, FS.O_RDWR, 0o644, fd);
+  await g.top.lk(A, fd, "setlk", lk("wr", 0, 0));
+  await rejectsWith(g.top.lk(C, fd, "setlk", lk("rd", 0, 1)), "EAGAIN");
+  assert.equal(await g.top.write(A, fd, Buffer.from("abc"), 0), 3);
+  await g.top.flush(A, fd);
+  await g.top.release(A, fd);
+  const dump = g.dump() as Record<string, Record<string, unknown>>;
+  assert.equal(dump["gfs-ds"]?.openFds, 0);
+  assert.deepEqual(dump["gfs-ds-locks"]?.fcntl, {});
+  // a brick without a directory option is a config error naming the file
+  assert.throws(() => Graph.fromText("volume b\ntype storage/posix\nend-volume\n", "bad.vol", { log: silentLogger() }), /bad\.vol:\d+/);
+});

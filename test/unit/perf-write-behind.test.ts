@@ -1,0 +1,191 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FopError } from "../../runtime/core/errors";
+import type { WriteBehind } from "../../runtime/xlators/performance/write-behind";
+import { MemFs, createFile, ctx, openFile, perf, sleep } from "./perf-memfs";
+
+const WB = "performance/write-behind";
+const fill = (ch: string, n: number) => Buffer.alloc(n, ch);
+
+test("write is acknowledged before the child has written it", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 50 : 0);
+  const wb = perf<WriteBehind>(WB, mem);
+  const fd = await createFile(wb, "/f");
+  const t0 = performance.now();
+  assert.equal(await wb.write(ctx, fd, fill("a", 4096), 0), 4096);
+  assert.ok(performance.now() - t0 < 40, "acknowledged at once");
+  assert.equal(mem.files.get("/f")!.data.length, 0, "not yet written below");
+  await wb.fsync(ctx, fd, false);
+  assert.deepEqual(mem.files.get("/f")!.data, fill("a", 4096));
+});
+
+test("contiguous small writes are aggregated up to aggregate-size", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 20 : 0);
+  const wb = perf(WB, mem, { "aggregate-size": 65536 });
+  const fd = await createFile(wb, "/f");
+  for (let i = 0; i < 64; i++) await wb.write(ctx, fd, fill(String.fromCharCode(97 + (i % 26)), 4096), i * 4096);
+  await wb.flush(ctx, fd);
+  const writes = mem.calls.filter((c) => c.fop === "write");
+  assert.ok(writes.length <= 12, `64 writes of 4 KiB became ${writes.length} writes below`);
+  assert.ok(writes.every((w) => w.size! <= 65536));
+  const expected = Buffer.concat(Array.from({ length: 64 }, (_, i) => fill(String.fromCharCode(97 + (i % 26)), 4096)));
+  assert.deepEqual(mem.files.get("/f")!.data, expected);
+});
+
+test("overlapping writes land in the order they were made", async () => {
+  const mem = new MemFs();
+  // The first write is slow: a translator that sent the second one alongside would let it land first.
+  mem.delay = (fop, rec) => (fop === "write" && rec.offset === 0 ? 60 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 8192), 0);
+  await wb.write(ctx, fd, fill("b", 4096), 4096);
+  await wb.fsync(ctx, fd, false);
+  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat([fill("a", 4096), fill("b", 4096)]));
+});
+
+test("a read sees the writes made before it", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, Buffer.from("hello world"), 0);
+  const other = await openFile(wb, "/f");
+  assert.equal((await wb.read(ctx, other, 100, 0)).toString(), "hello world");
+});
+
+test("fstat, stat and lookup report the size including pending writes", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 80 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("x", 10000), 0);
+  assert.equal(mem.files.get("/f")!.data.length, 0);
+  assert.equal((await wb.fstat(ctx, fd)).size, 10000);
+  assert.equal((await wb.stat(ctx, { path: "/f" })).size, 10000);
+  assert.equal((await wb.lookup(ctx, { path: "/f" })).stat.size, 10000);
+});
+
+test("a background write's error is reported on the next write, once", async () => {
+  const mem = new MemFs();
+  let failures = 1;
+  mem.fail = (fop) => {
+    if (fop === "write" && failures-- > 0) throw new FopError("ENOSPC");
+  };
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  assert.equal(await wb.write(ctx, fd, fill("a", 100), 0), 100);
+  await sleep(10);
+  await assert.rejects(wb.write(ctx, fd, fill("b", 100), 100), { code: "ENOSPC" });
+  assert.equal(await wb.write(ctx, fd, fill("c", 100), 100), 100);
+  await wb.fsync(ctx, fd, false);
+});
+
+test("a background write's error is reported by fsync, which waits for the writes before it", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  mem.fail = (fop, rec) => {
+    if (fop === "write" && rec.offset === 0) throw new FopError("EIO");
+  };
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 100), 0);
+  await assert.rejects(wb.fsync(ctx, fd, false), { code: "EIO" });
+  await wb.fsync(ctx, fd, false); // reported once
+});
+
+test("a background write's error is reported by flush (close)", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  mem.fail = (fop) => {
+    if (fop === "write") throw new FopError("EDQUOT");
+  };
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 100), 0);
+  await assert.rejects(wb.flush(ctx, fd), { code: "EDQUOT" });
+  assert.equal(mem.count("flush"), 1, "the child's flush still ran (it releases locks)");
+  await wb.release(ctx, fd);
+});
+
+test("with flush-behind an error missed by close is reported by the next fsync of the file", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  let failures = 1;
+  mem.fail = (fop) => {
+    if (fop === "write" && failures-- > 0) throw new FopError("EIO");
+  };
+  const wb = perf(WB, mem, { "flush-behind": true });
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 100), 0);
+  const t0 = performance.now();
+  await wb.flush(ctx, fd);
+  assert.ok(performance.now() - t0 < 25, "flush returned at once");
+  await wb.release(ctx, fd);
+  const again = await openFile(wb, "/f");
+  await assert.rejects(wb.fsync(ctx, again, false), { code: "EIO" });
+});
+
+test("truncate waits for earlier writes, so they cannot land after it", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 40 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 5000), 0);
+  await wb.setattr(ctx, { path: "/f" }, { size: 10 });
+  await sleep(60);
+  assert.equal(mem.files.get("/f")!.data.length, 10);
+  await wb.write(ctx, fd, fill("b", 5), 20);
+  await wb.fsetattr(ctx, fd, { size: 0 });
+  assert.equal(mem.files.get("/f")!.data.length, 0);
+});
+
+test("at most window-size bytes are pending; further writers wait", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 50 : 0);
+  const wb = perf<WriteBehind>(WB, mem, { "window-size": 8192, "aggregate-size": 4096 });
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 4096), 0);
+  await wb.write(ctx, fd, fill("b", 4096), 4096);
+  const t0 = performance.now();
+  await wb.write(ctx, fd, fill("c", 4096), 8192);
+  assert.ok(performance.now() - t0 >= 40, "third write waited for room in the window");
+  const dump = wb.dump() as { inodes: { pendingBytes: number }[] };
+  assert.ok(dump.inodes[0]!.pendingBytes <= 8192);
+  await wb.fsync(ctx, fd, false);
+  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat([fill("a", 4096), fill("b", 4096), fill("c", 4096)]));
+});
+
+test("the caller's buffer may be reused as soon as write returns", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 20 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  const buf = fill("a", 100);
+  await wb.write(ctx, fd, buf, 0);
+  buf.fill("z");
+  await wb.fsync(ctx, fd, false);
+  assert.deepEqual(mem.files.get("/f")!.data, fill("a", 100));
+});
+
+test("reconfigure applies aggregate-size, window-size and flush-behind live; dump shows the queue", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  const wb = perf<WriteBehind>(WB, mem);
+  const r = wb.reconfigure({ "aggregate-size": 8192, "window-size": 65536, "flush-behind": true });
+  assert.deepEqual(r.applied.sort(), ["aggregate-size", "flush-behind", "window-size"]);
+  assert.deepEqual(r.needsRestart, []);
+  const fd = await createFile(wb, "/f");
+  for (let i = 0; i < 8; i++) await wb.write(ctx, fd, fill("a", 4096), i * 4096);
+  const dump = wb.dump() as { inodes: { pendingBytes: number; queued: number; inFlight: number }[] };
+  assert.equal(dump.inodes[0]!.pendingBytes, 32768);
+  assert.ok(dump.inodes[0]!.inFlight >= 1);
+  await wb.fsync(ctx, fd, false);
+  assert.ok(mem.calls.filter((c) => c.fop === "write").every((w) => w.size! <= 8192));
+});
+
+test("aggregate-size larger than window-size is refused at init", () => {
+  assert.throws(() => perf(WB, new MemFs(), { "aggregate-size": 1048576, "window-size": 65536 }), { code: "ECONFIG" });
+});

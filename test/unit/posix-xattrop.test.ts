@@ -1,0 +1,151 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, constants as FS } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { errnoNumber, FopError } from "../../runtime/core/errors";
+import { silentLogger } from "../../runtime/core/log";
+import { Fd, type CallCtx } from "../../runtime/core/types";
+import { INDEX_XATTR, Posix } from "../../runtime/xlators/storage/posix";
+
+const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
+
+function newPosix(directory: string): Posix {
+  return new Posix({ name: "brick", type: "storage/posix", options: { directory, fsync: true }, children: [], log: silentLogger(), graph: new Map() });
+}
+
+function brick(t: TestContext): { px: Posix; dir: string } {
+  const base = mkdtempSync(join(tmpdir(), "gha-xattrop-"));
+  const dir = join(base, "brick");
+  const px = newPosix(dir);
+  t.after(async () => {
+    await px.stop();
+    rmSync(base, { recursive: true, force: true });
+  });
+  return { px, dir };
+}
+
+const int32s = (...v: number[]) => {
+  const b = Buffer.alloc(v.length * 4);
+  v.forEach((x, i) => b.writeInt32BE(x, i * 4));
+  return b;
+};
+const values = (b: Buffer) => Array.from({ length: b.length / 4 }, (_, i) => b.readInt32BE(i * 4));
+
+async function touch(px: Posix, path: string): Promise<string> {
+  const fd = new Fd(path, FS.O_RDWR);
+  const st = await px.create(ctx, { path }, FS.O_RDWR, 0o644, fd);
+  await px.release(ctx, fd);
+  return st.gfid;
+}
+
+async function index(px: Posix): Promise<{ gfid: string; path: string }[]> {
+  const list = JSON.parse((await px.getxattr(ctx, { path: "/" }, INDEX_XATTR)).toString()) as { gfid: string; path: string }[];
+  return list.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+test("add32 adds element-wise, treats missing as zeros and resolves to the new values", async (t) => {
+  const { px } = brick(t);
+  await touch(px, "/f");
+  const r1 = await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(1, 0, 2), "trusted.afr.b2": int32s(0, 0, 0) });
+  assert.deepEqual(values(r1["trusted.afr.b1"]!), [1, 0, 2]);
+  assert.deepEqual(values(r1["trusted.afr.b2"]!), [0, 0, 0]);
+  const r2 = await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(-1, 5, -2) });
+  assert.deepEqual(values(r2["trusted.afr.b1"]!), [0, 5, 0]);
+  assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.b1")), [0, 5, 0]);
+  await assert.rejects(px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(1) }), (e: FopError) => e.code === "EINVAL");
+  await assert.rejects(px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": Buffer.alloc(3) }), (e: FopError) => e.code === "EINVAL");
+  await assert.rejects(px.xattrop(ctx, { path: "/f" }, "mul" as "add32", {}), (e: FopError) => e.code === "EINVAL");
+  await assert.rejects(px.xattrop(ctx, { path: "/none" }, "add32", { "trusted.afr.b1": int32s(1) }), (e: FopError) => e.errno === errnoNumber("ENOENT"));
+});
+
+test("concurrent add32 on one file loses no update", async (t) => {
+  const { px } = brick(t);
+  await touch(px, "/hot");
+  await px.link(ctx, { path: "/hot" }, { path: "/hot-alias" }); // same inode through two names
+  const n = 200;
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      px.xattrop(ctx, { path: i % 2 ? "/hot" : "/hot-alias" }, "add32", { "trusted.afr.b1": int32s(1, 0, 0), "trusted.afr.dirty": int32s(0, 1, 0) }),
+    ),
+  );
+  assert.deepEqual(values(await px.getxattr(ctx, { path: "/hot" }, "trusted.afr.b1")), [n, 0, 0]);
+  assert.deepEqual(values(await px.getxattr(ctx, { path: "/hot" }, "trusted.afr.dirty")), [0, n, 0]);
+  // and back down concurrently: the index entry must end up gone
+  await Promise.all(
+    Array.from({ length: n }, () => px.xattrop(ctx, { path: "/hot" }, "add32", { "trusted.afr.b1": int32s(-1, 0, 0), "trusted.afr.dirty": int32s(0, -1, 0) })),
+  );
+  assert.deepEqual(values(await px.getxattr(ctx, { path: "/hot" }, "trusted.afr.b1")), [0, 0, 0]);
+  assert.deepEqual(await index(px), []);
+});
+
+test("the pending-heal index follows the afr counters, on disk and through getxattr", async (t) => {
+  const { px, dir } = brick(t);
+  const gfid = await touch(px, "/f");
+  const idxDir = join(dir, ".glusterfs/indices/xattrop");
+  await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, 1, 0) });
+  assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
+  assert.equal(readFileSync(join(idxDir, gfid), "utf8"), "/f");
+  // another counter non-zero keeps the entry while the first returns to zero
+  await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.dirty": int32s(1, 0, 0) });
+  await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, -1, 0) });
+  assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
+  await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.dirty": int32s(-1, 0, 0) });
+  assert.deepEqual(await index(px), []);
+  assert.deepEqual(readdirSync(idxDir), []);
+  // non-afr xattrs never touch the index
+  await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.glusterfs.quota": int32s(7) });
+  assert.deepEqual(await index(px), []);
+});
+
+test("the index survives a restart of the brick", async (t) => {
+  const { px, dir } = brick(t);
+  const gfid = await touch(px, "/keep");
+  await px.xattrop(ctx, { path: "/keep" }, "add32", { "trusted.afr.b2": int32s(1, 0, 0) });
+  await px.stop();
+  const again = newPosix(dir);
+  t.after(() => again.stop());
+  assert.deepEqual(await index(again), [{ gfid, path: "/keep" }]);
+});
+
+test("unlink of the last name removes the index entry; unlink of another hard link keeps it", async (t) => {
+  const { px, dir } = brick(t);
+  const gfid = await touch(px, "/a");
+  await px.link(ctx, { path: "/a" }, { path: "/b" });
+  await px.xattrop(ctx, { path: "/a" }, "add32", { "trusted.afr.b1": int32s(1, 0, 0) });
+  await px.unlink(ctx, { path: "/b" });
+  assert.deepEqual(await index(px), [{ gfid, path: "/a" }]);
+  await px.unlink(ctx, { path: "/a" });
+  assert.deepEqual(await index(px), []);
+  assert.ok(!existsSync(join(dir, ".glusterfs/indices/xattrop", gfid)));
+  // directories too
+  await px.mkdir(ctx, { path: "/d" }, 0o755);
+  await px.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, 1) });
+  assert.equal((await index(px)).length, 1);
+  await px.rmdir(ctx, { path: "/d" });
+  assert.deepEqual(await index(px), []);
+});
+
+test("rename updates the indexed path of the file and of everything under a renamed directory", async (t) => {
+  const { px } = brick(t);
+  await px.mkdir(ctx, { path: "/d" }, 0o755);
+  await px.mkdir(ctx, { path: "/d/e" }, 0o755);
+  const g1 = await touch(px, "/d/e/f");
+  const g2 = await touch(px, "/top");
+  const g3 = await touch(px, "/dx"); // shares a prefix with /d but is not under it
+  for (const p of ["/d/e/f", "/top", "/dx"]) await px.xattrop(ctx, { path: p }, "add32", { "trusted.afr.b1": int32s(1, 0, 0) });
+  await px.rename(ctx, { path: "/d" }, { path: "/moved" });
+  await px.rename(ctx, { path: "/top" }, { path: "/moved/top2" });
+  assert.deepEqual(await index(px), [
+    { gfid: g3, path: "/dx" },
+    { gfid: g1, path: "/moved/e/f" },
+    { gfid: g2, path: "/moved/top2" },
+  ]);
+  // renaming over an indexed file drops the victim's entry
+  const victim = await touch(px, "/victim");
+  await px.xattrop(ctx, { path: "/victim" }, "add32", { "trusted.afr.b1": int32s(1, 0, 0) });
+  await px.rename(ctx, { path: "/dx" }, { path: "/victim" });
+  const after = await index(px);
+  assert.ok(!after.some((e) => e.gfid === victim));
+  assert.deepEqual(after.find((e) => e.gfid === g3), { gfid: g3, path: "/victim" });
+});

@@ -1,0 +1,94 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  FrameDecoder, ProtocolError, decodeClientMsg, decodeServerMsg, encodeFrame, encodeMsg, PROTOCOL_VERSION,
+} from "../../runtime/protocol";
+
+const frameOf = (msg: Parameters<typeof encodeFrame>[0]) => Buffer.concat(encodeFrame(msg));
+
+test("a request round-trips with its Buffer as binary (no base64, no copy on decode)", () => {
+  const data = Buffer.alloc(128 * 1024, 0xab);
+  const body = encodeMsg({ t: "req", id: 7, op: "write", args: [{ uid: 0 }, 3, data, 4096, undefined] });
+  assert.ok(body.length < data.length + 200, `encoded size ${body.length} shows no base64 inflation`);
+  const m = decodeClientMsg(body);
+  assert.equal(m.t, "req");
+  if (m.t !== "req") return;
+  const got = m.args[2] as Buffer;
+  assert.ok(Buffer.isBuffer(got));
+  assert.ok(got.equals(data));
+  assert.equal(got.buffer, body.buffer, "the decoded Buffer is a view of the frame");
+  assert.equal(m.args[3], 4096);
+});
+
+test("frames split at every byte boundary decode to the same messages", () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), (cuts) => {
+    const msgs = [
+      { t: "hello", version: PROTOCOL_VERSION, volume: "gfs" },
+      { t: "req", id: 1, op: "stat", args: [{ uid: 1 }, { path: "/a" }] },
+      { t: "ping", id: 2 },
+      { t: "req", id: 3, op: "write", args: [{}, 1, Buffer.alloc(300, 1), 0] },
+    ] as const;
+    const stream = Buffer.concat(msgs.map((m) => frameOf(m as never)));
+    const dec = new FrameDecoder(1 << 20);
+    const out: Buffer[] = [];
+    let pos = 0;
+    for (const c of cuts) {
+      if (pos >= stream.length) break;
+      out.push(...dec.push(stream.subarray(pos, pos + c)));
+      pos += c;
+    }
+    if (pos < stream.length) out.push(...dec.push(stream.subarray(pos)));
+    assert.equal(out.length, msgs.length);
+    assert.deepEqual(out.map((f) => decodeClientMsg(f).t), msgs.map((m) => m.t));
+    assert.equal(dec.pending, 0);
+  }));
+});
+
+test("a frame inside one chunk is returned as a view; one spanning chunks is joined", () => {
+  const f = frameOf({ t: "ping", id: 1 });
+  const two = Buffer.concat([f, f]);
+  const dec = new FrameDecoder(1024);
+  const frames = dec.push(two);
+  assert.equal(frames.length, 2);
+  assert.equal(frames[0]!.buffer, two.buffer);
+  const dec2 = new FrameDecoder(1024);
+  assert.equal(dec2.push(f.subarray(0, 6)).length, 0);
+  assert.equal(dec2.pending, 6);
+  assert.equal(dec2.push(f.subarray(6)).length, 1);
+});
+
+test("a length above the maximum frame size is refused before buffering (EPROTO)", () => {
+  const dec = new FrameDecoder(65536);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(0xfffffff0, 0);
+  assert.throws(() => dec.push(header), (e: unknown) => e instanceof ProtocolError && e.code === "EPROTO");
+  const zero = Buffer.alloc(4);
+  assert.throws(() => new FrameDecoder(100).push(zero), ProtocolError);
+});
+
+test("the sender refuses a message larger than the maximum frame", () => {
+  assert.throws(() => encodeFrame({ t: "req", id: 1, op: "write", args: [{}, 1, Buffer.alloc(70000), 0] }, 65536), ProtocolError);
+});
+
+test("garbage, unknown ops and malformed messages are protocol errors", () => {
+  const bad = [
+    Buffer.from([0xc1]), // never-used msgpack byte
+    encodeMsg({ t: "req", id: 1, op: "format-disk", args: [{}] } as never),
+    encodeMsg({ t: "req", id: -1, op: "stat", args: [{}] } as never),
+    encodeMsg({ t: "req", id: 1, op: "stat", args: "nope" } as never),
+    encodeMsg({ t: "req", id: 1, op: "stat", args: [] } as never),
+    encodeMsg({ t: "hello", version: "1" } as never),
+    encodeMsg({ t: "what" } as never),
+    Buffer.from([0x93, 1, 2, 3]), // an array, not a message
+    Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]), // an array claiming 4 G elements
+  ];
+  for (const b of bad) assert.throws(() => decodeClientMsg(b), ProtocolError, b.toString("hex"));
+  assert.throws(() => decodeServerMsg(encodeMsg({ t: "rep", id: 1, err: "x" } as never)), ProtocolError);
+  assert.throws(() => decodeServerMsg(encodeMsg({ t: "req", id: 1, op: "stat", args: [{}] })), ProtocolError);
+});
+
+test("an error reply carries its errno code back", () => {
+  const m = decodeServerMsg(encodeMsg({ t: "rep", id: 9, err: { code: "ENOENT", message: "no such file" } }));
+  assert.deepEqual(m, { t: "rep", id: 9, err: { code: "ENOENT", message: "no such file" } });
+});
