@@ -180,7 +180,7 @@ export class Cluster extends pulumi.ComponentResource {
         `# runtime release ${bundle.hash}`,
         scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
         scripts.restartServiceScript(svc),
-        scripts.waitForServerScript(probeHost, port),
+        scripts.waitForServerScript(host.paths, probeHost, port),
       ];
       const status = `echo "${n.name} up ${probeHost}:${port} release=${bundle.hash}"`;
       const stop = [
@@ -194,7 +194,9 @@ export class Cluster extends pulumi.ComponentResource {
           host,
           {
             create: [...start, status].join("\n"),
-            update: [...start, scripts.waitForHealScript(host.paths, volfile), status].join("\n"),
+            // Server-side replication: wait for heal before the next node restarts (client-side: the
+            // client's own AFR heals on access).
+            update: [...start, ...(c.replication === "server" ? [scripts.waitForHealScript(host.paths, volfile, n.address)] : []), status].join("\n"),
             delete: stop.join("\n"),
           },
           [runtimeInstalled.get(n.name)!, ...servers],

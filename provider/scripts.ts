@@ -142,36 +142,17 @@ elif [ -f ${sh(pidfile)} ]; then
 fi`;
 }
 
-/**
- * Waits until the server accepts connections on its port (not a sleep: polls, up to a deadline).
- * TODO(protocol): replace the TCP poll by a protocol handshake: `gluster-ha probe HOST:PORT VOLUME`.
- */
-export function waitForServerScript(host: string, port: number, seconds = 30): string {
-  return `node -e '
-const net = require("net");
-const [host, port, seconds] = process.argv.slice(1);
-const deadline = Date.now() + Number(seconds) * 1000;
-(function attempt() {
-  const s = net.connect({ host, port: Number(port) });
-  s.once("connect", () => { s.destroy(); process.exit(0); });
-  s.once("error", () => {
-    s.destroy();
-    if (Date.now() > deadline) { console.error("server " + host + ":" + port + " did not answer within " + seconds + " s"); process.exit(1); }
-    setTimeout(attempt, 100);
-  });
-})();' ${sh(host)} ${port} ${seconds}`;
+/** Waits until the server answers a protocol handshake for its exported volume (polls, not a sleep). */
+export function waitForServerScript(p: HostPaths, host: string, port: number, volume = "gfs", seconds = 30): string {
+  return `node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)} --timeout ${seconds}`;
 }
 
 /**
- * Waits until nothing is left to heal, when the runtime has the command (the AFR engineer's
- * `gluster-ha heal info --wait-empty`); on a runtime without it, says so and goes on.
+ * Waits until nothing is left to heal between the two bricks (after a restart the returning node
+ * catches up before the next one goes down).
  */
-export function waitForHealScript(p: HostPaths, volfile: string, seconds = 120): string {
-  return `if node ${sh(`${p.bin}/gluster-ha.js`)} heal --help 2>&1 | grep -q -- --wait-empty; then
-  node ${sh(`${p.bin}/gluster-ha.js`)} heal info --wait-empty --timeout ${seconds} -f ${sh(volfile)}
-else
-  echo "heal wait skipped: this runtime has no 'gluster-ha heal info --wait-empty'" >&2
-fi`;
+export function waitForHealScript(p: HostPaths, volfile: string, address: string, seconds = 300): string {
+  return `node ${sh(`${p.bin}/gluster-ha.js`)} heal info -f ${sh(volfile)} --host ${sh(address)} --wait-empty --timeout ${seconds}`;
 }
 
 /** Mounted (per /proc/mounts)? Polls up to a deadline. */

@@ -6,6 +6,7 @@ import { join, relative, sep } from "node:path";
 import { XLATOR_ALIASES, findXlator } from "../runtime/xlators/registry";
 import { kindOf } from "../runtime/volfile/convert";
 import { templatesOf } from "../runtime/volfile/schema";
+import { messagesMarkdown } from "../runtime/core/msgids";
 
 const ROOT = join(__dirname, "..");
 const SCHEMA_DIR = join(ROOT, "schema", "xlators");
@@ -132,5 +133,28 @@ if (require.main === module) {
   } else {
     writeFileSync(OPTIONS_DOC, text);
     process.stdout.write(`wrote ${relative(process.cwd(), OPTIONS_DOC)}\n`);
+  }
+}
+
+// docs/messages.md: the log message ids (runtime/core/msgids.ts), same --check convention.
+export const MESSAGES_DOC = join(ROOT, "docs", "messages.md");
+if (require.main === module) {
+  const text = messagesMarkdown();
+  const current = (() => {
+    try {
+      return readFileSync(MESSAGES_DOC, "utf8");
+    } catch {
+      return "";
+    }
+  })();
+  if (process.argv.includes("--check")) {
+    if (current !== text) {
+      process.stderr.write("docs/messages.md is not current: run `npm run docs`\n");
+      process.exit(1);
+    }
+    process.stdout.write("docs/messages.md is current\n");
+  } else {
+    writeFileSync(MESSAGES_DOC, text);
+    process.stdout.write(`wrote ${relative(process.cwd(), MESSAGES_DOC)}\n`);
   }
 }

@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import type { LevelWithSilent } from "pino";
 import { ConfigError, FopError } from "../core/errors";
 import type { Graph } from "../core/graph";
@@ -38,9 +38,10 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export function parseFlags<O extends ParseArgsConfig["options"]>(argv: string[], options: O, allowPositionals: boolean) {
+/** Runs node's parseArgs, turning its complaints into UsageError (exit 2 with the usage text). */
+export function asUsage<T>(parse: () => T): T {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parse();
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

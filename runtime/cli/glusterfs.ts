@@ -1,5 +1,6 @@
 // glusterfs -f VOLFILE MOUNTPOINT: mounts the volfile's graph over FUSE (the seed's client command).
 import { resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
 import { FuseBridge } from "../fuse/bridge";
@@ -8,7 +9,7 @@ import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
 import { volfileCheckMain } from "../volfile/check";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
-  openProcessLog, parseFlags, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
+  openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
   writePidfile, writeStatedump,
 } from "./_common";
 
@@ -47,7 +48,7 @@ function seconds(flag: string, v: string | undefined, dflt: number): number {
 const MOUNT_WATCH_MS = 2000;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, FLAGS, true);
+  const { values, positionals } = asUsage(() => parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true }));
   if (values.help) {
     process.stdout.write(USAGE);
     return EXIT_OK;

@@ -1,10 +1,11 @@
 // glusterfsd -f VOLFILE: runs a server graph (bricks, locks, replication, protocol/server listening).
+import { parseArgs } from "node:util";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
 import { volfileCheckMain } from "../volfile/check";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
-  openProcessLog, parseFlags, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
+  openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
   writePidfile, writeStatedump,
 } from "./_common";
 
@@ -24,7 +25,7 @@ needing a restart) and reopens the log; USR1 writes a statedump to /tmp/glusterd
 const FLAGS = { ...COMMON_FLAGS, daemon: { type: "boolean", short: "d" }, foreground: { type: "boolean", short: "N" } } as const;
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, FLAGS, false);
+  const { values } = asUsage(() => parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
   if (values.help) {
     process.stdout.write(USAGE);
     return EXIT_OK;

@@ -33,17 +33,58 @@ export class Metrics {
     name: "gluster_ha_reconnects_total", help: "Connections re-established after a loss.", labelNames: ["volume"] as const, registers: [this.registry],
   });
   readonly healBacklog = new Gauge({
-    name: "gluster_ha_heal_pending", help: "Entries waiting for self-heal.", labelNames: ["volume"] as const, registers: [this.registry],
+    name: "gluster_ha_heal_pending", help: "Entries waiting for self-heal (the pending-heal index), by replicate volume.", labelNames: ["volume"] as const, registers: [this.registry],
+    collect: () => this.runSources(),
   });
   readonly healed = new Counter({
     name: "gluster_ha_healed_total", help: "Entries healed.", labelNames: ["volume", "kind"] as const, registers: [this.registry],
   });
   readonly splitBrain = new Gauge({
-    name: "gluster_ha_split_brain", help: "Entries in split-brain.", labelNames: ["volume"] as const, registers: [this.registry],
+    name: "gluster_ha_split_brain", help: "Entries in split-brain (or with mismatching gfids), by replicate volume.", labelNames: ["volume"] as const, registers: [this.registry],
+    collect: () => this.runSources(),
   });
+  /** Read at scrape time (heal backlog, split-brain): each translator that has such state registers one. */
+  private readonly sources = new Set<() => unknown>();
+  private enabled = false;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "gluster_ha_process_" });
+  }
+
+  /**
+   * Turns on fop accounting (io-stats under protocol/server, around the mount's graph): the CLIs call
+   * it when --metrics-port is given, before the graph starts. Counters that cost nothing (connections,
+   * heals) are kept either way.
+   */
+  enable(): void {
+    this.enabled = true;
+  }
+
+  get isEnabled(): boolean {
+    return this.enabled;
+  }
+
+  /** Registers a scrape-time source (may be async); returns its removal. */
+  addSource(source: () => unknown): () => void {
+    this.sources.add(source);
+    return () => this.sources.delete(source);
+  }
+
+  // Both gauges collect in parallel within one scrape: they share one run of the sources.
+  private running: Promise<void> | undefined;
+  private runSources(): Promise<void> {
+    this.running ??= this.collectSources().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async collectSources(): Promise<void> {
+    await Promise.all([...this.sources].map(async (s) => {
+      try {
+        await s();
+      } catch {
+        // A source that cannot answer now (child down) leaves its last value.
+      }
+    }));
   }
 
   /** Serves GET /metrics on address:port (loopback unless configured). Resolves once listening. */

@@ -49,7 +49,7 @@ class GlusterFuse extends Fuse {
   }
 }
 
-type XattrSignal = (result: number, buf: ArrayBuffer) => void;
+type XattrSignal = (result: number, buf: ArrayBufferLike) => void;
 const ENODATA = errnoNumber("ENODATA");
 const ERANGE = errnoNumber("ERANGE");
 const EIO = errnoNumber("EIO");

@@ -64,8 +64,8 @@ declare module "fuse-native" {
     /** Internal: the `-o...` string handed to libfuse. */
     _fuseOptions(): string;
     /** Internal handlers (signal answers the kernel: result, then the buffer handed in). */
-    _op_getxattr(signal: (result: number, buf: ArrayBuffer) => void, path: string, name: string, valueBuf: Buffer, position: number): void;
-    _op_listxattr(signal: (result: number, buf: ArrayBuffer) => void, path: string, listBuf: Buffer): void;
+    _op_getxattr(signal: (result: number, buf: ArrayBufferLike) => void, path: string, name: string, valueBuf: Buffer, position: number): void;
+    _op_listxattr(signal: (result: number, buf: ArrayBufferLike) => void, path: string, listBuf: Buffer): void;
   }
   export = Fuse;
 }

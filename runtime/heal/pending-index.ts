@@ -36,6 +36,7 @@ export async function pendingPaths(afr: Afr): Promise<string[]> {
 /** Heals every entry of the index once (the heal daemon's crawl). Resolves to the number healed. */
 export async function crawlIndex(afr: Afr): Promise<{ pending: number; healed: number; splitBrain: string[] }> {
   const paths = await pendingPaths(afr);
+  if (paths.length > 0) afr.log.info({ msgid: "AFR_HEAL_STARTED", pending: paths.length }, "index crawl started");
   let healed = 0;
   const splitBrain: string[] = [];
   // Depth by depth: a level's entry heals may create what the next level heals.

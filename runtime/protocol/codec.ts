@@ -22,8 +22,10 @@ export interface HelloMsg {
 export interface HelloOkMsg { t: "hello-ok"; version: number; client: string }
 /** Server -> client: the handshake was refused (EACCES: auth, ENOENT: no such volume, EPROTO: version). */
 export interface HelloErrMsg { t: "hello-err"; code: string; message: string }
-export interface RequestMsg { t: "req"; id: number; op: FopName; args: unknown[] }
-export interface ReplyOkMsg { t: "rep"; id: number; ok: unknown }
+/** `pl`: the index of the argument that travels as the frame's raw payload (see framing.ts). */
+export interface RequestMsg { t: "req"; id: number; op: FopName; args: unknown[]; pl?: number }
+/** `pl: -1`: the result is the frame's raw payload. */
+export interface ReplyOkMsg { t: "rep"; id: number; ok: unknown; pl?: number }
 export interface ReplyErrMsg { t: "rep"; id: number; err: { code: string; message: string } }
 export interface PingMsg { t: "ping"; id: number }
 export interface PongMsg { t: "pong"; id: number }
@@ -66,8 +68,9 @@ function unpack(body: Buffer): Record<string, unknown> {
 }
 
 /** Decodes and checks a frame a client sent; throws ProtocolError on anything malformed. */
-export function decodeClientMsg(body: Buffer): ClientMsg {
+export function decodeClientMsg(body: Buffer, payload?: Buffer): ClientMsg {
   const m = unpack(body);
+  if (m.t !== "req" && payload) throw new ProtocolError(`unexpected payload on ${String(m.t)}`);
   switch (m.t) {
     case "hello":
       if (typeof m.version !== "number" || typeof m.volume !== "string") throw new ProtocolError("malformed hello");
@@ -76,6 +79,12 @@ export function decodeClientMsg(body: Buffer): ClientMsg {
       if (!isId(m.id)) throw new ProtocolError("request without a valid id");
       if (typeof m.op !== "string" || !FOPS.has(m.op)) throw new ProtocolError(`unknown op ${JSON.stringify(m.op)}`);
       if (!Array.isArray(m.args) || !isObj(m.args[0])) throw new ProtocolError(`malformed arguments for ${m.op}`);
+      if (payload || m.pl !== undefined) {
+        if (!payload || typeof m.pl !== "number" || !Number.isInteger(m.pl) || m.pl < 1 || m.pl >= m.args.length) {
+          throw new ProtocolError(`payload and its argument index disagree on ${m.op}`);
+        }
+        m.args[m.pl] = payload;
+      }
       return m as unknown as RequestMsg;
     case "ping":
       if (!isId(m.id)) throw new ProtocolError("ping without a valid id");
@@ -86,8 +95,12 @@ export function decodeClientMsg(body: Buffer): ClientMsg {
 }
 
 /** Decodes and checks a frame a server sent; throws ProtocolError on anything malformed. */
-export function decodeServerMsg(body: Buffer): ServerMsg {
+export function decodeServerMsg(body: Buffer, payload?: Buffer): ServerMsg {
   const m = unpack(body);
+  if (payload || m.pl !== undefined) {
+    if (m.t !== "rep" || !payload || m.pl !== -1 || "err" in m) throw new ProtocolError("unexpected payload");
+    m.ok = payload;
+  }
   switch (m.t) {
     case "hello-ok":
       if (typeof m.client !== "string") throw new ProtocolError("malformed hello-ok");

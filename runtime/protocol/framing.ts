@@ -1,41 +1,57 @@
 import type { Duplex } from "node:stream";
 import { encodeMsg, ProtocolError, type Msg } from "./codec";
 
-/** Bytes of the big-endian length that precedes every frame. */
-export const HEADER_BYTES = 4;
+/** The frame header: two big-endian uint32, the length of the msgpack part and of the raw payload. */
+export const HEADER_BYTES = 8;
+/** Buffers at least this big travel as the frame's raw payload instead of inside the msgpack part. */
+export const PAYLOAD_MIN = 4096;
+
+/** One received frame: the msgpack part and the raw payload (both views of the received bytes when possible). */
+export interface Frame {
+  meta: Buffer;
+  payload: Buffer | undefined;
+}
 
 /**
- * Splits a byte stream into frames (4-byte big-endian length + body). A body that lies inside one
- * received chunk is returned as a view of it (no copy); only a frame spanning chunks is concatenated.
- * A length above `maxFrame` (or zero) throws ProtocolError before anything of it is buffered.
+ * Splits a byte stream into frames. A frame that lies inside one received chunk is returned as views
+ * of it (no copy); only a frame spanning chunks is concatenated, once. A frame longer than `maxFrame`
+ * (or with an empty msgpack part) throws ProtocolError before anything of it is buffered.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private need = -1;
+  private metaLen = -1;
+  private payloadLen = 0;
 
   constructor(public maxFrame: number) {}
 
   /** Bytes received but not yet returned as a frame (a truncated frame at close). */
   get pending(): number {
-    return this.buffered + (this.need >= 0 ? HEADER_BYTES : 0);
+    return this.buffered + (this.metaLen >= 0 ? HEADER_BYTES : 0);
   }
 
-  push(chunk: Buffer): Buffer[] {
+  push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames: Buffer[] = [];
+    const frames: Frame[] = [];
     for (;;) {
-      if (this.need < 0) {
+      if (this.metaLen < 0) {
         if (this.buffered < HEADER_BYTES) break;
-        const len = this.take(HEADER_BYTES).readUInt32BE(0);
-        if (len === 0) throw new ProtocolError("empty frame");
-        if (len > this.maxFrame) throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrame}`);
-        this.need = len;
+        const h = this.take(HEADER_BYTES);
+        const metaLen = h.readUInt32BE(0);
+        const payloadLen = h.readUInt32BE(4);
+        if (metaLen === 0) throw new ProtocolError("frame without a message");
+        if (metaLen + payloadLen > this.maxFrame) {
+          throw new ProtocolError(`frame of ${metaLen + payloadLen} bytes exceeds the maximum of ${this.maxFrame}`);
+        }
+        this.metaLen = metaLen;
+        this.payloadLen = payloadLen;
       }
-      if (this.buffered < this.need) break;
-      frames.push(this.take(this.need));
-      this.need = -1;
+      const len = this.metaLen + this.payloadLen;
+      if (this.buffered < len) break;
+      const body = this.take(len);
+      frames.push({ meta: body.subarray(0, this.metaLen), payload: this.payloadLen > 0 ? body.subarray(this.metaLen) : undefined });
+      this.metaLen = -1;
     }
     return frames;
   }
@@ -67,13 +83,33 @@ export class FrameDecoder {
   }
 }
 
-/** Encodes one frame as [header, body] (two buffers: the body is never copied to prepend the length). */
-export function encodeFrame(msg: Msg, maxFrame = Infinity): [Buffer, Buffer] {
-  const body = encodeMsg(msg);
-  if (body.length > maxFrame) throw new ProtocolError(`message of ${body.length} bytes exceeds the maximum frame of ${maxFrame}`);
+/** Takes a big Buffer out of a request's arguments or a reply's result, to send it as the raw payload. */
+function splitPayload(msg: Msg): [Msg, Buffer | undefined] {
+  if (msg.t === "req") {
+    const i = msg.args.findIndex((a) => Buffer.isBuffer(a) && a.length >= PAYLOAD_MIN);
+    if (i < 0) return [msg, undefined];
+    const args = msg.args.slice();
+    args[i] = null;
+    return [{ ...msg, args, pl: i }, msg.args[i] as Buffer];
+  }
+  if (msg.t === "rep" && "ok" in msg && Buffer.isBuffer(msg.ok) && msg.ok.length >= PAYLOAD_MIN) {
+    return [{ t: "rep", id: msg.id, ok: null, pl: -1 }, msg.ok];
+  }
+  return [msg, undefined];
+}
+
+/** Encodes one frame as [header, msgpack] or [header, msgpack, payload]: the payload is never copied. */
+export function encodeFrame(msg: Msg, maxFrame = Infinity): Buffer[] {
+  const [rest, payload] = splitPayload(msg);
+  const meta = encodeMsg(rest);
+  const payloadLen = payload?.length ?? 0;
+  if (meta.length + payloadLen > maxFrame) {
+    throw new ProtocolError(`message of ${meta.length + payloadLen} bytes exceeds the maximum frame of ${maxFrame}`);
+  }
   const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32BE(body.length, 0);
-  return [header, body];
+  header.writeUInt32BE(meta.length, 0);
+  header.writeUInt32BE(payloadLen, 4);
+  return payload ? [header, meta, payload] : [header, meta];
 }
 
 /**
@@ -87,10 +123,9 @@ export class FrameWriter {
   constructor(private readonly socket: Duplex, public maxFrame = Infinity) {}
 
   send(msg: Msg): boolean {
-    const [header, body] = encodeFrame(msg, this.maxFrame);
+    const parts = encodeFrame(msg, this.maxFrame);
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return true;
-    if (process.env.NOCORK) { s.write(header); return s.write(body); }
     if (!this.corked) {
       this.corked = true;
       s.cork();
@@ -99,7 +134,8 @@ export class FrameWriter {
         s.uncork();
       });
     }
-    s.write(header);
-    return s.write(body);
+    let ok = true;
+    for (const p of parts) ok = s.write(p);
+    return ok;
   }
 }

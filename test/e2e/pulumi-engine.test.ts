@@ -108,6 +108,7 @@ async function startSshd(dir: string) {
       "UsePAM no",
       "StrictModes no",
       "PidFile none",
+      "Subsystem sftp internal-sftp",
       "",
     ].join("\n"),
   );

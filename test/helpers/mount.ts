@@ -77,7 +77,10 @@ export async function mountVolfile(volfileText: string, opts: MountOptions = {})
   const mountpoint = join(dir, "mnt");
   const volfile = join(dir, "client.vol");
   const logFile = join(dir, "glusterfs.log");
-  await mkdir(mountpoint, { recursive: true });
+  await mkdir(mountpoint, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    // A stale mount left there by a killed process: the CLI clears it, which is what is tested.
+    if (err.code !== "ENOTCONN") throw err;
+  });
   await writeFile(volfile, volfileText);
   const child = spawn(process.execPath, [
     GLUSTERFS_BIN, "-f", volfile, mountpoint, "--foreground", "--log-file", logFile,
@@ -103,7 +106,17 @@ export async function mountVolfile(volfileText: string, opts: MountOptions = {})
   const readLog = () => readFile(logFile, "utf8").catch(() => "");
 
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  while (!mountEntry(mountpoint)?.fstype.startsWith("fuse")) {
+  // Mounted means: in /proc/mounts and answering (a stale mount is listed too, but fails with ENOTCONN).
+  const live = () => {
+    if (!mountEntry(mountpoint)?.fstype.startsWith("fuse")) return false;
+    try {
+      statSync(mountpoint);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (!live()) {
     if (child.exitCode !== null || Date.now() > deadline) {
       const log = await readLog();
       await unmount();

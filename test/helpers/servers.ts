@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { Graph } from "../../runtime/core/graph";
 import { createLogger, silentLogger } from "../../runtime/core/log";
 import { Fd } from "../../runtime/core/types";
+import { ensureBuilt } from "./mount";
 
 export const REPO = resolve(__dirname, "../..");
 const GLUSTERFSD = join(REPO, "dist/bin/glusterfsd.js");
@@ -121,6 +122,7 @@ export async function startServer(volfile: string, host: string, port: number, b
   writeFileSync(volPath, volfile);
   writeFileSync(logFile, "");
   const useCli = existsSync(GLUSTERFSD) && process.env.GHA_TEST_OWN_SERVER !== "1";
+  if (useCli) ensureBuilt();
   const child = useCli
     ? spawn(process.execPath, [GLUSTERFSD, "-f", volPath, "--log-file", logFile, "--log-level", "debug"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
     : spawnTsx(["serve", volPath, logFile]);

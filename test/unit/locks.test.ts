@@ -9,6 +9,7 @@ import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx, type Flock } from "../../runtime/core/types";
 import { Posix } from "../../runtime/xlators/storage/posix";
 import locksDef, { PosixLocks } from "../../runtime/xlators/features/posix-locks";
+import { Graph } from "../../runtime/core/graph";
 
 const who = (client: string, lkOwner: string, pid = 1): CallCtx => ({ uid: 0, gid: 0, pid, lkOwner, client });
 const A = who("c1", "A");
@@ -304,7 +305,6 @@ test("dump lists held and waiting locks per inode with their owners", async (t) 
 });
 
 test("a seed-shaped volfile builds posix under posix-locks and serves fops and locks", async (t) => {
-  const { Graph } = await import("../../runtime/core/graph");
   const base = mkdtempSync(join(tmpdir(), "gha-locks-graph-"));
   const text = [
     "volume gfs-ds", "type storage/posix", `option directory ${join(base, "ha")}`, "end-volume",

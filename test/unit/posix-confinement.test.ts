@@ -190,3 +190,77 @@ test("the root listing never shows .glusterfs", async (t) => {
   assert.ok(!names.includes(".glusterfs"));
   assert.ok(names.includes("sub") && names.includes("evil"));
 });
+
+test("swapping a directory for an outside symlink while fops run never lets one escape", async (t) => {
+  const s = scene(t);
+  const { px } = s;
+  const before = snapshot(s);
+  await px.mkdir(ctx, { path: "/d" }, 0o755);
+  const deadline = Date.now() + 1500;
+  let swaps = 0;
+  let attempts = 0;
+  const swapper = (async () => {
+    // a client's own fops: /d becomes the outside symlink and back, as fast as possible
+    while (Date.now() < deadline) {
+      await px.rename(ctx, { path: "/d" }, { path: "/d.real" });
+      await px.rename(ctx, { path: "/evil" }, { path: "/d" });
+      await px.rename(ctx, { path: "/d" }, { path: "/evil" });
+      await px.rename(ctx, { path: "/d.real" }, { path: "/d" });
+      swaps++;
+    }
+  })();
+  const attackers = Array.from({ length: 4 }, async (_, i) => {
+    while (Date.now() < deadline) {
+      attempts++;
+      const ops: Promise<unknown>[] = [
+        px.create(ctx, { path: `/d/secret` }, FS.O_RDWR | FS.O_TRUNC, 0o644, new Fd("/d/secret", 0)).then((_st) => undefined),
+        px.setxattr(ctx, { path: "/d/secret" }, "user.keep", Buffer.from(`pwned${i}`), 0),
+        px.setattr(ctx, { path: "/d/secret" }, { mode: 0o777, size: 0 }),
+        px.unlink(ctx, { path: "/d/secret" }),
+        px.mkdir(ctx, { path: "/d/dir/x" }, 0o755),
+        px.rename(ctx, { path: "/d/secret" }, { path: "/stolen" }),
+      ];
+      await Promise.allSettled(ops);
+    }
+  });
+  await Promise.all([swapper, ...attackers]);
+  assert.ok(swaps > 10 && attempts > 10, `swaps=${swaps} attempts=${attempts}`);
+  assert.equal(snapshot(s), before);
+});
+
+test("swapping a file for an outside symlink while fops run never changes the target", async (t) => {
+  const s = scene(t);
+  const { px } = s;
+  const before = snapshot(s);
+  const fd0 = new Fd("/f", FS.O_RDWR);
+  await px.create(ctx, { path: "/f" }, FS.O_RDWR, 0o644, fd0);
+  await px.release(ctx, fd0);
+  const deadline = Date.now() + 1500;
+  let swaps = 0;
+  const swapper = (async () => {
+    while (Date.now() < deadline) {
+      await px.rename(ctx, { path: "/f" }, { path: "/f.real" });
+      await px.rename(ctx, { path: "/evilfile" }, { path: "/f" });
+      await px.rename(ctx, { path: "/f" }, { path: "/evilfile" });
+      await px.rename(ctx, { path: "/f.real" }, { path: "/f" });
+      swaps++;
+    }
+  })();
+  const attackers = Array.from({ length: 4 }, async () => {
+    while (Date.now() < deadline) {
+      const fd = new Fd("/f", FS.O_RDWR);
+      await Promise.allSettled([
+        px.setattr(ctx, { path: "/f" }, { mode: 0o777 }),
+        px.setattr(ctx, { path: "/f" }, { size: 0, uid: 99, mtimeMs: 1 }),
+        px.setxattr(ctx, { path: "/f" }, "user.keep", Buffer.from("pwned"), 0),
+        px.removexattr(ctx, { path: "/f" }, "user.keep"),
+        px.open(ctx, { path: "/f" }, FS.O_RDWR | FS.O_TRUNC, fd).then(() => px.write(ctx, fd, Buffer.from("pwned"), 0)).finally(() => px.release(ctx, fd)),
+        px.create(ctx, { path: "/f" }, FS.O_RDWR | FS.O_TRUNC, 0o777, new Fd("/f", 0)),
+        px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.x": Buffer.from([0, 0, 0, 1]) }),
+      ]);
+    }
+  });
+  await Promise.all([swapper, ...attackers]);
+  assert.ok(swaps > 10, `swaps=${swaps}`);
+  assert.equal(snapshot(s), before);
+});

@@ -82,9 +82,9 @@ test("each server step installs its volfile, starts under the supervisor, waits 
   assert.match(node1.create, /glusterfsd\.js --volfile-check -f \/s\/node1\/opt\/etc\/server\.vol\.next\nmv -f \/s\/node1\/opt\/etc\/server\.vol\.next \/s\/node1\/opt\/etc\/server\.vol\n/);
   assert.match(node1.create, /option bind-address 127\.0\.0\.2\noption listen-port 24400\n/);
   assert.match(node1.create, /gluster-ha\.js service restart gluster-ha-node1 --run-dir \/s\/node1\/opt\/run .* -- node \/s\/node1\/opt\/current\/bin\/glusterfsd\.js -f \/s\/node1\/opt\/etc\/server\.vol/);
-  assert.match(node1.create, /net\.connect[\s\S]*' 127\.0\.0\.2 24400 30/);
+  assert.match(node1.create, /gluster-ha\.js probe 127\.0\.0\.2:24400 gfs --timeout 30\n/);
   assert.doesNotMatch(node1.create, /heal info/);
-  assert.match(node1.update, /heal info --wait-empty/);
+  assert.match(node1.update, /gluster-ha\.js heal info -f \/s\/node1\/opt\/etc\/server\.vol --host 127\.0\.0\.2 --wait-empty --timeout 300\n/);
   assert.match(node1.delete, /service stop gluster-ha-node1/);
   assert.doesNotMatch(node1.delete, /rm -rf \/s\/node1\/brick/, "brick data is retained by default");
   const volfiles = await value(cluster.volfiles);

@@ -93,6 +93,14 @@ test("stop ends supervisor and child, removes the pidfile; status then exits 3; 
   assert.equal(again.stdout, "s1 was not running\n");
 });
 
+test("start without a command after a stop reuses the recorded one (the seed's failover: stop, then start)", () => {
+  const r = cli("start", "s1", "--run-dir", runDir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^s1 started pid=\d+\n$/);
+  assert.ok(alive(state("s1").childPid!));
+  assert.equal(cli("stop", "s1", "--run-dir", runDir).status, 0);
+});
+
 test("a child that ignores SIGTERM is killed after the stop timeout", async () => {
   started.push("stubborn");
   const r = cli("start", "stubborn", "--run-dir", runDir, "--stop-timeout", "1", "--", process.execPath, "-e", "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)");

@@ -184,7 +184,9 @@ export class Afr extends Xlator {
   override notify(event: XlatorEvent, from: Xlator): void {
     const i = this.children.indexOf(from);
     if (i >= 0) {
-      this.log.info({ child: from.name, event }, `afr child ${event}`);
+      const line = { msgid: event === "child-up" ? "AFR_CHILD_UP" : "AFR_CHILD_DOWN", child: from.name, event };
+      if (event === "child-up") this.log.info(line, `afr child ${event}`);
+      else this.log.warn(line, `afr child ${event}`);
       if (event === "child-up") this.daemon.childUp(i);
     }
     const up = this.isUp();

@@ -62,9 +62,9 @@ export class HealDaemon {
         try {
           const r = await crawlIndex(this.afr);
           this.lastCrawl = { at: Date.now(), pending: r.pending, healed: r.healed };
-          if (r.pending > 0) this.afr.log.info({ pending: r.pending, healed: r.healed, splitBrain: r.splitBrain.length }, "index crawl done");
+          if (r.pending > 0) this.afr.log.info({ msgid: "AFR_INDEX_CRAWL_DONE", pending: r.pending, healed: r.healed, splitBrain: r.splitBrain.length }, "index crawl done");
         } catch (err) {
-          this.afr.log.warn({ err: (err as Error).message }, "index crawl failed");
+          this.afr.log.warn({ msgid: "AFR_INDEX_CRAWL_FAILED", err: (err as Error).message }, "index crawl failed");
         }
       } while (this.again && !this.stopped);
     })().finally(() => {

@@ -65,16 +65,16 @@ export class HealScheduler {
       if (r.healed) {
         this.stats.healed++;
         this.stats.bytes += r.bytes;
-        this.afr.log.info({ path, bytes: r.bytes, created: r.created, deleted: r.deleted }, "self-heal completed");
+        this.afr.log.info({ msgid: "AFR_HEAL_DONE", path, bytes: r.bytes, created: r.created, deleted: r.deleted }, "self-heal completed");
       }
       if (r.splitBrain) {
         this.stats.splitBrain++;
-        this.afr.log.warn({ path }, "split-brain: no source can be chosen; resolve with `gluster-ha heal split-brain`");
+        this.afr.log.error({ msgid: "AFR_SPLIT_BRAIN", path }, "split-brain: no source can be chosen; resolve with `gluster-ha heal split-brain`");
       }
       return r;
     } catch (err) {
       this.stats.failed++;
-      this.afr.log.warn({ path, err: (err as Error).message }, "self-heal failed");
+      this.afr.log.warn({ msgid: "AFR_HEAL_FAILED", path, err: (err as Error).message }, "self-heal failed");
       if (rethrow) throw err;
       return undefined;
     }

@@ -11,8 +11,8 @@ export interface WriteBehindOptions {
   "flush-behind": boolean;
 }
 
-/** Writes of one inode sent down at once; more would only reorder the child's work. */
-const MAX_IN_FLIGHT = 4;
+/** Writes of one inode sent down at once (non-overlapping; window-size bounds their bytes): replication below is latency-bound, so several must be in flight. */
+const MAX_IN_FLIGHT = 16;
 
 /** One acknowledged write (possibly several contiguous ones merged), not yet confirmed by the child. */
 interface WbRequest {
@@ -165,6 +165,8 @@ export class WriteBehind extends Xlator {
   private pump(inode: WbInode): void {
     while (inode.queue.length && inode.inFlight.size < MAX_IN_FLIGHT) {
       const head = inode.queue[0]!;
+      // A small write still growing waits for a slot to free up: meanwhile contiguous writes join it.
+      if (head.size < this.options["aggregate-size"] && inode.queue.length === 1 && inode.inFlight.size > 0) return;
       let overlaps = false;
       for (const r of inode.inFlight) {
         if (head.offset < r.offset + r.size && r.offset < head.offset + head.size) overlaps = true;

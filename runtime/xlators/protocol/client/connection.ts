@@ -3,7 +3,7 @@ import * as tls from "node:tls";
 import { FopError } from "../../../core/errors";
 import type { FopName } from "../../../core/fops";
 import {
-  decodeServerMsg, FrameDecoder, FrameWriter, PROTOCOL_VERSION, ProtocolError, type ServerMsg,
+  decodeServerMsg, FrameDecoder, type Frame, FrameWriter, PROTOCOL_VERSION, ProtocolError, type ServerMsg,
 } from "../../../protocol";
 
 export interface ConnectOptions {
@@ -104,7 +104,7 @@ export class ClientConnection {
           const frames = decoder.push(chunk);
           if (frames.length === 0) return;
           if (frames.length > 1) throw new ProtocolError("data after the handshake reply");
-          msg = decodeServerMsg(frames[0]!);
+          msg = decodeServerMsg(frames[0]!.meta, frames[0]!.payload);
         } catch (err) {
           return fail(new FopError("EPROTO", `${opts.host}:${opts.port}: ${(err as Error).message}`, where));
         }
@@ -156,7 +156,7 @@ export class ClientConnection {
 
   private onData(chunk: Buffer): void {
     this.lastHeard = Date.now();
-    let frames: Buffer[];
+    let frames: Frame[];
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
@@ -165,7 +165,7 @@ export class ClientConnection {
     for (const frame of frames) {
       let msg: ServerMsg;
       try {
-        msg = decodeServerMsg(frame);
+        msg = decodeServerMsg(frame.meta, frame.payload);
       } catch (err) {
         return this.abandon(`${this.address}: ${(err as Error).message}`);
       }

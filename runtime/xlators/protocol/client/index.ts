@@ -187,8 +187,8 @@ export class ProtocolClient extends Xlator {
     const same = this.lastFailure?.message === err.message;
     this.lastFailure = err;
     // A refusal is an operator's problem: say it loudly once; connect errors are routine while a server is down.
-    if (refused && !same) this.log.error({ address: host, code: err.code }, err.message);
-    else if (!same) this.log.warn({ address: host, code: err.code }, `cannot connect: ${err.message}`);
+    if (refused && !same) this.log.error({ msgid: "PC_REFUSED", address: host, code: err.code }, err.message);
+    else if (!same) this.log.warn({ msgid: "PC_CONNECT_FAILED", address: host, code: err.code }, `cannot connect: ${err.message}`);
   }
 
   private async attach(conn: ClientConnection): Promise<void> {
@@ -205,11 +205,11 @@ export class ProtocolClient extends Xlator {
         else await conn.request("open", [ROOT_CTX, { path: fd.path, gfid: fd.gfid }, wire.flags, wire]);
         state.gen = this.generation;
       } catch (err) {
-        this.log.warn({ path: fd.path, code: (err as FopError).code }, "cannot reopen fd after reconnect");
+        this.log.warn({ msgid: "PC_REOPEN_FAILED", path: fd.path, code: (err as FopError).code }, "cannot reopen fd after reconnect");
       }
     }
     this.up = true;
-    this.log.info({ address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
+    this.log.info({ msgid: "PC_CONNECTED", address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
     for (const p of this.parents) p.notify("child-up", this);
   }
 
@@ -218,7 +218,7 @@ export class ProtocolClient extends Xlator {
     const wasUp = this.up;
     this.up = false;
     this.lastFailure = new FopError("ENOTCONN", `${conn.address}: ${reason}`, { xlator: this.name });
-    this.log.warn({ address: conn.address, reason }, "disconnected");
+    this.log.warn({ msgid: "PC_DISCONNECTED", address: conn.address, reason }, "disconnected");
     if (wasUp) for (const p of this.parents) p.notify("child-down", this);
   }
 

@@ -5,7 +5,7 @@ import type { FopName } from "../../../core/fops";
 import { Fd, type CallCtx, type Flock } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
 import {
-  decodeClientMsg, FD_ARG, FrameDecoder, FrameWriter, LOCK_ARG, NEW_FD_ARG, PROTOCOL_VERSION, ProtocolError,
+  decodeClientMsg, FD_ARG, FrameDecoder, type Frame, FrameWriter, LOCK_ARG, NEW_FD_ARG, PROTOCOL_VERSION, ProtocolError,
   RELEASE_FOPS, authorize, authRulesFor, carriesFd, normalizeAddress,
   type ClientMsg, type HelloMsg, type RequestMsg, type ServerMsg, type WireNewFd,
 } from "../../../protocol";
@@ -42,6 +42,7 @@ export class ServerConnection {
   private inFlight = 0;
   private pausedForDrain = false;
   private pausedForLoad = false;
+  private readonly backlog: Frame[] = [];
   private closed = false;
   readonly done: Promise<void>;
   private finish!: () => void;
@@ -84,22 +85,29 @@ export class ServerConnection {
   /** Logs why and drops this connection only. */
   drop(reason: string): void {
     if (this.socket.destroyed) return;
-    this.host.log.warn({ client: this.id, address: this.address, volume: this.volumeName || undefined }, `dropping connection: ${reason}`);
+    this.host.log.warn({ msgid: "PS_CONNECTION_DROPPED", client: this.id, address: this.address, volume: this.volumeName || undefined }, `dropping connection: ${reason}`);
     this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Buffer[];
+    let frames: Frame[];
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
       return this.drop((err as Error).message);
     }
-    for (const frame of frames) {
+    this.backlog.push(...frames);
+    this.drainBacklog();
+  }
+
+  /** Handles received frames until done or paused (frames of one chunk beyond the bounds wait here). */
+  private drainBacklog(): void {
+    while (this.backlog.length > 0 && !this.pausedForLoad && !this.pausedForDrain) {
       if (this.socket.destroyed) return;
       let msg: ClientMsg;
       try {
-        msg = decodeClientMsg(frame);
+        const f = this.backlog.shift()!;
+        msg = decodeClientMsg(f.meta, f.payload);
       } catch (err) {
         return this.drop((err as Error).message);
       }
@@ -124,7 +132,7 @@ export class ServerConnection {
 
   private handshake(msg: HelloMsg): void {
     const refuse = (code: string, message: string) => {
-      this.host.log.warn({ client: this.id, address: this.address, volume: msg.volume, code }, `handshake refused: ${message}`);
+      this.host.log.warn({ msgid: "PS_AUTH_REFUSED", client: this.id, address: this.address, volume: msg.volume, code }, `handshake refused: ${message}`);
       this.send({ t: "hello-err", code, message });
       this.socket.end();
       setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -141,7 +149,7 @@ export class ServerConnection {
     const timeout = Math.min(Math.max(num(msg.timeout, 42), 1), 3600);
     // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
     this.socket.setTimeout(timeout * 1500);
-    this.host.log.info({ client: this.id, address: this.address, volume: msg.volume, label: msg.label }, "client attached");
+    this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, volume: msg.volume, label: msg.label }, "client attached");
     this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id });
   }
 
@@ -166,7 +174,9 @@ export class ServerConnection {
   }
 
   private maybeResume(): void {
-    if (!this.pausedForDrain && !this.pausedForLoad && !this.socket.destroyed) this.socket.resume();
+    if (this.pausedForDrain || this.pausedForLoad || this.socket.destroyed) return;
+    this.drainBacklog();
+    if (!this.pausedForDrain && !this.pausedForLoad) this.socket.resume();
   }
 
   private dispatch(msg: RequestMsg): void {
@@ -285,7 +295,7 @@ export class ServerConnection {
       this.fds.clear();
       await Promise.all(fds.map((fd) => this.releaseFd(fd)));
       this.releaseLocks();
-      this.host.log.info({ client: this.id, address: this.address, volume: this.volumeName, fds: fds.length }, "client detached");
+      this.host.log.info({ msgid: "PS_CLIENT_DETACHED", client: this.id, address: this.address, volume: this.volumeName, fds: fds.length }, "client detached");
     }
     this.host.forget(this);
     this.finish();

@@ -82,7 +82,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
         cert: read("ssl-cert"), key: read("ssl-key"), ca: read("ssl-ca"), requestCert: true, rejectUnauthorized: true,
       }, onSocket);
       listener.on("tlsClientError", (err, socket) =>
-        this.log.warn({ address: socket.remoteAddress, err: err.message }, "TLS handshake with a client failed"));
+        this.log.warn({ msgid: "PS_TLS_FAILED", address: socket.remoteAddress, err: err.message }, "TLS handshake with a client failed"));
     } else {
       listener = net.createServer(onSocket);
     }
@@ -95,7 +95,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
     });
     listener.on("error", (err) => this.log.error({ err: err.message }, "listener error"));
     this.listener = listener;
-    this.log.info({ address: host, port: this.address()?.port, ssl: o.ssl === true }, "listening");
+    this.log.info({ msgid: "PS_LISTENING", address: host, port: this.address()?.port, ssl: o.ssl === true }, "listening");
   }
 
   override async stop(): Promise<void> {

@@ -1,4 +1,5 @@
-import { realpath } from "node:fs/promises";
+import { constants as FS } from "node:fs";
+import { open, readlink } from "node:fs/promises";
 import { FopError } from "../../../core/errors";
 
 /** Where a client path lands on the brick. */
@@ -11,7 +12,11 @@ export interface Resolved {
   name: string;
   /** The client path, normalised ("/a/b"). */
   path: string;
+  /** Unpins the parent directory; call once the fop is done with `real`. */
+  release(): Promise<void>;
 }
+
+const noop = async () => undefined;
 
 export const INTERNAL_DIR = ".glusterfs";
 const NAME_MAX = 255;
@@ -20,12 +25,12 @@ const PATH_MAX = 4096;
 /**
  * Confinement: turns a client path into a path inside the brick, or refuses it.
  * - not absolute, or containing NUL: EINVAL; a ".." component: EACCES; a component > 255 bytes: ENAMETOOLONG;
- * - the parent is resolved with realpath (symlinks inside the brick are followed like the kernel would)
- *   and must land inside the brick (else EACCES) and outside `.glusterfs/` (else ENOENT);
+ * - a nested entry's parent directory is opened (symlinks on the way are followed as the kernel
+ *   would) and pinned; where it really is (its /proc/self/fd link) must be inside the brick (else
+ *   EACCES) and outside `.glusterfs/` (else ENOENT). The fop then uses `/proc/<pid>/fd/<n>/<name>`,
+ *   which the kernel resolves from the pinned directory: like openat(2), so swapping a directory for
+ *   a symlink after the check cannot redirect the fop (Node has no openat of its own);
  * - the last component is never followed: fops act on it with lstat / O_NOFOLLOW / l*xattr.
- * A residual race remains (a directory swapped for a symlink between realpath and the syscall): Node
- * has no openat(); only clients' own renames inside the brick can cause it, and they see a
- * brick where such a symlink can only be created through us (see docs in index.ts).
  */
 export class BrickPaths {
   readonly internal: string;
@@ -52,13 +57,22 @@ export class BrickPaths {
 
   async resolve(path: unknown): Promise<Resolved> {
     const comps = this.components(path);
-    if (comps.length === 0) return { real: this.root, parentReal: "", name: "", path: "/" };
+    if (comps.length === 0) return { real: this.root, parentReal: "", name: "", path: "/", release: noop };
     const name = comps[comps.length - 1]!;
     const norm = "/" + comps.join("/");
-    if (comps.length === 1) return { real: `${this.root}/${name}`, parentReal: this.root, name, path: norm };
-    const parentReal = await realpath(`${this.root}/${comps.slice(0, -1).join("/")}`);
-    this.checkInside(parentReal, norm);
-    return { real: `${parentReal}/${name}`, parentReal, name, path: norm };
+    if (comps.length === 1) return { real: `${this.root}/${name}`, parentReal: this.root, name, path: norm, release: noop };
+    const parent = await open(`${this.root}/${comps.slice(0, -1).join("/")}`, FS.O_RDONLY | FS.O_DIRECTORY);
+    try {
+      const where = await readlink(`/proc/self/fd/${parent.fd}`);
+      if (where.endsWith(" (deleted)")) throw new FopError("ENOENT", `no such file: ${norm}`);
+      this.checkInside(where, norm);
+    } catch (err) {
+      await parent.close();
+      throw err;
+    }
+    // /proc/<pid> rather than /proc/self: the path also serves child processes (mknod, fallocate)
+    const dir = `/proc/${process.pid}/fd/${parent.fd}`;
+    return { real: `${dir}/${name}`, parentReal: dir, name, path: norm, release: () => parent.close() };
   }
 
   /** A real path must be the root or under it, and not the internal directory. */

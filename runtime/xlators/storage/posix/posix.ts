@@ -42,6 +42,23 @@ const S_ISGID = 0o2000;
 /** Flags a client may not pass to open: creation goes through create (gfid), O_DIRECT needs aligned buffers. */
 const OPEN_STRIPPED = FS.O_CREAT | FS.O_EXCL | FS.O_DIRECT | FS.O_NOCTTY;
 const READDIRPLUS_PARALLEL = 64;
+/** Linux O_PATH (node's fs.constants lacks it): a handle naming an inode without opening it for I/O. */
+const O_PATH = 0o10000000;
+
+/**
+ * chmod(2) follows a symlink in the last component; this never does: it pins the entry with
+ * O_PATH|O_NOFOLLOW and changes the pinned inode through its /proc link. Symlinks are left alone
+ * (Linux cannot chmod them), so a file swapped for a symlink cannot redirect the change.
+ */
+async function chmodNoFollow(real: string, mode: number): Promise<void> {
+  const h = await fsp.open(real, O_PATH | FS.O_NOFOLLOW);
+  try {
+    if ((await h.stat()).isSymbolicLink()) return;
+    await fsp.chmod(`/proc/self/fd/${h.fd}`, mode);
+  } finally {
+    await h.close();
+  }
+}
 
 /** Per-fd state in fd.ctx. */
 interface PosixFd {
@@ -138,13 +155,24 @@ export class Posix extends Xlator {
 
   // ---- helpers ----
 
-  /** Runs a fop body; anything thrown becomes a FopError naming this brick, the fop and the client path. */
-  private async guard<T>(fop: string, what: string, body: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a fop body with a path resolver whose pinned parent directories are released at the end;
+   * anything thrown becomes a FopError naming this brick, the fop and the client path.
+   */
+  private async guard<T>(fop: string, what: string, body: (resolve: (path: string) => Promise<Resolved>) => Promise<T>): Promise<T> {
+    const held: Resolved[] = [];
+    const resolve = async (path: string) => {
+      const r = await this.paths.resolve(path);
+      held.push(r);
+      return r;
+    };
     try {
-      return await body();
+      return await body(resolve);
     } catch (err) {
       const e = FopError.from(err);
       throw new FopError(e.code, `${fop} ${what}: ${e.code}`, { xlator: this.name, fop });
+    } finally {
+      for (const r of held) await r.release();
     }
   }
 
@@ -214,7 +242,7 @@ export class Posix extends Xlator {
       // a directory keeps the setgid bit it inherited from its parent, as on Linux
       const want = (mode & 0o7777) | (st.isDirectory() ? st.mode & S_ISGID : 0);
       if ((st.mode & 0o7777) !== want) {
-        await fsp.chmod(r.real, want);
+        await chmodNoFollow(r.real, want);
         st = await fsp.lstat(r.real);
       }
     }
@@ -229,8 +257,8 @@ export class Posix extends Xlator {
   // ---- inode fops ----
 
   override async lookup(_ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
-    return this.guard("lookup", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("lookup", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       const stat = await this.statOf(r.real);
       const want = xdata?.[XDATA.wantXattrs];
       if (!Array.isArray(want) || want.length === 0) return { stat };
@@ -247,24 +275,24 @@ export class Posix extends Xlator {
   }
 
   override async stat(_ctx: CallCtx, loc: Loc): Promise<Iatt> {
-    return this.guard("stat", loc.path, async () => this.statOf((await this.paths.resolve(loc.path)).real));
+    return this.guard("stat", loc.path, async (resolve) => this.statOf((await resolve(loc.path)).real));
   }
 
   override async fstat(_ctx: CallCtx, fd: Fd): Promise<Iatt> {
-    return this.guard("fstat", fd.path, async () => {
+    return this.guard("fstat", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fstat");
       return toIatt(await s.handle.stat(), s.gfid);
     });
   }
 
   override async setattr(_ctx: CallCtx, loc: Loc, attr: SetattrArgs): Promise<Iatt> {
-    return this.guard("setattr", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("setattr", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       let st = await fsp.lstat(r.real);
       const isLink = st.isSymbolicLink();
       if (attr.uid !== undefined || attr.gid !== undefined) await fsp.lchown(r.real, attr.uid ?? -1, attr.gid ?? -1);
       // Linux cannot chmod a symlink itself (GlusterFS ignores it too)
-      if (attr.mode !== undefined && !isLink) await fsp.chmod(r.real, attr.mode & 0o7777);
+      if (attr.mode !== undefined && !isLink) await chmodNoFollow(r.real, attr.mode & 0o7777);
       if (attr.size !== undefined) {
         if (isLink) throw this.fail("EINVAL", "setattr", `truncate of a symlink ${loc.path}`);
         if (st.isDirectory()) throw this.fail("EISDIR", "setattr", `truncate of a directory ${loc.path}`);
@@ -284,7 +312,7 @@ export class Posix extends Xlator {
   }
 
   override async fsetattr(_ctx: CallCtx, fd: Fd, attr: SetattrArgs): Promise<Iatt> {
-    return this.guard("fsetattr", fd.path, async () => {
+    return this.guard("fsetattr", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsetattr");
       let st = await s.handle.stat();
       if (attr.uid !== undefined || attr.gid !== undefined) await s.handle.chown(attr.uid ?? -1, attr.gid ?? -1);
@@ -302,8 +330,8 @@ export class Posix extends Xlator {
   }
 
   override async access(ctx: CallCtx, loc: Loc, mask: number): Promise<void> {
-    return this.guard("access", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("access", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       const st = await fsp.lstat(r.real);
       const want = mask & 7;
       if (want === 0) return;
@@ -319,12 +347,12 @@ export class Posix extends Xlator {
   }
 
   override async readlink(_ctx: CallCtx, loc: Loc): Promise<string> {
-    return this.guard("readlink", loc.path, async () => fsp.readlink((await this.paths.resolve(loc.path)).real));
+    return this.guard("readlink", loc.path, async (resolve) => fsp.readlink((await resolve(loc.path)).real));
   }
 
   override async statfs(_ctx: CallCtx, loc: Loc): Promise<Statfs> {
-    return this.guard("statfs", loc.path, async () => {
-      await this.paths.resolve(loc.path);
+    return this.guard("statfs", loc.path, async (resolve) => {
+      await resolve(loc.path);
       const s = await fsp.statfs(this.paths.root);
       return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
     });
@@ -333,8 +361,8 @@ export class Posix extends Xlator {
   // ---- entry fops ----
 
   override async mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
-    return this.guard("mknod", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("mknod", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       this.notRoot(r, "mknod", "EEXIST");
       const kind = mode & S_IFMT;
       if (kind === S_IFREG || kind === 0) {
@@ -351,8 +379,8 @@ export class Posix extends Xlator {
   }
 
   override async mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
-    return this.guard("mkdir", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("mkdir", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       this.notRoot(r, "mkdir", "EEXIST");
       await fsp.mkdir(r.real, mode & 0o7777);
       return this.finishCreate(ctx, r, mode, xdata);
@@ -360,10 +388,10 @@ export class Posix extends Xlator {
   }
 
   override async symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
-    return this.guard("symlink", loc.path, async () => {
+    return this.guard("symlink", loc.path, async (resolve) => {
       if (typeof target !== "string" || target === "" || target.includes("\0")) throw this.fail("EINVAL", "symlink", "bad target");
       if (Buffer.byteLength(target) >= 4096) throw this.fail("ENAMETOOLONG", "symlink", "target too long");
-      const r = await this.paths.resolve(loc.path);
+      const r = await resolve(loc.path);
       this.notRoot(r, "symlink", "EEXIST");
       // the target is stored as text and never followed by the brick, wherever it points
       await fsp.symlink(target, r.real);
@@ -372,8 +400,8 @@ export class Posix extends Xlator {
   }
 
   override async unlink(_ctx: CallCtx, loc: Loc): Promise<void> {
-    return this.guard("unlink", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("unlink", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       this.notRoot(r, "unlink", "EISDIR");
       const st = await fsp.lstat(r.real);
       if (st.isDirectory()) throw this.fail("EISDIR", "unlink", loc.path);
@@ -387,8 +415,8 @@ export class Posix extends Xlator {
   }
 
   override async rmdir(_ctx: CallCtx, loc: Loc): Promise<void> {
-    return this.guard("rmdir", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("rmdir", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       this.notRoot(r, "rmdir", "EBUSY");
       const st = await fsp.lstat(r.real);
       if (!st.isDirectory()) throw this.fail("ENOTDIR", "rmdir", loc.path);
@@ -401,9 +429,9 @@ export class Posix extends Xlator {
   }
 
   override async rename(_ctx: CallCtx, from: Loc, to: Loc): Promise<void> {
-    return this.guard("rename", `${from.path} -> ${to.path}`, async () => {
-      const a = await this.paths.resolve(from.path);
-      const b = await this.paths.resolve(to.path);
+    return this.guard("rename", `${from.path} -> ${to.path}`, async (resolve) => {
+      const a = await resolve(from.path);
+      const b = await resolve(to.path);
       this.notRoot(a, "rename", "EBUSY");
       this.notRoot(b, "rename", "EBUSY");
       const srcSt = await fsp.lstat(a.real);
@@ -421,9 +449,9 @@ export class Posix extends Xlator {
   }
 
   override async link(_ctx: CallCtx, from: Loc, to: Loc): Promise<Iatt> {
-    return this.guard("link", `${from.path} -> ${to.path}`, async () => {
-      const a = await this.paths.resolve(from.path);
-      const b = await this.paths.resolve(to.path);
+    return this.guard("link", `${from.path} -> ${to.path}`, async (resolve) => {
+      const a = await resolve(from.path);
+      const b = await resolve(to.path);
       this.notRoot(a, "link", "EPERM");
       this.notRoot(b, "link", "EEXIST");
       await fsp.link(a.real, b.real);
@@ -434,8 +462,8 @@ export class Posix extends Xlator {
   // ---- fd fops ----
 
   override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
-    return this.guard("create", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("create", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       this.notRoot(r, "create", "EEXIST");
       const base = (flags & ~OPEN_STRIPPED & ~FS.O_TRUNC) | FS.O_NOFOLLOW;
       let handle: FileHandle;
@@ -474,8 +502,8 @@ export class Posix extends Xlator {
   }
 
   override async open(_ctx: CallCtx, loc: Loc, flags: number, fd: Fd): Promise<void> {
-    return this.guard("open", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("open", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       const handle = await fsp.open(r.real, (flags & ~OPEN_STRIPPED) | FS.O_NOFOLLOW);
       try {
         const st = await handle.stat();
@@ -488,7 +516,7 @@ export class Posix extends Xlator {
   }
 
   override async read(_ctx: CallCtx, fd: Fd, size: number, offset: number): Promise<Buffer> {
-    return this.guard("read", fd.path, async () => {
+    return this.guard("read", fd.path, async (resolve) => {
       const s = this.fdState(fd, "read");
       if (s.isDir) throw this.fail("EISDIR", "read", fd.path);
       if (!(size >= 0) || !(offset >= 0)) throw this.fail("EINVAL", "read", "negative size or offset");
@@ -504,7 +532,7 @@ export class Posix extends Xlator {
   }
 
   override async write(_ctx: CallCtx, fd: Fd, data: Buffer, offset: number): Promise<number> {
-    return this.guard("write", fd.path, async () => {
+    return this.guard("write", fd.path, async (resolve) => {
       const s = this.fdState(fd, "write");
       if (s.isDir) throw this.fail("EISDIR", "write", fd.path);
       if (!(offset >= 0)) throw this.fail("EINVAL", "write", "negative offset");
@@ -520,17 +548,17 @@ export class Posix extends Xlator {
   }
 
   override async flush(_ctx: CallCtx, fd: Fd): Promise<void> {
-    return this.guard("flush", fd.path, async () => {
+    return this.guard("flush", fd.path, async (resolve) => {
       this.fdState(fd, "flush");
     });
   }
 
   override async release(_ctx: CallCtx, fd: Fd): Promise<void> {
-    return this.guard("release", fd.path, () => this.closeFd(fd));
+    return this.guard("release", fd.path, async () => this.closeFd(fd));
   }
 
   override async fsync(_ctx: CallCtx, fd: Fd, datasync: boolean): Promise<void> {
-    return this.guard("fsync", fd.path, async () => {
+    return this.guard("fsync", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsync");
       if (!this.options.fsync) return;
       await (datasync ? s.handle.datasync() : s.handle.sync());
@@ -538,7 +566,7 @@ export class Posix extends Xlator {
   }
 
   override async fallocate(_ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number): Promise<void> {
-    return this.guard("fallocate", fd.path, async () => {
+    return this.guard("fallocate", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fallocate");
       if (s.isDir) throw this.fail("EISDIR", "fallocate", fd.path);
       if (!(offset >= 0) || !(len > 0)) throw this.fail("EINVAL", "fallocate", "bad offset or length");
@@ -549,8 +577,8 @@ export class Posix extends Xlator {
   // ---- directories ----
 
   override async opendir(_ctx: CallCtx, loc: Loc, fd: Fd): Promise<void> {
-    return this.guard("opendir", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("opendir", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       const handle = await fsp.open(r.real, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
       try {
         const gfid = r.real === this.paths.root ? ROOT_GFID : await this.gfidOf(r.real, await handle.stat());
@@ -571,7 +599,7 @@ export class Posix extends Xlator {
   }
 
   override async readdir(_ctx: CallCtx, fd: Fd, offset: number, withStat: boolean): Promise<DirEntry[]> {
-    return this.guard(withStat ? "readdirplus" : "readdir", fd.path, async () => {
+    return this.guard(withStat ? "readdirplus" : "readdir", fd.path, async (resolve) => {
       const s = this.fdState(fd, "readdir");
       if (!s.isDir) throw this.fail("ENOTDIR", "readdir", fd.path);
       if (offset === 0 || !s.entries) s.entries = await this.listDir(s);
@@ -599,11 +627,11 @@ export class Posix extends Xlator {
   }
 
   override async releasedir(_ctx: CallCtx, fd: Fd): Promise<void> {
-    return this.guard("releasedir", fd.path, () => this.closeFd(fd));
+    return this.guard("releasedir", fd.path, async () => this.closeFd(fd));
   }
 
   override async fsyncdir(_ctx: CallCtx, fd: Fd, datasync: boolean): Promise<void> {
-    return this.guard("fsyncdir", fd.path, async () => {
+    return this.guard("fsyncdir", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsyncdir");
       if (!this.options.fsync) return;
       await (datasync ? s.handle.datasync() : s.handle.sync());
@@ -613,8 +641,8 @@ export class Posix extends Xlator {
   // ---- xattrs ----
 
   override async getxattr(_ctx: CallCtx, loc: Loc, name: string): Promise<Buffer> {
-    return this.guard("getxattr", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("getxattr", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       if (r.name === "" && name === INDEX_XATTR) return Buffer.from(JSON.stringify(this.index.list()));
       if (r.name === "" && name === BRICK_ID_XATTR) return Buffer.from(this.brickId);
       const v = await getXattr(r.real, name);
@@ -625,9 +653,9 @@ export class Posix extends Xlator {
   }
 
   override async setxattr(_ctx: CallCtx, loc: Loc, name: string, value: Buffer, flags: number): Promise<void> {
-    return this.guard("setxattr", loc.path, async () => {
+    return this.guard("setxattr", loc.path, async (resolve) => {
       if (isInternalXattr(name)) throw this.fail("EPERM", "setxattr", `${name} is internal`);
-      const r = await this.paths.resolve(loc.path);
+      const r = await resolve(loc.path);
       if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
         // the binding has no flags argument: check first (a race with another setter is tolerated)
         const cur = await getXattr(r.real, name);
@@ -640,27 +668,27 @@ export class Posix extends Xlator {
   }
 
   override async listxattr(_ctx: CallCtx, loc: Loc): Promise<string[]> {
-    return this.guard("listxattr", loc.path, async () => {
-      const r = await this.paths.resolve(loc.path);
+    return this.guard("listxattr", loc.path, async (resolve) => {
+      const r = await resolve(loc.path);
       return (await listXattrs(r.real)).filter((n) => !isInternalXattr(n));
     });
   }
 
   override async removexattr(_ctx: CallCtx, loc: Loc, name: string): Promise<void> {
-    return this.guard("removexattr", loc.path, async () => {
+    return this.guard("removexattr", loc.path, async (resolve) => {
       if (isInternalXattr(name)) throw this.fail("EPERM", "removexattr", `${name} is internal`);
-      const r = await this.paths.resolve(loc.path);
+      const r = await resolve(loc.path);
       await removeXattr(r.real, name);
     });
   }
 
   override async xattrop(_ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>): Promise<Record<string, Buffer>> {
-    return this.guard("xattrop", loc.path, async () => {
+    return this.guard("xattrop", loc.path, async (resolve) => {
       if (op !== "add32") throw this.fail("EINVAL", "xattrop", `unknown op ${String(op)}`);
       for (const [name, delta] of Object.entries(xattrs)) {
         if (!(delta instanceof Uint8Array) || delta.length % 4 !== 0) throw this.fail("EINVAL", "xattrop", `${name}: not an int32 array`);
       }
-      const r = await this.paths.resolve(loc.path);
+      const r = await resolve(loc.path);
       const st = await fsp.lstat(r.real);
       const gfid = await this.gfidOf(r.real, st);
       return this.gfidLocks.run(gfid, async () => {
