@@ -363,13 +363,14 @@ function waitForHttp(port: number, serverName: string): string {
 const http = require("http");
 const [port, host] = process.argv.slice(1);
 const deadline = Date.now() + 20000;
-(function attempt() {
+function attempt() {
   http.get({ host: "127.0.0.1", port: Number(port), path: "/", headers: { Host: host } }, (res) => {
     res.resume();
     if (res.statusCode === 200) process.exit(0);
     retry("HTTP " + res.statusCode);
   }).on("error", (e) => retry(e.message));
-})();
+}
+attempt();
 function retry(why) {
   if (Date.now() > deadline) { console.error("site on port " + port + " not answering: " + why); process.exit(1); }
   setTimeout(attempt, 200);

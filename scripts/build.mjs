@@ -3,6 +3,10 @@ import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 
+// fuse-native built with our patches (patches/fuse-native/*.patch) into native/fuse-native/: the FUSE
+// bridge loads it from there (runtime/fuse/native.ts). Returns at once when already built.
+execFileSync("bash", ["scripts/build-fuse-native.sh"], { stdio: "inherit" });
+
 const external = ["fuse-native", "@napi-rs/xattr", "msgpackr-extract", "prom-client", "pino", "thread-stream"];
 const clis = readdirSync("runtime/cli").filter((f) => f.endsWith(".ts") && !f.startsWith("_"));
 await build({

@@ -156,9 +156,12 @@ export function writeStatedump(state: Record<string, unknown>): string {
 export function reloadVolfile(graph: Graph, file: string, log: Logger): void {
   try {
     const result = graph.reconfigure(loadVolfile(file));
-    log.info({ file, applied: result.applied, needsRestart: result.needsRestart }, "volfile reloaded");
+    log.info({ msgid: "VOLFILE_RELOADED", file, applied: result.applied, needsRestart: result.needsRestart }, "volfile reloaded");
+    if (result.needsRestart.length > 0) {
+      log.warn({ msgid: "VOLFILE_NEEDS_RESTART", file, needsRestart: result.needsRestart }, "volfile changes not applied: they need a restart");
+    }
   } catch (err) {
-    log.error({ file, err: (err as Error).message }, "volfile reload failed: keeping the running configuration");
+    log.error({ msgid: "VOLFILE_RELOAD_FAILED", file, err: (err as Error).message }, "volfile reload failed: keeping the running configuration");
   }
 }
 
@@ -169,6 +172,8 @@ export interface SignalHandlers {
   hup?(): void;
   /** SIGUSR1. */
   usr1?(): void;
+  /** SIGUSR2 (log level: see runtime/cli/commands/log-level.ts). */
+  usr2?(): void;
 }
 
 /** Installs the handlers; a second SIGTERM/SIGINT while stopping exits at once. */
@@ -181,10 +186,10 @@ export function handleSignals(h: SignalHandlers, logs: LogHandle, log: Logger = 
       process.exit(EXIT_FAIL);
     }
     stopping = true;
-    log.info({ signal }, "stopping");
+    log.info({ msgid: "PROC_STOPPING", signal }, "stopping");
     h.stop(signal).then(
       () => {
-        log.info({ signal }, "stopped");
+        log.info({ msgid: "PROC_STOPPED", signal }, "stopped");
         logs.flush();
         process.exit(EXIT_OK);
       },
@@ -199,6 +204,7 @@ export function handleSignals(h: SignalHandlers, logs: LogHandle, log: Logger = 
   process.on("SIGINT", () => stop("SIGINT"));
   if (h.hup) process.on("SIGHUP", () => h.hup!());
   if (h.usr1) process.on("SIGUSR1", () => h.usr1!());
+  if (h.usr2) process.on("SIGUSR2", () => h.usr2!());
 }
 
 /** The CLIs' error report: config errors name file:line, fop errors their errno. */

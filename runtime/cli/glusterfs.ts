@@ -10,8 +10,9 @@ import { volfileCheckMain } from "../volfile/check";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
   openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
-  writePidfile, writeStatedump,
+  writePidfile,
 } from "./_common";
+import { changeLogLevel, countedTop, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump } from "./_ops";
 
 const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
 
@@ -24,12 +25,14 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
       --attribute-timeout S kernel attribute cache, seconds (default ${DEFAULT_FUSE_OPTIONS.attrTimeout})
       --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
       --no-allow-other      only the mounting user may use the mount
-
-Signals: TERM/INT unmount and exit; HUP reloads the volfile and reopens the log; USR1 writes a statedump.
+${OPS_USAGE}
+Signals: TERM/INT unmount and exit; HUP reloads the volfile and reopens the log; USR1 writes a statedump;
+USR2 changes the log level (see \`gluster-ha log-level\`; alone it cycles info, debug, trace).
 `;
 
 const FLAGS = {
   ...COMMON_FLAGS,
+  ...OPS_FLAGS,
   foreground: { type: "boolean", short: "N" },
   "no-daemon": { type: "boolean" },
   "attribute-timeout": { type: "string" },
@@ -68,16 +71,17 @@ async function main(argv: string[]): Promise<number> {
   const logFile = values["log-file"] ?? (foreground ? undefined : `/var/log/glusterfs/${mountpoint.slice(1).replace(/\//g, "-") || "root"}.log`);
   const logLevelFlag = values["log-level"];
   openProcessLog("glusterfs", "-", logLevelFlag); // validates --log-level before detaching
+  const metricsAt = metricsFlags(values);
 
   if (!foreground && !isDaemonChild()) return daemonize("glusterfs");
 
   const logs = openProcessLog("glusterfs", logFile, logLevelFlag);
-  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs);
+  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs, metricsAt);
 }
 
 async function run(
   volfile: string, mountpoint: string, fuseOptions: ConstructorParameters<typeof FuseBridge>[1], pidfile: string | undefined,
-  logs: LogHandle,
+  logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0],
 ): Promise<number> {
   let graph: Graph;
   try {
@@ -91,7 +95,7 @@ async function run(
     const stale = await clearStaleMount(mountpoint, log);
     if (stale === "cleared") log.info({ mountpoint }, "stale mount removed");
     await graph.start();
-    bridge = new FuseBridge(graph.top, fuseOptions, log);
+    bridge = new FuseBridge(countedTop(graph, log), fuseOptions, log);
     await bridge.mount();
     if (pidfile) writePidfile(pidfile);
   } catch (err) {
@@ -99,12 +103,14 @@ async function run(
     await graph.stop();
     return fail(logs, describeError(err), { mountpoint, volfile });
   }
-  log.info({ mountpoint, volfile, options: bridge.options }, "mounted");
+  log.info({ msgid: "FUSE_MOUNTED", mountpoint, volfile, options: bridge.options }, "mounted");
+  const metricsServer = await serveMetrics(metricsAt, log);
 
   const mounted = bridge;
   let unmountedOutside = false;
   const stop = async () => {
     clearInterval(watch);
+    metricsServer?.close();
     if (!unmountedOutside) await mounted.unmount().catch(async (err: unknown) => {
       log.warn({ err: (err as Error).message }, "unmount failed: detaching lazily");
       await lazyUnmount(mountpoint);
@@ -117,26 +123,25 @@ async function run(
   const watch = setInterval(() => {
     if (isMounted(mountpoint)) return;
     unmountedOutside = true;
-    log.info({ mountpoint }, "unmounted from outside: exiting");
+    log.info({ msgid: "FUSE_UNMOUNTED_OUTSIDE", mountpoint }, "unmounted from outside: exiting");
     process.kill(process.pid, "SIGTERM");
   }, MOUNT_WATCH_MS);
   handleSignals({
     stop,
     hup: () => {
       logs.reopen();
+      if (logs.file !== "-") log.info({ msgid: "LOG_REOPENED", file: logs.file }, "log reopened");
       reloadVolfile(graph, volfile, log);
     },
-    usr1: () => {
-      const path = writeStatedump({ volfile, graph: graph.dump(), fuse: mounted.dump() });
-      log.info({ path }, "statedump written");
-    },
+    usr1: () => statedump(graph, log, { fuse: mounted.dump() }),
+    usr2: () => changeLogLevel(logs.log, log),
   }, logs, log);
   reportReady();
   return new Promise<number>(() => undefined); // runs until a signal ends the process
 }
 
 async function fail(logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
-  logs.log.error(fields, message);
+  logs.log.error({ msgid: "PROC_START_FAILED", ...fields }, message);
   logs.flush();
   if (logs.file !== "-") process.stderr.write(`glusterfs: ${message}\n`);
   await reportFailure(message, EXIT_FAIL);

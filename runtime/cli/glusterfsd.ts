@@ -6,8 +6,9 @@ import { volfileCheckMain } from "../volfile/check";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
   openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
-  writePidfile, writeStatedump,
+  writePidfile,
 } from "./_common";
+import { changeLogLevel, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump, type MetricsFlags } from "./_ops";
 
 const USAGE = `usage: glusterfsd -f VOLFILE [options]
 
@@ -17,12 +18,13 @@ const USAGE = `usage: glusterfsd -f VOLFILE [options]
   -L, --log-level LEVEL  TRACE DEBUG INFO WARNING ERROR CRITICAL NONE (default INFO)
       --daemon           detach once the graph is up (default: stay in the foreground)
       --volfile-check    check the volfile and exit (0 clean, 1 errors)
-
+${OPS_USAGE}
 Signals: TERM/INT stop cleanly; HUP re-reads the volfile (live options applied, the rest logged as
-needing a restart) and reopens the log; USR1 writes a statedump to /tmp/glusterdump.<pid>.<time>.
+needing a restart) and reopens the log; USR1 writes a statedump to /tmp/glusterdump.<pid>.<time>;
+USR2 changes the log level (see \`gluster-ha log-level\`; alone it cycles info, debug, trace).
 `;
 
-const FLAGS = { ...COMMON_FLAGS, daemon: { type: "boolean", short: "d" }, foreground: { type: "boolean", short: "N" } } as const;
+const FLAGS = { ...COMMON_FLAGS, ...OPS_FLAGS, daemon: { type: "boolean", short: "d" }, foreground: { type: "boolean", short: "N" } } as const;
 
 async function main(argv: string[]): Promise<number> {
   const { values } = asUsage(() => parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
@@ -37,14 +39,17 @@ async function main(argv: string[]): Promise<number> {
   const logFile = values["log-file"] ?? (daemon ? "/var/log/glusterfsd.log" : undefined);
   openProcessLog("glusterfsd", "-", values["log-level"]); // validates --log-level before detaching
 
+  metricsFlags(values); // validates --metrics-port before detaching
   if (daemon && !isDaemonChild()) return daemonize("glusterfsd");
-  return run(values.volfile, pidfile, openProcessLog("glusterfsd", logFile, values["log-level"]));
+  return run(values.volfile, pidfile, openProcessLog("glusterfsd", logFile, values["log-level"]), values);
 }
 
-async function run(volfile: string, pidfile: string | undefined, logs: LogHandle): Promise<number> {
+async function run(volfile: string, pidfile: string | undefined, logs: LogHandle, flags: Parameters<typeof metricsFlags>[0]): Promise<number> {
   let graph: Graph;
+  let metricsAt: MetricsFlags | undefined;
   try {
     graph = Graph.fromFile(volfile, { log: logs.log });
+    metricsAt = metricsFlags(flags, graph);
     if (pidfile) writePidfile(pidfile);
   } catch (err) {
     return fail(logs, describeError(err), { volfile });
@@ -57,31 +62,32 @@ async function run(volfile: string, pidfile: string | undefined, logs: LogHandle
     removePidfile(pidfile);
     return fail(logs, describeError(err), { volfile });
   }
-  log.info({ volfile, volumes: [...graph.volumes.keys()] }, "started");
+  log.info({ msgid: "PROC_STARTED", volfile, volumes: [...graph.volumes.keys()] }, "started");
+  const metricsServer = await serveMetrics(metricsAt, log);
 
   // Keeps the process alive even for a graph with nothing listening (a brick checked locally).
   const keepAlive = setInterval(() => undefined, 1 << 30);
   handleSignals({
     stop: async () => {
       clearInterval(keepAlive);
+      metricsServer?.close();
       await graph.stop();
       removePidfile(pidfile);
     },
     hup: () => {
       logs.reopen();
+      if (logs.file !== "-") log.info({ msgid: "LOG_REOPENED", file: logs.file }, "log reopened");
       reloadVolfile(graph, volfile, log);
     },
-    usr1: () => {
-      const path = writeStatedump({ volfile, graph: graph.dump() });
-      log.info({ path }, "statedump written");
-    },
+    usr1: () => statedump(graph, log),
+    usr2: () => changeLogLevel(logs.log, log),
   }, logs, log);
   reportReady();
   return new Promise<number>(() => undefined); // runs until a signal ends the process
 }
 
 async function fail(logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
-  logs.log.error(fields, message);
+  logs.log.error({ msgid: "PROC_START_FAILED", ...fields }, message);
   logs.flush();
   if (logs.file !== "-") process.stderr.write(`glusterfsd: ${message}\n`);
   await reportFailure(message, EXIT_FAIL);

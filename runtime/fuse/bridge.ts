@@ -1,20 +1,29 @@
-import Fuse = require("fuse-native");
+import type Fuse = require("fuse-native");
 import { constants as fsConstants } from "node:fs";
 import type { Logger } from "pino";
 import { errnoNumber, FopError } from "../core/errors";
-import { Fd, type CallCtx, type Iatt, type SetattrArgs } from "../core/types";
+import { Fd, type CallCtx, type Flock, type Iatt, type LkCmd, type SetattrArgs } from "../core/types";
 import type { Xlator } from "../core/xlator";
+import { loadFuseNative } from "./native";
 import { DEFAULT_FUSE_OPTIONS, extraLibfuseOptions, FUSE_SUBTYPE, type FuseMountOptions } from "./options";
 import { isInternalXattr } from "./xattrs";
 
 type FuseStat = Fuse.FuseStat;
+type GlusterFuse = InstanceType<ReturnType<typeof defineGlusterFuse>>;
+
+let GlusterFuseClass: ReturnType<typeof defineGlusterFuse> | undefined;
+
+/** fuse-native (our patched build, runtime/fuse/native.ts) is loaded on the first mount. */
+function glusterFuse(): ReturnType<typeof defineGlusterFuse> {
+  return (GlusterFuseClass ??= defineGlusterFuse(loadFuseNative()));
+}
 
 /**
  * fuse-native with the libfuse options it has no setting for (big_writes, max_write, use_ino): its
  * option string comes from Fuse#_fuseOptions, so we extend that one method rather than smuggling the
  * options inside another value (test/integration/fuse-bridge.test.ts checks that they take effect).
  */
-class GlusterFuse extends Fuse {
+const defineGlusterFuse = (Base: typeof Fuse) => class GlusterFuse extends Base {
   constructor(mnt: string, private readonly opsTable: Fuse.FuseOps, opts: Fuse.FuseOpts, private readonly extra: string[]) {
     super(mnt, opsTable, opts);
   }
@@ -47,7 +56,7 @@ class GlusterFuse extends Fuse {
       return signal(list.length, listBuf.buffer);
     });
   }
-}
+};
 
 type XattrSignal = (result: number, buf: ArrayBufferLike) => void;
 const ENODATA = errnoNumber("ENODATA");
@@ -63,6 +72,21 @@ export interface BridgeStats {
   openFds: number;
 }
 
+/** fcntl lock commands and types as fuse-native reports them, and the graph's names for them. */
+interface LockNames {
+  cmds: Map<number, LkCmd>;
+  types: Map<number, Flock["type"]>;
+  typeNumbers: Record<Flock["type"], number>;
+}
+
+function lockNames(F: typeof Fuse): LockNames {
+  return {
+    cmds: new Map([[F.F_GETLK, "getlk"], [F.F_SETLK, "setlk"], [F.F_SETLKW, "setlkw"]]),
+    types: new Map([[F.F_RDLCK, "rd"], [F.F_WRLCK, "wr"], [F.F_UNLCK, "un"]]),
+    typeNumbers: { rd: F.F_RDLCK, wr: F.F_WRLCK, un: F.F_UNLCK },
+  };
+}
+
 const UINT32_MAX = 0xffffffff;
 /** chown(2) passes -1 (as an unsigned 32-bit number) for "leave unchanged". */
 const ID_UNCHANGED = UINT32_MAX;
@@ -76,7 +100,17 @@ const ID_UNCHANGED = UINT32_MAX;
 export class FuseBridge {
   readonly options: FuseMountOptions;
   private fuse: GlusterFuse | undefined;
+  /** The fuse-native instance from construction on (fuse only once mounted): where context() comes from. */
+  private native: GlusterFuse | undefined;
   private readonly fds = new Map<number, Fd>();
+  /**
+   * Lock owners that have asked this mount for an fcntl lock. libfuse follows every close (flush)
+   * with an unlock of the whole file for the closing owner; for owners that never locked anything
+   * it is answered here instead of costing a round trip to the servers. Grows with the number of
+   * distinct locking processes (a few bytes each).
+   */
+  private readonly lockingOwners = new Set<string>();
+  private lockNames: LockNames | undefined;
   private nextHandle = 1;
   private readonly stats: BridgeStats = { ops: {}, errors: {}, largestWrite: 0, largestRead: 0, openFds: 0 };
 
@@ -91,6 +125,7 @@ export class FuseBridge {
   /** Mounts; resolves once the kernel has sent FUSE_INIT (the mount is usable). */
   mount(): Promise<void> {
     const o = this.options;
+    const GlusterFuse = glusterFuse();
     const fuse = new GlusterFuse(
       o.mountpoint,
       this.ops(),
@@ -106,6 +141,7 @@ export class FuseBridge {
       },
       extraLibfuseOptions(o),
     );
+    this.native = fuse;
     return new Promise((resolve, reject) => {
       fuse.mount((err) => {
         if (err) return reject(new FopError("EIO", `mount ${o.mountpoint}: ${err.message}`, { fop: "mount" }));
@@ -146,10 +182,16 @@ export class FuseBridge {
     return { ...this.stats, ops: { ...this.stats.ops }, errors: { ...this.stats.errors }, openFds: this.fds.size };
   }
 
-  // fuse-native does not expose the caller's uid/gid/pid (fuse_get_context), so fops run as the mount
-  // process; default_permissions makes the kernel check each caller's rights against our attributes.
-  private ctx(): CallCtx {
-    return { uid: 0, gid: 0, pid: process.pid, lkOwner: String(process.pid), client: "local" };
+  /**
+   * Who is calling: the uid/gid/pid of the process behind the kernel request (patched fuse-native's
+   * context(), valid while its handler runs: every handler here calls ctx() synchronously, before any
+   * await). The kernel checks permissions (default_permissions); the graph uses uid/gid for the owner
+   * of what the caller creates. Outside a request (unmount's releases): the mount process, as root.
+   */
+  private ctx(lkOwner?: string): CallCtx {
+    const caller = this.native?.context();
+    if (!caller) return { uid: 0, gid: 0, pid: process.pid, lkOwner: lkOwner ?? String(process.pid), client: "local" };
+    return { uid: caller.uid, gid: caller.gid, pid: caller.pid, lkOwner: lkOwner ?? String(caller.pid), client: "local" };
   }
 
   private addFd(fd: Fd): number {
@@ -228,9 +270,13 @@ export class FuseBridge {
       truncate: (path, size, cb) => this.setattr("truncate", path, { size }, cb),
       ftruncate: (_path, handle, size, cb) =>
         this.run("ftruncate", cb, () => top.fsetattr(ctx(), this.fd(handle), { size }), () => cb(0)),
-      // fuse-native 2.2.6 passes the access time in both arguments (its C glue converts tv[0] twice),
-      // and libfuse 2 calls utimens only when both times change; see docs in runtime/fuse/README.md.
-      utimens: (path, atime, mtime, cb) => this.setattr("utimens", path, { atimeMs: atime, mtimeMs: mtime }, cb),
+      // A null time is one the caller leaves alone (touch -m, touch -a).
+      utimens: (path, atime, mtime, cb) => {
+        const attr: SetattrArgs = {};
+        if (atime !== null) attr.atimeMs = atime;
+        if (mtime !== null) attr.mtimeMs = mtime;
+        this.setattr("utimens", path, attr, cb);
+      },
       open: (path, flags, cb) => {
         const fd = new Fd(path, flags);
         this.run("open", cb, () => top.open(ctx(), { path }, flags, fd), () => cb(0, this.addFd(fd)));
@@ -280,6 +326,17 @@ export class FuseBridge {
       },
       fsyncdir: (_path, datasync, handle, cb) =>
         this.run("fsyncdir", cb, () => top.fsyncdir(ctx(), this.fd(handle), datasync !== 0), () => cb(0)),
+      // fcntl locks go to the graph (features/posix-locks on the servers), owned by the kernel's lock
+      // owner of the calling process, so that mounts on other clients see them.
+      lock: (_path, handle, cmd, lock, cb) => this.lock(handle, cmd, lock, cb),
+      // flock: the owner is the open file (the Fd), as features/posix-locks keys it.
+      flock: (_path, handle, op, cb) => {
+        const F = loadFuseNative();
+        const base = op & ~F.LOCK_NB;
+        const kind = base === F.LOCK_SH ? "sh" : base === F.LOCK_EX ? "ex" : base === F.LOCK_UN ? "un" : undefined;
+        if (!kind) return cb(-errnoNumber("EINVAL"));
+        this.run("flock", cb, () => top.flock(ctx(), this.fd(handle), kind, (op & F.LOCK_NB) !== 0), () => cb(0));
+      },
       // Replication's and the server's own xattrs are neither visible nor changeable through the mount.
       setxattr: (path, name, value, _position, flags, cb) => this.run("setxattr", cb, () => {
         if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "setxattr" });
@@ -296,6 +353,21 @@ export class FuseBridge {
         return top.removexattr(ctx(), { path }, name);
       }, () => cb(0)),
     };
+  }
+
+  private lock(handle: number, cmd: number, lock: Fuse.FuseLock, cb: (err: number, result?: Fuse.FuseLockResult) => void): void {
+    const names = (this.lockNames ??= lockNames(loadFuseNative()));
+    const lkCmd = names.cmds.get(cmd);
+    const type = names.types.get(lock.type);
+    if (!lkCmd || !type) return cb(-errnoNumber("EINVAL"));
+    const owner = lock.owner.toString(16);
+    if (type === "un" && lkCmd !== "getlk" && !this.lockingOwners.has(owner)) return cb(0);
+    if (type !== "un" && lkCmd !== "getlk") this.lockingOwners.add(owner);
+    const flock: Flock = { type, start: lock.start, len: lock.len, pid: lock.pid, owner };
+    this.run("lk", cb, () => this.top.lk(this.ctx(owner), this.fd(handle), lkCmd, flock), (r) => {
+      if (lkCmd !== "getlk") return cb(0);
+      cb(0, { type: names.typeNumbers[r.type], start: r.start, len: r.len, pid: r.pid });
+    });
   }
 
   private async readWholeDir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {

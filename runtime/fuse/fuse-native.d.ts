@@ -1,4 +1,5 @@
-// The parts of fuse-native 2.2.6 the bridge uses (the package ships no types). Callback conventions
+// The parts of fuse-native 2.2.6 the bridge uses (the package ships no types), as patched by
+// patches/fuse-native/ (utimens times may be null, lock/flock, context()). Callback conventions
 // are fuse-native's, not libfuse's: `cb(0 | -errno, ...)`, except read/write which take `cb(bytes | -errno)`
 // and getxattr/listxattr which fill the kernel's buffer themselves.
 declare module "fuse-native" {
@@ -31,7 +32,8 @@ declare module "fuse-native" {
       chown?(path: string, uid: number, gid: number, cb: Cb): void;
       truncate?(path: string, size: number, cb: Cb): void;
       ftruncate?(path: string, fd: number, size: number, cb: Cb): void;
-      utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
+      /** Times in ms since the epoch; null leaves that time unchanged (touch -m / touch -a). */
+      utimens?(path: string, atime: number | null, mtime: number | null, cb: Cb): void;
       open?(path: string, flags: number, cb: ValCb<number>): void;
       create?(path: string, mode: number, cb: ValCb<number>): void;
       read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
@@ -47,6 +49,27 @@ declare module "fuse-native" {
       getxattr?(path: string, name: string, position: number, cb: ValCb<Buffer | null>): void;
       listxattr?(path: string, cb: ValCb<string[]>): void;
       removexattr?(path: string, name: string, cb: Cb): void;
+      /** fcntl locks: cmd is Fuse.F_GETLK / F_SETLK / F_SETLKW; getlk answers the conflicting lock (type F_UNLCK: none). */
+      lock?(path: string, fd: number, cmd: number, lock: FuseLock, cb: ValCb<FuseLockResult>): void;
+      /** flock(2): op is Fuse.LOCK_SH / LOCK_EX / LOCK_UN, | LOCK_NB for "don't wait". */
+      flock?(path: string, fd: number, op: number, cb: Cb): void;
+    }
+    export interface FuseLock {
+      /** Fuse.F_RDLCK / F_WRLCK / F_UNLCK */
+      type: number;
+      start: number;
+      /** 0: to the end of the file. */
+      len: number;
+      pid: number;
+      /** The kernel's lock owner (one per process's file table). */
+      owner: bigint;
+    }
+    export type FuseLockResult = Pick<FuseLock, "type" | "start" | "len" | "pid">;
+    /** The caller of the request being handled (fuse_get_context). */
+    export interface FuseContext {
+      uid: number;
+      gid: number;
+      pid: number;
     }
     export interface FuseOpts {
       displayFolder?: boolean; debug?: boolean; force?: boolean; mkdir?: boolean; allowOther?: boolean;
@@ -61,6 +84,18 @@ declare module "fuse-native" {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
+    /** Who made the request being handled; valid only synchronously inside a handler, else null. */
+    context(): Fuse.FuseContext | null;
+    static readonly F_GETLK: number;
+    static readonly F_SETLK: number;
+    static readonly F_SETLKW: number;
+    static readonly F_RDLCK: number;
+    static readonly F_WRLCK: number;
+    static readonly F_UNLCK: number;
+    static readonly LOCK_SH: number;
+    static readonly LOCK_EX: number;
+    static readonly LOCK_NB: number;
+    static readonly LOCK_UN: number;
     /** Internal: the `-o...` string handed to libfuse. */
     _fuseOptions(): string;
     /** Internal handlers (signal answers the kernel: result, then the buffer handed in). */

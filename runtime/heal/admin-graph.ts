@@ -80,7 +80,8 @@ export function adminVolfile(vf: CheckedVolfile, opts: Omit<AdminOptions, "log">
     lines.push("end-volume");
     blocks.push(lines.join("\n"));
   }
-  const afrLines = [`volume ${afr.name}`, "  type cluster/afr", "  option self-heal-daemon off", "  option self-heal off"];
+  // The CLI heals many files at once: its latency is the network's, not the disks'.
+  const afrLines = [`volume ${afr.name}`, "  type cluster/afr", "  option self-heal-daemon off", "  option self-heal off", "  option heal-parallel 16"];
   for (const k of ["favorite-child-policy", "data-self-heal-algorithm", "heal-block-size", "quorum-type", "quorum-count"]) {
     if (opts.afrOptions?.[k] !== undefined) afrLines.push(`  option ${k} ${opts.afrOptions[k]}`);
     else if (afr.options[k] !== undefined) afrLines.push(optionLine(k, afr.options[k]));

@@ -34,6 +34,8 @@ export interface FullHealOptions {
   /** Count files and bytes first (for the ETA). */
   countFirst?: boolean;
   signal?: AbortSignal;
+  /** Files healed at once (default 16). */
+  parallel?: number;
 }
 
 interface Checkpoint {
@@ -104,29 +106,52 @@ export async function fullHeal(afr: Afr, opts: FullHealOptions = {}): Promise<Fu
     renameSync(tmp, opts.checkpointFile);
   };
   const done = (path: string) => resumeAfter !== undefined && walkCompare(path, resumeAfter) <= 0;
+  // Entries a directory heal just created (and healed) need no second visit.
+  const fresh = new Set<string>();
   const healOne = async (path: string): Promise<void> => {
+    if (fresh.delete(path)) return;
     try {
       const r = await afr.heals.healNow(path);
       if (r.healed) p.healed++;
+      p.healed += r.createdPaths.length;
       p.healedBytes += r.bytes;
       if (r.splitBrain) p.splitBrain.push(path);
       p.gfidMismatch.push(...r.gfidMismatch);
+      for (const c of r.createdPaths) fresh.add(c);
     } catch {
       p.failed.push(path);
     }
   };
+  const width = opts.parallel ?? 16;
   const walk = async (dir: string): Promise<void> => {
     if (!done(dir) || dir === "/") await healOne(dir);
     p.dirs++;
     const names = [...(await unionListing(afr, dir))].sort(([a], [b]) => (a < b ? -1 : 1));
+    // Files in batches healed in parallel; the checkpoint moves only past whole batches.
+    let batch: [string, Iatt | undefined][] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const b = batch;
+      batch = [];
+      await Promise.all(b.map(([path]) => healOne(path)));
+      for (const [path, st] of b) {
+        p.files++;
+        p.bytes += st?.size ?? 0;
+        lastDone = path;
+      }
+      opts.onProgress?.(p);
+      save();
+    };
     for (const [name, st] of names) {
-      if (opts.signal?.aborted) throw new Interrupted("heal full interrupted");
+      if (opts.signal?.aborted) {
+        await flush();
+        throw new Interrupted("heal full interrupted");
+      }
       const path = pathPosix.join(dir, name);
       if (st && isDir(st)) {
+        await flush();
         const isAncestor = resumeAfter !== undefined && resumeAfter.startsWith(path + "/");
-        if (done(path) && !isAncestor) {
-          continue;
-        }
+        if (done(path) && !isAncestor) continue;
         await walk(path);
         continue;
       }
@@ -134,13 +159,10 @@ export async function fullHeal(afr: Afr, opts: FullHealOptions = {}): Promise<Fu
         p.skipped++;
         continue;
       }
-      await healOne(path);
-      p.files++;
-      p.bytes += st?.size ?? 0;
-      lastDone = path;
-      opts.onProgress?.(p);
-      save();
+      batch.push([path, st]);
+      if (batch.length >= width) await flush();
     }
+    await flush();
     lastDone = walkCompare(dir, lastDone) > 0 ? dir : lastDone;
   };
   try {

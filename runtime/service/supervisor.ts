@@ -2,7 +2,7 @@
 // writes pidfiles under a run dir, restarts its child with backoff when it dies, and stops it cleanly
 // (SIGTERM, then SIGKILL after a timeout). The child (glusterfsd, glusterfs) handles its own unmount.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FopError } from "../core/errors";
@@ -108,13 +108,20 @@ export async function startService(spec: ServiceSpec, selfArgv: string[]): Promi
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log] });
   child.unref();
   closeSync(log);
-  for (let i = 0; i < 100; i++) {
+  // Generous: on a loaded 2-core host a node process can take seconds to start.
+  for (let i = 0; i < 600; i++) {
     const state = readState(spec.runDir, spec.name);
     if (livePid(spec.runDir, spec.name) === child.pid && state?.childPid) return { started: true, pid: child.pid! };
     if (child.exitCode !== null || !alive(child.pid!)) break;
     await sleep(50);
   }
-  throw new FopError("ETIMEDOUT", `service ${spec.name}: supervisor did not come up (see ${logFile})`);
+  let tail = "";
+  try {
+    tail = readFileSync(logFile, "utf8").split("\n").slice(-6).join("\n");
+  } catch {
+    // no log yet
+  }
+  throw new FopError("ETIMEDOUT", `service ${spec.name}: supervisor did not come up (see ${logFile})\n${tail}`);
 }
 
 /** Stops the service: SIGTERM to the supervisor, which stops its child; SIGKILL both past the timeout. */
@@ -151,7 +158,12 @@ export async function supervise(spec: ServiceSpec): Promise<number> {
     command: spec.command,
     startedAt: new Date().toISOString(),
   };
-  const save = (): void => writeFileSync(stateFile(spec.runDir, spec.name), `${JSON.stringify(state)}\n`);
+  // Atomic (temp + rename): `status` and `start` read it while the supervisor rewrites it.
+  const save = (): void => {
+    const file = stateFile(spec.runDir, spec.name);
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(state)}\n`);
+    renameSync(`${file}.tmp`, file);
+  };
   writeFileSync(pidFile(spec.runDir, spec.name), `${process.pid}\n`);
   let stopping = false;
   let current: ReturnType<typeof spawn> | null = null;

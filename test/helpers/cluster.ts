@@ -176,6 +176,16 @@ export class FaultCluster {
     await waitForExit(m.child, 5000);
   }
 
+  /** The node a mount's client is connected to right now (from `ss`), if any. */
+  async connectedNode(m: ClusterMount): Promise<NodeNo | undefined> {
+    const { stdout } = await run("ss", ["-tnpH", "state", "established"]);
+    for (const line of stdout.split("\n")) {
+      if (!line.includes(`pid=${m.pid},`)) continue;
+      for (const n of [1, 2] as NodeNo[]) if (line.includes(` ${nodeAddress(n)}:${this.o.port} `)) return n;
+    }
+    return undefined;
+  }
+
   /** Unexpected exits of servers or mounts so far, with their logs' tails. */
   crashes(): string[] {
     return [...this.crashLog];

@@ -65,9 +65,10 @@ async function assertServerStillServes(): Promise<void> {
   assert.equal(st.mode & 0o170000, 0o040000);
 }
 
-const header = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0, 0);
+const header = (meta: number, payload = 0) => {
+  const b = Buffer.alloc(8);
+  b.writeUInt32BE(meta >>> 0, 0);
+  b.writeUInt32BE(payload >>> 0, 4);
   return b;
 };
 
@@ -79,7 +80,7 @@ test("garbage bytes drop that connection only", async () => {
 });
 
 test("an absurd frame size is refused at once, before its body arrives", async () => {
-  const r = await sendAndAwaitClose([header(0xfffffff0)], { handshake: true });
+  const r = await sendAndAwaitClose([header(16, 0xfffffff0)], { handshake: true });
   assert.ok(r.ms < 1000, `closed after ${r.ms} ms`);
   await assertServerStillServes();
   assert.match(server.log(), /exceeds the maximum/);
@@ -116,7 +117,7 @@ test("a handshake for a volume that does not exist is answered ENOENT and droppe
     s.on("error", () => undefined);
     s.on("close", () => resolve(Buffer.concat(chunks)));
   });
-  const got = { body: decodeServerMsg(data.subarray(4)) };
+  const got = { body: decodeServerMsg(data.subarray(8)) };
   assert.equal(got.body.t, "hello-err");
   assert.equal((got.body as { code: string }).code, "ENOENT");
   await assertServerStillServes();

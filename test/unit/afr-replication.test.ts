@@ -232,3 +232,17 @@ test("heal daemon heals a returning brick's files within a second, without clien
   assert.ok(ok, "healed");
   assert.ok(Date.now() - t0 < 1000, `healed in ${Date.now() - t0} ms`);
 });
+
+test("a heal attempted while the sink is still down keeps blaming it", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  rs.switches[0]!.setDown(true);
+  await rs.afr.mkdir(ROOT, { path: "/new" }, 0o755);
+  await rs.afr.lookup(ROOT, { path: "/" });
+  await rs.afr.heals.drain();
+  await rs.afr.heals.healNow("/");
+  assert.ok((await changelogOf(rs, 1, "/", 0))[2] > 0, "root still blames brick0 for entries");
+  rs.switches[0]!.setDown(false);
+  await rs.afr.heals.healNow("/");
+  assert.equal(statSync(`${rs.dirs[0]}/new`).isDirectory(), true);
+});

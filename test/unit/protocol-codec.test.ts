@@ -2,23 +2,43 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  FrameDecoder, ProtocolError, decodeClientMsg, decodeServerMsg, encodeFrame, encodeMsg, PROTOCOL_VERSION,
+  FrameDecoder, ProtocolError, decodeClientMsg, type Frame, decodeServerMsg, encodeFrame, encodeMsg, PROTOCOL_VERSION,
 } from "../../runtime/protocol";
 
 const frameOf = (msg: Parameters<typeof encodeFrame>[0]) => Buffer.concat(encodeFrame(msg));
 
-test("a request round-trips with its Buffer as binary (no base64, no copy on decode)", () => {
+test("a big Buffer travels as the raw payload: not copied when sent, a view of the frame when received", () => {
   const data = Buffer.alloc(128 * 1024, 0xab);
-  const body = encodeMsg({ t: "req", id: 7, op: "write", args: [{ uid: 0 }, 3, data, 4096, undefined] });
-  assert.ok(body.length < data.length + 200, `encoded size ${body.length} shows no base64 inflation`);
-  const m = decodeClientMsg(body);
+  const parts = encodeFrame({ t: "req", id: 7, op: "write", args: [{ uid: 0 }, 3, data, 4096, undefined] });
+  assert.equal(parts.length, 3);
+  assert.equal(parts[2], data, "the caller's Buffer itself is written (no copy)");
+  assert.ok(parts[1]!.length < 100);
+  const wire = Buffer.concat(parts);
+  const [f] = new FrameDecoder(1 << 20).push(wire);
+  const m = decodeClientMsg(f!.meta, f!.payload);
   assert.equal(m.t, "req");
   if (m.t !== "req") return;
   const got = m.args[2] as Buffer;
-  assert.ok(Buffer.isBuffer(got));
-  assert.ok(got.equals(data));
-  assert.equal(got.buffer, body.buffer, "the decoded Buffer is a view of the frame");
+  assert.ok(Buffer.isBuffer(got) && got.equals(data));
+  assert.equal(got.buffer, wire.buffer, "the received Buffer is a view of the frame");
   assert.equal(m.args[3], 4096);
+  const rep = new FrameDecoder(1 << 20).push(Buffer.concat(encodeFrame({ t: "rep", id: 7, ok: data })))[0]!;
+  assert.ok((decodeServerMsg(rep.meta, rep.payload) as { ok: Buffer }).ok.equals(data));
+});
+
+test("small Buffers stay inside the msgpack part as binary (no base64)", () => {
+  const small = Buffer.alloc(1000, 3);
+  const body = encodeMsg({ t: "req", id: 1, op: "setxattr", args: [{}, { path: "/" }, "user.a", small, 0] });
+  assert.ok(body.length < 1100);
+  const m = decodeClientMsg(body) as { args: unknown[] };
+  assert.ok(Buffer.isBuffer(m.args[3]) && (m.args[3] as Buffer).equals(small));
+});
+
+test("a payload that does not match its index is a protocol error", () => {
+  const meta = encodeMsg({ t: "req", id: 1, op: "write", args: [{}, 1, null, 0], pl: 9 });
+  assert.throws(() => decodeClientMsg(meta, Buffer.alloc(5000)), ProtocolError);
+  assert.throws(() => decodeClientMsg(encodeMsg({ t: "ping", id: 1 }), Buffer.alloc(5000)), ProtocolError);
+  assert.throws(() => decodeServerMsg(encodeMsg({ t: "rep", id: 1, ok: null, pl: -1 })), ProtocolError);
 });
 
 test("frames split at every byte boundary decode to the same messages", () => {
@@ -28,10 +48,11 @@ test("frames split at every byte boundary decode to the same messages", () => {
       { t: "req", id: 1, op: "stat", args: [{ uid: 1 }, { path: "/a" }] },
       { t: "ping", id: 2 },
       { t: "req", id: 3, op: "write", args: [{}, 1, Buffer.alloc(300, 1), 0] },
+      { t: "req", id: 4, op: "write", args: [{}, 1, Buffer.alloc(9000, 2), 0] },
     ] as const;
     const stream = Buffer.concat(msgs.map((m) => frameOf(m as never)));
     const dec = new FrameDecoder(1 << 20);
-    const out: Buffer[] = [];
+    const out: Frame[] = [];
     let pos = 0;
     for (const c of cuts) {
       if (pos >= stream.length) break;
@@ -40,7 +61,7 @@ test("frames split at every byte boundary decode to the same messages", () => {
     }
     if (pos < stream.length) out.push(...dec.push(stream.subarray(pos)));
     assert.equal(out.length, msgs.length);
-    assert.deepEqual(out.map((f) => decodeClientMsg(f).t), msgs.map((m) => m.t));
+    assert.deepEqual(out.map((f) => decodeClientMsg(f.meta, f.payload).t), msgs.map((m) => m.t));
     assert.equal(dec.pending, 0);
   }));
 });
@@ -51,19 +72,20 @@ test("a frame inside one chunk is returned as a view; one spanning chunks is joi
   const dec = new FrameDecoder(1024);
   const frames = dec.push(two);
   assert.equal(frames.length, 2);
-  assert.equal(frames[0]!.buffer, two.buffer);
+  assert.equal(frames[0]!.meta.buffer, two.buffer);
   const dec2 = new FrameDecoder(1024);
-  assert.equal(dec2.push(f.subarray(0, 6)).length, 0);
-  assert.equal(dec2.pending, 6);
+  assert.equal(dec2.push(f.subarray(0, 10)).length, 0);
+  assert.equal(dec2.pending, 10);
   assert.equal(dec2.push(f.subarray(6)).length, 1);
 });
 
 test("a length above the maximum frame size is refused before buffering (EPROTO)", () => {
   const dec = new FrameDecoder(65536);
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(0xfffffff0, 0);
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(100, 0);
+  header.writeUInt32BE(0xfffffff0, 4);
   assert.throws(() => dec.push(header), (e: unknown) => e instanceof ProtocolError && e.code === "EPROTO");
-  const zero = Buffer.alloc(4);
+  const zero = Buffer.alloc(8);
   assert.throws(() => new FrameDecoder(100).push(zero), ProtocolError);
 });
 

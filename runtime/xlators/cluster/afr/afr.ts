@@ -12,6 +12,8 @@ import * as dirWrite from "./dir-write";
 import * as locks from "./lock-fops";
 import { HealScheduler } from "./heal-scheduler";
 import { HealDaemon } from "./heal-daemon";
+import { metrics } from "../../../core/metrics";
+import { pendingPaths } from "../../../heal/pending-index";
 
 export interface AfrOptions {
   "read-subvolume"?: string;
@@ -49,6 +51,7 @@ export class Afr extends Xlator {
   readonly splitBrain = new Map<string, string[]>();
   readonly gfidMismatch = new Set<string>();
   private wasUp = false;
+  private dropMetrics: (() => void) | undefined;
 
   constructor(init: XlatorInit<AfrOptions>) {
     super(init as XlatorInit<unknown>);
@@ -170,10 +173,18 @@ export class Afr extends Xlator {
     await this.learnBrickIds();
     this.wasUp = this.isUp();
     this.daemon.start();
+    // Scrape time: the heal backlog is the pending index of the reachable bricks.
+    this.dropMetrics ??= metrics().addSource(async () => {
+      const m = metrics();
+      m.splitBrain.set({ volume: this.name }, this.splitBrain.size + this.gfidMismatch.size);
+      if (this.upChildren().length > 0) m.healBacklog.set({ volume: this.name }, (await pendingPaths(this)).length);
+    });
   }
 
   override async stop(): Promise<void> {
     this.daemon.stop();
+    this.dropMetrics?.();
+    this.dropMetrics = undefined;
     await this.heals.drain();
   }
 
@@ -204,7 +215,8 @@ export class Afr extends Xlator {
       if (k === "read-subvolume") needsRestart.push(k);
       else applied.push(k);
     }
-    this.options = { ...(options as unknown as AfrOptions) };
+    // read-subvolume needs a restart: keep the running one rather than half-apply it.
+    this.options = { ...(options as unknown as AfrOptions), "read-subvolume": this.options["read-subvolume"] };
     this.daemon.restartTimer();
     return { applied, needsRestart };
   }

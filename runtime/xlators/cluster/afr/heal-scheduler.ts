@@ -5,6 +5,7 @@
 import type { Afr } from "./afr";
 import { healPath, type HealResult } from "./self-heal";
 import type { HealOptions } from "./self-heal-common";
+import { metrics } from "../../../core/metrics";
 
 export interface HealStats {
   healed: number;
@@ -29,6 +30,7 @@ export class HealScheduler {
   schedule(path: string, opts: HealOptions = {}): Promise<HealResult | undefined> {
     const existing = this.running.get(path);
     if (existing) return existing;
+    if (this.afr.upChildren().length < 2) return Promise.resolve(undefined);
     const p = new Promise<HealResult | undefined>((resolve) => this.queue.push({ path, opts, resolve }));
     this.running.set(path, p);
     this.pump();
@@ -65,6 +67,7 @@ export class HealScheduler {
       if (r.healed) {
         this.stats.healed++;
         this.stats.bytes += r.bytes;
+        metrics().healed.inc({ volume: this.afr.name, kind: r.created > 0 || r.deleted > 0 ? "entry" : r.bytes > 0 ? "data" : "metadata" });
         this.afr.log.info({ msgid: "AFR_HEAL_DONE", path, bytes: r.bytes, created: r.created, deleted: r.deleted }, "self-heal completed");
       }
       if (r.splitBrain) {

@@ -47,12 +47,16 @@ export function decide(afr: Afr, insp: Inspection, kind: ChangelogKind, opts: He
   return { source: best, sinks, splitBrain: false, pending: d.pending };
 }
 
-/** Zeroes the counters of `kind` read under lock (subtracting exactly what was read). */
+/**
+ * Zeroes the counters of `kind` read under lock (subtracting exactly what was read), but only those
+ * about the replicas that took part: blame of a replica that is still away must stay.
+ */
 export async function clearPending(afr: Afr, ctx: CallCtx, insp: Inspection, kind: ChangelogKind): Promise<void> {
   const slot = KIND_SLOT[kind];
+  const keys = [...insp.present.keys()].flatMap((j) => afr.keysOf(j));
   await Promise.all([...insp.present].map(async ([i, rep]) => {
     const change: Record<string, Buffer> = {};
-    for (const key of afr.allChangelogKeys()) {
+    for (const key of keys) {
       const v = decodeCounters(rep.xattrs[key])[slot];
       if (v !== 0) change[key] = delta(kind, -v);
     }

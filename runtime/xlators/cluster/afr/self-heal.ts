@@ -20,12 +20,14 @@ export interface HealResult {
   bytes: number;
   /** Entries created on a sink (each healed too). */
   created: number;
+  /** The entries created on a sink (already healed: a crawl need not visit them again). */
+  createdPaths: string[];
   deleted: number;
   missing: boolean;
 }
 
 function empty(path: string): HealResult {
-  return { path, healed: false, splitBrain: false, gfidMismatch: [], bytes: 0, created: 0, deleted: 0, missing: false };
+  return { path, healed: false, splitBrain: false, gfidMismatch: [], bytes: 0, created: 0, createdPaths: [], deleted: 0, missing: false };
 }
 
 function merge(into: HealResult, r: HealResult): void {
@@ -34,11 +36,14 @@ function merge(into: HealResult, r: HealResult): void {
   into.gfidMismatch.push(...r.gfidMismatch);
   into.bytes += r.bytes;
   into.created += r.created;
+  into.createdPaths.push(...r.createdPaths);
   into.deleted += r.deleted;
 }
 
 export async function healPath(afr: Afr, path: string, opts: HealOptions = {}, depth = 0): Promise<HealResult> {
   const res = empty(path);
+  // A heal needs a source and a sink: with one replica reachable there is nothing to do yet.
+  if (afr.upChildren().length < 2) return res;
   let insp = await inspect(afr, { path });
   if (insp.present.size === 0) {
     res.missing = true;
@@ -75,9 +80,12 @@ async function healDir(afr: Afr, path: string, opts: HealOptions, depth: number)
   res.gfidMismatch.push(...e.gfidMismatch);
   res.created = e.created.length;
   res.deleted = e.deleted.length;
-  for (const c of e.created) {
-    const sub = await healPath(afr, c.path, { source: c.source }, depth + 1);
-    merge(res, sub);
+  // Each created entry still needs its content: several at once (latency-bound over the network).
+  const width = Math.max(1, afr.options["heal-parallel"] ?? 4);
+  for (let at = 0; at < e.created.length; at += width) {
+    const subs = await Promise.all(e.created.slice(at, at + width).map((c) => healPath(afr, c.path, { source: c.source }, depth + 1)));
+    for (const sub of subs) merge(res, sub);
   }
+  res.createdPaths.push(...e.created.map((c) => c.path));
   return res;
 }

@@ -56,6 +56,8 @@ export class PosixLocks extends Xlator {
   private readonly inodelks = new LockTables<RangeLock>(rangeKind(true));
   /** Keyed `${domain}\0${directory gfid}`. */
   private readonly entrylks = new LockTables<EntryLock>(entryKind);
+  /** The last name each locked gfid was reached by (statedump shows paths, not just gfids). */
+  private readonly names = new Map<string, string>();
 
   constructor(init: XlatorInit<PosixLocksOptions>) {
     super(init);
@@ -75,11 +77,31 @@ export class PosixLocks extends Xlator {
   }
 
   private async fdKey(ctx: CallCtx, fd: Fd): Promise<string> {
-    return fd.gfid ?? (await this.child.fstat(ctx, fd)).gfid;
+    return this.noteName(fd.gfid ?? (await this.child.fstat(ctx, fd)).gfid, fd.path);
   }
 
   private async locKey(ctx: CallCtx, loc: Loc): Promise<string> {
-    return loc.gfid ?? (await this.child.stat(ctx, loc)).gfid;
+    return this.noteName(loc.gfid ?? (await this.child.stat(ctx, loc)).gfid, loc.path);
+  }
+
+  private noteName(gfid: string, path: string): string {
+    if (this.names.size >= 4096) this.pruneNames();
+    this.names.set(gfid, path);
+    return gfid;
+  }
+
+  /** Keeps only the names of gfids some table still holds; returns gfid -> path of those. */
+  private pruneNames(): Record<string, string> {
+    const live = new Set<string>();
+    for (const t of [this.fcntl, this.flocks, this.inodelks, this.entrylks] as LockTables<HeldLock>[]) {
+      for (const key of t.tables.keys()) live.add(key.includes(SEP) ? key.split(SEP)[1]! : key);
+    }
+    const out: Record<string, string> = {};
+    for (const [gfid, path] of this.names) {
+      if (live.has(gfid)) out[gfid] = path;
+      else this.names.delete(gfid);
+    }
+    return out;
   }
 
   private rangeOf(lock: Flock, fop: string): { start: number; end: number } {
@@ -235,6 +257,7 @@ export class PosixLocks extends Xlator {
       flock: byKey(this.flocks, (l) => ({ client: l.client, fd: l.fdId, type: l.type }), false),
       inodelk: byKey(this.inodelks, range, true),
       entrylk: byKey(this.entrylks, (l) => ({ client: l.client, owner: l.lkOwner, type: l.type, name: l.name }), true),
+      paths: this.pruneNames(),
     };
   }
 }

@@ -22,6 +22,8 @@ export interface ConnectOptions {
   localAddress?: string;
   /** For errors: the protocol/client's volume name. */
   xlator: string;
+  /** Aborts a connect/handshake in progress (the translator is stopping). */
+  signal?: AbortSignal;
 }
 
 interface Pending {
@@ -84,6 +86,7 @@ export class ClientConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
         socket.destroy();
         tcp.destroy();
         reject(err);
@@ -92,6 +95,8 @@ export class ClientConnection {
         () => fail(new FopError("ETIMEDOUT", `no handshake from ${opts.host}:${opts.port} within ${opts.timeout}s`, where)),
         opts.timeout * 1000,
       );
+      const onAbort = () => fail(new FopError("ECANCELED", "connect cancelled", where));
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
       socket.once(opts.tls ? "secureConnect" : "connect", () => {
         socket.setNoDelay(true);
         writer.send({ t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label });
@@ -114,6 +119,7 @@ export class ClientConnection {
         if (msg.t !== "hello-ok") return fail(new FopError("EPROTO", `${opts.host}:${opts.port}: expected a handshake reply`, where));
         settled = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
         socket.removeAllListeners("data");
         socket.removeAllListeners("close");
         socket.removeAllListeners("error");
@@ -138,8 +144,18 @@ export class ClientConnection {
 
   /** Changes timing live (transport-timeout / ping-interval reconfigured). */
   setTiming(timeout: number, pingInterval: number): void {
+    const shorter = timeout < this.opts.timeout || pingInterval < this.opts.pingInterval;
     this.opts.timeout = timeout;
     this.opts.pingInterval = pingInterval;
+    // A shorter timeout counts from now: silence that was fine under the old one must not drop a
+    // healthy peer at once. Ask it for a sign of life under the new rules.
+    if (shorter) {
+      this.lastHeard = Date.now();
+      if (!this.pingOutstanding && !this.socket.destroyed) {
+        this.pingOutstanding = true;
+        this.writer.send({ t: "ping", id: this.nextId++ });
+      }
+    }
   }
 
   private check(): void {

@@ -9,6 +9,7 @@ import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from ".
 import { FD_ARG, NEW_FD_ARG, RELEASE_FOPS, REOPEN_MASK, carriesFd, type WireNewFd } from "../../../protocol";
 import schema from "../../../../schema/xlators/protocol/client.json";
 import { ClientConnection, type ConnectOptions } from "./connection";
+import { metrics } from "../../../core/metrics";
 
 export interface ClientOptions {
   "transport-type": "tcp" | "tcp/client";
@@ -52,6 +53,7 @@ export class ProtocolClient extends Xlator {
   private stopped = true;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  private aborter = new AbortController();
   private readonly tlsMaterial: ConnectOptions["tls"];
 
   constructor(init: XlatorInit<ClientOptions>) {
@@ -87,6 +89,7 @@ export class ProtocolClient extends Xlator {
   override async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    this.aborter = new AbortController();
     let firstRound!: () => void;
     const settled = new Promise<void>((r) => (firstRound = r));
     this.loop = this.run(firstRound);
@@ -97,6 +100,7 @@ export class ProtocolClient extends Xlator {
   override async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.aborter.abort();
     this.conn?.abandon("client stopped");
     this.wake?.();
     await this.loop;
@@ -178,6 +182,7 @@ export class ProtocolClient extends Xlator {
       host, port: Number(this.options["remote-port"] ?? 6996), volume: String(this.options["remote-subvolume"]),
       timeout: this.timeout, pingInterval: this.pingInterval, maxFrame: Number(this.options["max-frame-size"] ?? 16 << 20),
       tls: this.tlsMaterial, label: `${hostname()}:${process.pid}:${this.name}`, xlator: this.name,
+      signal: this.aborter.signal,
       localAddress: typeof this.options["bind-address"] === "string" ? this.options["bind-address"] : undefined,
     };
   }
@@ -209,6 +214,8 @@ export class ProtocolClient extends Xlator {
       }
     }
     this.up = true;
+    metrics().connections.inc({ volume: this.name });
+    if (this.generation > 1) metrics().reconnects.inc({ volume: this.name });
     this.log.info({ msgid: "PC_CONNECTED", address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
     for (const p of this.parents) p.notify("child-up", this);
   }
@@ -217,6 +224,7 @@ export class ProtocolClient extends Xlator {
     if (this.conn === conn) this.conn = undefined;
     const wasUp = this.up;
     this.up = false;
+    if (wasUp) metrics().connections.dec({ volume: this.name });
     this.lastFailure = new FopError("ENOTCONN", `${conn.address}: ${reason}`, { xlator: this.name });
     this.log.warn({ msgid: "PC_DISCONNECTED", address: conn.address, reason }, "disconnected");
     if (wasUp) for (const p of this.parents) p.notify("child-down", this);
@@ -278,6 +286,7 @@ export class ProtocolClient extends Xlator {
   override dump(): Record<string, unknown> {
     return {
       up: this.up, address: this.conn?.address ?? null, client: this.conn?.clientId ?? null,
+      transportTimeout: this.timeout, pingInterval: this.pingInterval,
       generation: this.generation, inFlight: this.conn?.inFlight ?? 0, openFds: this.openFds.size,
       lastFailure: this.lastFailure ? { code: this.lastFailure.code, message: this.lastFailure.message } : null,
     };

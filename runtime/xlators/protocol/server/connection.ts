@@ -4,6 +4,7 @@ import { FopError } from "../../../core/errors";
 import type { FopName } from "../../../core/fops";
 import { Fd, type CallCtx, type Flock } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
+import { metrics } from "../../../core/metrics";
 import {
   decodeClientMsg, FD_ARG, FrameDecoder, type Frame, FrameWriter, LOCK_ARG, NEW_FD_ARG, PROTOCOL_VERSION, ProtocolError,
   RELEASE_FOPS, authorize, authRulesFor, carriesFd, normalizeAddress,
@@ -20,7 +21,12 @@ export interface ConnectionHost {
   /** Every translator of the graph that can drop a client's locks (features/posix-locks). */
   lockTranslators(): { releaseClient(client: string): unknown }[];
   forget(conn: ServerConnection): void;
+  /** getxattr("/", SERVER_STATUS_XATTR) on any attached volume: this server's status as JSON (gluster-ha status). */
+  serverStatus?(): Record<string, unknown>;
 }
+
+/** Virtual xattr answered by protocol/server itself (never reaches the volume). */
+export const SERVER_STATUS_XATTR = "trusted.gha.server-status";
 
 /** Requests one connection may have in flight; beyond it the server stops reading that socket. */
 export const MAX_IN_FLIGHT = 256;
@@ -149,6 +155,7 @@ export class ServerConnection {
     const timeout = Math.min(Math.max(num(msg.timeout, 42), 1), 3600);
     // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
     this.socket.setTimeout(timeout * 1500);
+    metrics().connections.inc({ volume: msg.volume });
     this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, volume: msg.volume, label: msg.label }, "client attached");
     this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id });
   }
@@ -205,6 +212,9 @@ export class ServerConnection {
   private async run(msg: RequestMsg): Promise<unknown> {
     const op: FopName = msg.op;
     const volume = this.volume!;
+    if (op === "getxattr" && msg.args[2] === SERVER_STATUS_XATTR && this.host.serverStatus) {
+      return Buffer.from(JSON.stringify(this.host.serverStatus()));
+    }
     const args = msg.args.slice();
     args[0] = this.callCtx(args[0] as Record<string, unknown>);
     const lockIdx = LOCK_ARG[op];
@@ -295,6 +305,7 @@ export class ServerConnection {
       this.fds.clear();
       await Promise.all(fds.map((fd) => this.releaseFd(fd)));
       this.releaseLocks();
+      metrics().connections.dec({ volume: this.volumeName });
       this.host.log.info({ msgid: "PS_CLIENT_DETACHED", client: this.id, address: this.address, volume: this.volumeName, fds: fds.length }, "client detached");
     }
     this.host.forget(this);

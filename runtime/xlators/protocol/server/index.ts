@@ -5,6 +5,8 @@ import { ConfigError } from "../../../core/errors";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/protocol/server.json";
 import { ServerConnection, type ConnectionHost } from "./connection";
+import { metrics } from "../../../core/metrics";
+import { IoStats } from "../../debug/io-stats";
 
 export interface ServerOptions {
   "transport-type": "tcp" | "tcp/server";
@@ -29,6 +31,9 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
   private listener: net.Server | undefined;
   private readonly conns = new Set<ServerConnection>();
   private nextConn = 1;
+  private readonly startedAt = Date.now();
+  /** With metrics on: each exported volume behind an io-stats that counts what clients send it. */
+  private readonly counted = new Map<string, Xlator>();
 
   constructor(init: XlatorInit<ServerOptions>) {
     super(init);
@@ -40,7 +45,36 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   resolveVolume(name: string): Xlator | undefined {
     const v = this.graph.get(name);
-    return v && v.type !== "protocol/server" ? v : undefined;
+    if (!v || v.type === "protocol/server") return undefined;
+    if (!metrics().isEnabled) return v;
+    let counted = this.counted.get(name);
+    if (!counted) {
+      counted = new IoStats({ name: `${name}-io-stats`, type: "debug/io-stats", options: { "volume-label": name }, children: [v], log: this.log, graph: this.graph });
+      this.counted.set(name, counted);
+    }
+    return counted;
+  }
+
+  /** What `gluster-ha status` asks for (getxattr "/" trusted.gha.server-status). */
+  serverStatus(): Record<string, unknown> {
+    const a = this.address();
+    const replicate: Record<string, unknown>[] = [];
+    const volumes: Record<string, unknown>[] = [];
+    for (const [name, x] of this.graph) {
+      if (x.type === "protocol/server") continue;
+      volumes.push({ name, type: x.type, up: x.isUp() });
+      if (x.type !== "cluster/afr") continue;
+      const d = x.dump() as { splitBrain?: Record<string, unknown>; gfidMismatch?: unknown[]; healing?: unknown[]; healed?: unknown; children?: unknown };
+      replicate.push({
+        name, children: d.children, healing: d.healing?.length ?? 0, healed: d.healed,
+        splitBrain: Object.keys(d.splitBrain ?? {}).length + (d.gfidMismatch?.length ?? 0),
+      });
+    }
+    return {
+      server: this.name, listening: a ? `${a.address}:${a.port}` : null, pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      clients: [...this.conns].map((c) => c.dump()), volumes, replicate,
+    };
   }
 
   lockTranslators(): { releaseClient(client: string): unknown }[] {
