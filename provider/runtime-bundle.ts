@@ -66,6 +66,17 @@ function listFiles(dir: string): string[] {
 }
 
 /**
+ * The patched fuse-native build (runtime/fuse/native.ts finds `native/fuse-native/current.json` above
+ * the bin dir): the manifest and the build directory it names.
+ */
+function nativeBuildFiles(root: string): string[] {
+  const manifest = join(root, "native", "fuse-native", "current.json");
+  if (!existsSync(manifest)) throw new ConfigError(`runtime bundle: ${manifest} is missing; run \`npm run build\` first`);
+  const { dir } = JSON.parse(readFileSync(manifest, "utf8")) as { dir: string };
+  return [manifest, ...listFiles(join(root, "native", "fuse-native", dir))];
+}
+
+/**
  * Builds (or reuses) the archive. The hash covers paths and contents, not timestamps, so an unchanged
  * build gives the same release and `pulumi up` shows no change.
  */
@@ -77,6 +88,7 @@ export function bundleRuntime(root = packageRoot()): RuntimeBundle {
   const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
   const entries = [
     ...readdirSync(distBin).filter((f) => /\.js(\.map)?$/.test(f)).sort().map((f) => join(distBin, f)),
+    ...nativeBuildFiles(root),
     ...collectPackageDirs(root).flatMap(listFiles),
   ];
   const hasher = createHash("sha256").update(`gluster-ha ${version}\n`);

@@ -81,7 +81,9 @@ node -e '
   for (const k of ["F_SETLKW", "LOCK_EX"]) if (typeof Fuse[k] !== "number") throw new Error(`Fuse.${k} missing`);
   if (typeof Fuse.prototype.context !== "function") throw new Error("Fuse#context missing");
 ' "$staging/index.js" || die "the built addon does not load"
-if [[ -d $out ]]; then
+if [[ -d $out && ${1:-} == --force ]]; then
+  mv -T "$out" "$out.$$.old" && mv -T "$staging" "$out" && rm -rf "$out.$$.old"
+elif [[ -d $out ]]; then
   rm -rf "$staging" # built meanwhile by another run (same inputs, same result)
 else
   mv -T "$staging" "$out"

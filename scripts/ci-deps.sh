@@ -6,6 +6,7 @@ set -euo pipefail
 
 DEBIAN_PACKAGES=(
   libfuse2 fuse3 attr          # fuse-native's libfuse, fusermount, setfattr/getfattr
+  libfuse-dev build-essential pkg-config  # scripts/build-fuse-native.sh (patched fuse-native)
   apache2                      # Apache serving from the FUSE mount
   bind9 bind9-dnsutils         # round-robin DNS (named) and dig/nsupdate
   iptables iproute2            # fault injection, network namespaces

@@ -106,7 +106,7 @@ fi
 
 # The plugins: one on PATH (or installed beside an official CLI) wins; else the Node ones.
 for plugin in pulumi-language-nodejs pulumi-resource-command; do
-  if [[ -L "$bin_dir/$plugin" ]]; then
+  if [[ -L "$bin_dir/$plugin" && -e "$bin_dir/$plugin" ]]; then
     continue
   elif existing="$(on_path_elsewhere "$plugin")"; then
     log "using $plugin on PATH: $existing"

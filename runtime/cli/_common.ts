@@ -8,7 +8,7 @@ import type { LevelWithSilent } from "pino";
 import { ConfigError, FopError } from "../core/errors";
 import type { Graph } from "../core/graph";
 import { openLog, type LogHandle, type Logger } from "../core/log";
-import { loadVolfile } from "../volfile";
+import { loadVolfile, type CheckedVolfile } from "../volfile";
 
 /** Exit codes: 0 ok, 1 failure (bad volfile, mount or listen failed), 2 usage. */
 export const EXIT_OK = 0;
@@ -153,9 +153,9 @@ export function writeStatedump(state: Record<string, unknown>): string {
 }
 
 /** SIGHUP: re-reads the volfile and applies what can change live; logs both lists. */
-export function reloadVolfile(graph: Graph, file: string, log: Logger): void {
+export function reloadVolfile(graph: Graph, file: string, log: Logger, stack: (v: CheckedVolfile) => CheckedVolfile = (v) => v): void {
   try {
-    const result = graph.reconfigure(loadVolfile(file));
+    const result = graph.reconfigure(stack(loadVolfile(file)));
     log.info({ msgid: "VOLFILE_RELOADED", file, applied: result.applied, needsRestart: result.needsRestart }, "volfile reloaded");
     if (result.needsRestart.length > 0) {
       log.warn({ msgid: "VOLFILE_NEEDS_RESTART", file, needsRestart: result.needsRestart }, "volfile changes not applied: they need a restart");

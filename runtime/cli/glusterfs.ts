@@ -6,13 +6,22 @@ import type { LogHandle } from "../core/log";
 import { FuseBridge } from "../fuse/bridge";
 import { clearStaleMount, isMounted, lazyUnmount } from "../fuse/mounts";
 import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
+import { loadVolfile } from "../volfile";
 import { volfileCheckMain } from "../volfile/check";
+import { withMdCache } from "../xlators/performance/md-cache/mount-stack";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
   openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
   writePidfile,
 } from "./_common";
 import { changeLogLevel, countedTop, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump } from "./_ops";
+
+/**
+ * Like GlusterFS's mount, which stacks caching translators the user never wrote in a volfile, the
+ * client puts performance/md-cache on top: with the kernel's attribute cache off (see
+ * runtime/fuse/options.ts) every GETATTR and xattr probe would otherwise be a network round trip.
+ */
+const DEFAULT_MD_CACHE_TIMEOUT = 1;
 
 const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
 
@@ -25,6 +34,10 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
       --attribute-timeout S kernel attribute cache, seconds (default ${DEFAULT_FUSE_OPTIONS.attrTimeout})
       --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
       --no-allow-other      only the mounting user may use the mount
+      --md-cache-timeout S  metadata cache on top of the volfile's graph, seconds (default ${DEFAULT_MD_CACHE_TIMEOUT};
+                            0: none). Attributes and security/ACL xattrs are cached by gfid, so unlike the
+                            kernel's attribute cache it stays right across hard links; other clients' changes
+                            show within S seconds. Skipped when the volfile has its own performance/md-cache.
 ${OPS_USAGE}
 Signals: TERM/INT unmount and exit; HUP reloads the volfile and reopens the log; USR1 writes a statedump;
 USR2 changes the log level (see \`gluster-ha log-level\`; alone it cycles info, debug, trace).
@@ -38,6 +51,7 @@ const FLAGS = {
   "attribute-timeout": { type: "string" },
   "entry-timeout": { type: "string" },
   "no-allow-other": { type: "boolean" },
+  "md-cache-timeout": { type: "string" },
 } as const;
 
 function seconds(flag: string, v: string | undefined, dflt: number): number {
@@ -72,20 +86,22 @@ async function main(argv: string[]): Promise<number> {
   const logLevelFlag = values["log-level"];
   openProcessLog("glusterfs", "-", logLevelFlag); // validates --log-level before detaching
   const metricsAt = metricsFlags(values);
+  const mdCacheTimeout = seconds("md-cache-timeout", values["md-cache-timeout"], DEFAULT_MD_CACHE_TIMEOUT);
 
   if (!foreground && !isDaemonChild()) return daemonize("glusterfs");
 
   const logs = openProcessLog("glusterfs", logFile, logLevelFlag);
-  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs, metricsAt);
+  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs, metricsAt, mdCacheTimeout);
 }
 
 async function run(
   volfile: string, mountpoint: string, fuseOptions: ConstructorParameters<typeof FuseBridge>[1], pidfile: string | undefined,
-  logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0],
+  logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0], mdCacheTimeout = DEFAULT_MD_CACHE_TIMEOUT,
 ): Promise<number> {
+  const mountStack = (v: ReturnType<typeof loadVolfile>) => withMdCache(v, mdCacheTimeout);
   let graph: Graph;
   try {
-    graph = Graph.fromFile(volfile, { log: logs.log });
+    graph = Graph.build(mountStack(loadVolfile(volfile)), { log: logs.log });
   } catch (err) {
     return fail(logs, describeError(err), { volfile });
   }
@@ -131,7 +147,7 @@ async function run(
     hup: () => {
       logs.reopen();
       if (logs.file !== "-") log.info({ msgid: "LOG_REOPENED", file: logs.file }, "log reopened");
-      reloadVolfile(graph, volfile, log);
+      reloadVolfile(graph, volfile, log, mountStack);
     },
     usr1: () => statedump(graph, log, { fuse: mounted.dump() }),
     usr2: () => changeLogLevel(logs.log, log),

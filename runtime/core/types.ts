@@ -72,6 +72,8 @@ export interface DirEntry {
   next: number;
   /** Present for readdirplus. */
   stat?: Iatt;
+  /** readdirplus with XDATA.wantXattrs: the requested xattrs the entry has (absent names: it has none). */
+  xattrs?: Record<string, Buffer>;
 }
 
 export interface Statfs {

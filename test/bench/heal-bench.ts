@@ -36,6 +36,7 @@ async function healFull(c: SeedCluster, workload: string): Promise<Result> {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`heal full failed: ${r.stdout}${r.stderr}`);
   const s = JSON.parse(r.stdout) as { files: number; bytes: number };
+  if (process.env.HEAL_BENCH_DEBUG) log(r.stdout);
   if (digest(c.bricks[0]) !== digest(c.bricks[1])) throw new Error(`${workload}: bricks differ after heal full`);
   const res = { workload, files: s.files, bytes: s.bytes, seconds, mbPerSec: s.bytes / 2 ** 20 / seconds, filesPerSec: s.files / seconds };
   log(`${workload}: ${s.files} files, ${(s.bytes / 2 ** 20).toFixed(1)} MiB in ${seconds.toFixed(2)} s = ${res.mbPerSec.toFixed(1)} MB/s, ${res.filesPerSec.toFixed(0)} files/s`);

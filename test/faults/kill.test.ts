@@ -61,7 +61,7 @@ test("both servers killed in turn under a running writer lose nothing acknowledg
       await c.startNode(n);
       // The returning node must be whole before its peer goes: with two replicas and no quorum, killing
       // the only up-to-date node earlier would leave nothing to read the newest data from.
-      await c.waitHealed(60_000);
+      await c.waitHealed(60_000, () => [...ledger.busy]);
       const healedAt = ledger.totalAcked();
       await waitFor("writes carry on with both nodes up", () => ledger.totalAcked() >= healedAt + (1 << 20), 30_000);
     }

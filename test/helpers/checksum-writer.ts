@@ -59,6 +59,8 @@ export class AckLedger {
   readonly stats: WriterStats = { operations: 0, bytesAcked: 0, errors: {}, maxStallMs: 0 };
   /** Running sha256 of each file's acknowledged prefix (acks only grow, so hashing stays linear). */
   private readonly hashes = new Map<string, Hash>();
+  /** Files a writer has open right now. */
+  readonly busy = new Set<string>();
 
   ack(path: string, len: number): void {
     const prev = this.files.get(path)?.acked ?? 0;
@@ -117,6 +119,13 @@ async function writeOne(ledger: AckLedger, o: WriterOptions, rel: string): Promi
   const every = o.fsyncEvery ?? 1;
   let lastProgress = Date.now();
   const stallLimit = o.stallLimitMs ?? 30_000;
+  ledger.busy.add(rel);
+  try {
+    await writeWithRetries();
+  } finally {
+    ledger.busy.delete(rel);
+  }
+  async function writeWithRetries(): Promise<void> {
   for (;;) {
     let fh: FileHandle | undefined;
     let off = ledger.files.get(rel)?.acked ?? 0;
@@ -146,6 +155,7 @@ async function writeOne(ledger: AckLedger, o: WriterOptions, rel: string): Promi
       if (Date.now() - lastProgress > stallLimit) throw new Error(`writer stalled on ${rel} for ${stallLimit} ms: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
   }
 }
 

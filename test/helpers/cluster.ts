@@ -33,6 +33,8 @@ export interface ServerVolfileOptions {
   peerTimeout?: number;
   /** Extra `option` lines for cluster/afr (e.g. "quorum-type auto"). */
   afrOptions?: string[];
+  /** Replaces the seed's allow lists (default: the seed's, moved to loopback: 127.0.0.*,127.0.0.1). */
+  allow?: string;
 }
 
 /** The seed's server volfile for node n, moved to loopback. */
@@ -44,6 +46,7 @@ export function seedServerVolfile(n: NodeNo, o: ServerVolfileOptions): string {
   t = t.replace("auth.ip.gfs-ds- locks.allow", "auth.ip.gfs-ds-locks.allow");
   t = t.replace("option directory /ha", `option directory ${o.brick}`);
   t = t.replace(/10\.0\.0\.\*/g, "127.0.0.*").replace(/10\.0\.0\.[23]/g, peer);
+  if (o.allow) t = t.replace(/(auth\.ip\.\S+\.allow) [^\n]*/g, `$1 ${o.allow}`);
   t = t.replace(/(option remote-host [^\n]*\n)/, `$1option remote-port ${o.port}\noption bind-address ${self}\n`);
   if (o.peerTimeout !== undefined) t = t.replace(/option transport-timeout \d+/, `option transport-timeout ${o.peerTimeout}`);
   t = t.replace(/(option transport-type tcp\/server[^\n]*\n)/, `$1option bind-address ${self}\noption listen-port ${o.port}\n`);
@@ -73,6 +76,7 @@ export interface ClusterOptions {
   peerTimeout?: number;
   clientTimeout?: number;
   afrOptions?: string[];
+  allow?: string;
   /** Use these directories as bricks (e.g. a tmpfs) instead of new temp dirs. */
   bricks?: [string?, string?];
   /** Mount a client at start (default true). */
@@ -82,6 +86,16 @@ export interface ClusterOptions {
 export interface ClusterMount extends Mounted {
   dir: string;
   hosts: string;
+}
+
+/** "127.0.0.2:gfs-ds-locks Connected: /a (pending), /b (split-brain); ..." from `heal info --json`. */
+export function summarizeHealInfo(json: string): string {
+  try {
+    const info = JSON.parse(json) as { bricks: { brick: string; status: string; count: number; entries: { path: string; status: string }[] }[] };
+    return info.bricks.map((b) => `${b.brick} ${b.status} ${b.count}: ${b.entries.slice(0, 8).map((e) => `${e.path} (${e.status})`).join(", ")}`).join("; ");
+  } catch {
+    return json.slice(0, 2000);
+  }
 }
 
 /** Polls `cond` every `stepMs` until it is truthy; throws naming `what` after `timeoutMs`. */
@@ -115,7 +129,7 @@ export class FaultCluster {
     this.bricks = [o.bricks?.[0] ?? join(this.dirs[0], "ha"), o.bricks?.[1] ?? join(this.dirs[1], "ha")];
     this.volfiles = [join(this.dirs[0], "server.vol"), join(this.dirs[1], "server.vol")];
     this.texts = [1, 2].map((n) =>
-      seedServerVolfile(n as NodeNo, { brick: this.bricks[n - 1]!, port: o.port, peerTimeout: o.peerTimeout ?? 2, afrOptions: o.afrOptions }),
+      seedServerVolfile(n as NodeNo, { brick: this.bricks[n - 1]!, port: o.port, peerTimeout: o.peerTimeout ?? 2, afrOptions: o.afrOptions, allow: o.allow }),
     ) as [string, string];
   }
 
@@ -240,12 +254,28 @@ export class FaultCluster {
     return JSON.parse(r.stdout);
   }
 
-  /** Waits until both bricks are connected and no entry is pending heal. */
-  async waitHealed(timeoutMs: number): Promise<void> {
-    const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const via = this.nodes[0]?.alive() ? 1 : 2;
-    const r = await this.cli(["heal", "info", "-f", this.volfiles[via - 1], "--wait-empty", "--timeout", String(secs), "--json"], timeoutMs + 30_000);
-    if (r.status !== 0) throw new Error(`heal did not complete within ${secs} s: ${r.stdout}${r.stderr}`);
+  /**
+   * Waits until both bricks are connected and no entry is pending heal. `busy` names files a running
+   * writer is in the middle of (their changelog is legitimately non-zero while a write is in flight).
+   */
+  async waitHealed(timeoutMs: number, busy?: () => string[]): Promise<void> {
+    if (!busy) {
+      const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
+      const via = this.nodes[0]?.alive() ? 1 : 2;
+      const r = await this.cli(["heal", "info", "-f", this.volfiles[via - 1], "--wait-empty", "--timeout", String(secs), "--json"], timeoutMs + 30_000);
+      if (r.status !== 0) throw new Error(`heal did not complete within ${secs} s: ${summarizeHealInfo(r.stdout)}${r.stderr}`);
+      return;
+    }
+    let last = "";
+    await waitFor("heal complete", async () => {
+      const info = await this.healInfo();
+      const skip = new Set(busy().map((p) => (p.startsWith("/") ? p : `/${p}`)));
+      const left = info.bricks.flatMap((b) => (b.status !== "Connected" ? [`${b.brick} down`] : b.entries.map((e) => e.path).filter((p) => !skip.has(p))));
+      last = left.slice(0, 10).join(", ");
+      return left.length === 0;
+    }, timeoutMs, 300).catch((err: Error) => {
+      throw new Error(`${err.message}; still pending: ${last}`);
+    });
   }
 
   /** Stops everything (mounts first, then servers); safe to call twice and after failures. */

@@ -13,22 +13,44 @@ import { Xlator, type XlatorInit } from "../../runtime/core/xlator";
 import { findXlator } from "../../runtime/xlators/registry";
 import { Afr, type AfrOptions } from "../../runtime/xlators/cluster/afr";
 
-/** A child that can be switched off, as protocol/client is when its server dies. */
+/**
+ * A child that can be switched off, as protocol/client is when its server dies. Like the server
+ * cleaning up after a lost connection, switching off releases the internal locks taken through it.
+ */
 export class Switch extends Xlator {
   down = false;
+  readonly held = new Map<string, () => Promise<unknown>>();
   override isUp(): boolean {
     return !this.down && this.children[0]!.isUp();
   }
   setDown(down: boolean): void {
     this.down = down;
+    if (down) {
+      for (const unlock of this.held.values()) void unlock().catch(() => undefined);
+      this.held.clear();
+    }
     for (const p of this.parents) p.notify(down ? "child-down" : "child-up", this);
   }
 }
 for (const fop of FOP_NAMES) {
-  (Switch.prototype as unknown as Record<string, unknown>)[fop] = function (this: Switch, ...args: unknown[]) {
-    if (this.down) return Promise.reject(new FopError("ENOTCONN", "switched off", { xlator: this.name, fop }));
-    const c = this.children[0]! as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    return c[fop]!.apply(this.children[0], args);
+  (Switch.prototype as unknown as Record<string, unknown>)[fop] = async function (this: Switch, ...args: unknown[]) {
+    if (this.down) throw new FopError("ENOTCONN", "switched off", { xlator: this.name, fop });
+    const child = this.children[0]!;
+    const c = child as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const result = await c[fop]!.apply(child, args);
+    if (fop === "inodelk") {
+      const [ctx, domain, loc, , lock] = args as [CallCtx, string, { path: string }, string, { type: string; start: number; len: number }];
+      const key = `i:${ctx.lkOwner}:${domain}:${loc.path}:${lock.start}:${lock.len}`;
+      if (lock.type === "un") this.held.delete(key);
+      else this.held.set(key, () => child.inodelk(ctx, domain, loc, "setlk", { ...lock, type: "un" } as never));
+    } else if (fop === "entrylk") {
+      const [ctx, domain, loc, base, cmd, type] = args as [CallCtx, string, { path: string }, string | null, string, "rd" | "wr"];
+      const key = `e:${ctx.lkOwner}:${domain}:${loc.path}:${base}`;
+      if (cmd === "unlock") this.held.delete(key);
+      else this.held.set(key, () => child.entrylk(ctx, domain, loc, base, "unlock", type));
+    }
+    if (this.down) throw new FopError("ENOTCONN", "switched off", { xlator: this.name, fop });
+    return result;
   };
 }
 

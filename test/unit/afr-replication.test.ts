@@ -246,3 +246,22 @@ test("a heal attempted while the sink is still down keeps blaming it", async (t)
   await rs.afr.heals.healNow("/");
   assert.equal(statSync(`${rs.dirs[0]}/new`).isDirectory(), true);
 });
+
+test("eager lock: a brick lost in the middle of a batch of writes stays blamed after the flush", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/batch", "");
+  const fd = new Fd("/batch", fsc.O_RDWR);
+  await rs.afr.open(ROOT, { path: "/batch" }, fsc.O_RDWR, fd);
+  await rs.afr.write(ROOT, fd, Buffer.from("aaaa"), 0);
+  assert.ok((await changelogOf(rs, 1, "/batch", 0))[0] > 0, "pre-op marks stay while the batch is open");
+  rs.switches[0]!.setDown(true);
+  await rs.afr.write(ROOT, fd, Buffer.from("bbbb"), 4);
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+  rs.switches[0]!.setDown(false);
+  assert.equal((await changelogOf(rs, 1, "/batch", 0))[0], 1, "node2 blames node1 once");
+  assert.equal((await changelogOf(rs, 1, "/batch", 1))[0], 0, "node2 does not blame itself");
+  await rs.afr.heals.healNow("/batch");
+  assert.equal(readFileSync(`${rs.dirs[0]}/batch`, "utf8"), "aaaabbbb");
+});

@@ -27,6 +27,9 @@ export interface AfrOptions {
   "heal-block-size": number;
   "heal-parallel": number;
   "child-up-heal-delay": number;
+  "eager-lock"?: boolean;
+  "post-op-delay"?: number;
+  "eager-lock-max-hold"?: number;
 }
 
 /** Per-fd state: on which children the fd is open, and which child reads go to. */
@@ -226,6 +229,7 @@ export class Afr extends Xlator {
       children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i] })),
       healing: this.heals.active(),
       healed: this.heals.stats,
+      lastIndexCrawl: this.daemon.lastCrawl ? { ...this.daemon.lastCrawl, at: new Date(this.daemon.lastCrawl.at).toISOString() } : null,
       splitBrain: Object.fromEntries(this.splitBrain),
       gfidMismatch: [...this.gfidMismatch],
     };

@@ -6,6 +6,7 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
+import { eagerEnabled, eagerWrite, finishEager } from "./eager-lock";
 import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
 const REOPEN_RETRY_MS = 1000;
@@ -55,6 +56,7 @@ async function fdTransaction<T>(afr: Afr, ctx: CallCtx, fd: Fd, fop: string, kin
   lock: LockSpec, op: (i: number) => Promise<T>): Promise<T> {
   const fc = afr.fdCtx(fd);
   if (!fc) throw afr.err("EBADF", fop, "fd not opened through this replicate volume");
+  await finishEager(afr, fd);
   await reopenMissing(afr, ctx, fd, fc);
   const loc = fdLoc(fd);
   const out = await transaction(afr, ctx, {
@@ -65,6 +67,11 @@ async function fdTransaction<T>(afr: Afr, ctx: CallCtx, fd: Fd, fop: string, kin
 }
 
 export async function write(afr: Afr, ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
+  const fc = afr.fdCtx(fd);
+  if (fc && eagerEnabled(afr)) {
+    await reopenMissing(afr, ctx, fd, fc);
+    return eagerWrite(afr, ctx, fd, fc, (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
+  }
   return fdTransaction(afr, ctx, fd, "write", "data", dataLock(afr, fdLoc(fd), offset, Math.max(1, data.length)),
     (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
 }
@@ -107,6 +114,7 @@ export async function removexattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string
 
 /** A fop that goes to every replica the fd is open on; succeeds if any did. */
 async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false): Promise<void> {
+  await finishEager(afr, fd);
   const fc = afr.fdCtx(fd);
   const targets = afr.children.map((_, i) => i).filter((i) => (fc ? fc.opened[i] : true) && (forget || afr.childUp(i)));
   const errors: FopError[] = [];

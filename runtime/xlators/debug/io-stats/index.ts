@@ -15,6 +15,10 @@ export class IoStats extends Xlator {
     super(init);
     this.label = init.options["volume-label"] ?? this.child.name;
   }
+
+  override dump(): Record<string, unknown> {
+    return { label: this.label, metricsServed: m.isEnabled };
+  }
 }
 
 const m = metrics();

@@ -28,8 +28,10 @@ export interface ConnectionHost {
 /** Virtual xattr answered by protocol/server itself (never reaches the volume). */
 export const SERVER_STATUS_XATTR = "trusted.gha.server-status";
 
-/** Requests one connection may have in flight; beyond it the server stops reading that socket. */
+/** Requests one connection may have running in the graph; more wait in its backlog. */
 export const MAX_IN_FLIGHT = 256;
+/** Bytes of received requests a connection may have waiting; beyond it the server stops reading that socket. */
+export const BACKLOG_BYTES = 4 << 20;
 
 const num = (v: unknown, dflt = 0): number => (typeof v === "number" && Number.isFinite(v) ? v : dflt);
 
@@ -46,9 +48,14 @@ export class ServerConnection {
   private volumeName = "";
   private readonly fds = new Map<number, Fd>();
   private inFlight = 0;
+  /** Replies are not being drained by the client: reading is paused. */
   private pausedForDrain = false;
-  private pausedForLoad = false;
-  private readonly backlog: Frame[] = [];
+  /** MAX_IN_FLIGHT requests are running: received ones wait in the backlog. */
+  private atLimit = false;
+  /** The backlog reached BACKLOG_BYTES: reading is paused. */
+  private pausedForBacklog = false;
+  private readonly backlog: { msg: ClientMsg; bytes: number }[] = [];
+  private backlogBytes = 0;
   private closed = false;
   readonly done: Promise<void>;
   private finish!: () => void;
@@ -80,7 +87,7 @@ export class ServerConnection {
   dump(): Record<string, unknown> {
     return {
       client: this.id, volume: this.volumeName, inFlight: this.inFlight, fds: this.fds.size,
-      paused: this.pausedForDrain || this.pausedForLoad,
+      paused: this.pausedForDrain || this.pausedForBacklog, backlog: this.backlog.length,
     };
   }
 
@@ -102,22 +109,38 @@ export class ServerConnection {
     } catch (err) {
       return this.drop((err as Error).message);
     }
-    this.backlog.push(...frames);
-    this.drainBacklog();
-  }
-
-  /** Handles received frames until done or paused (frames of one chunk beyond the bounds wait here). */
-  private drainBacklog(): void {
-    while (this.backlog.length > 0 && !this.pausedForLoad && !this.pausedForDrain) {
-      if (this.socket.destroyed) return;
+    for (const f of frames) {
       let msg: ClientMsg;
       try {
-        const f = this.backlog.shift()!;
         msg = decodeClientMsg(f.meta, f.payload);
       } catch (err) {
         return this.drop((err as Error).message);
       }
+      // Pings are answered even while requests wait, so a busy server is not mistaken for a dead one.
+      if (msg.t === "ping" && this.volume) {
+        this.send({ t: "pong", id: msg.id });
+        continue;
+      }
+      const bytes = f.meta.length + (f.payload?.length ?? 0);
+      this.backlog.push({ msg, bytes });
+      this.backlogBytes += bytes;
+    }
+    this.drainBacklog();
+  }
+
+  /** Handles received messages while under the in-flight bound and the client drains its replies. */
+  private drainBacklog(): void {
+    while (this.backlog.length > 0 && !this.atLimit && !this.pausedForDrain && !this.socket.destroyed) {
+      const { msg, bytes } = this.backlog.shift()!;
+      this.backlogBytes -= bytes;
       this.handle(msg);
+    }
+    if (!this.pausedForBacklog && this.backlogBytes > BACKLOG_BYTES) {
+      this.pausedForBacklog = true;
+      this.socket.pause();
+    } else if (this.pausedForBacklog && this.backlogBytes <= BACKLOG_BYTES / 2) {
+      this.pausedForBacklog = false;
+      if (!this.pausedForDrain) this.socket.resume();
     }
   }
 
@@ -181,17 +204,14 @@ export class ServerConnection {
   }
 
   private maybeResume(): void {
-    if (this.pausedForDrain || this.pausedForLoad || this.socket.destroyed) return;
+    if (this.pausedForDrain || this.socket.destroyed) return;
     this.drainBacklog();
-    if (!this.pausedForDrain && !this.pausedForLoad) this.socket.resume();
+    if (!this.pausedForDrain && !this.pausedForBacklog) this.socket.resume();
   }
 
   private dispatch(msg: RequestMsg): void {
     this.inFlight++;
-    if (this.inFlight >= MAX_IN_FLIGHT && !this.pausedForLoad) {
-      this.pausedForLoad = true;
-      this.socket.pause();
-    }
+    if (this.inFlight >= MAX_IN_FLIGHT) this.atLimit = true;
     this.run(msg).then(
       (ok) => this.send({ t: "rep", id: msg.id, ok }),
       (err) => {
@@ -200,8 +220,8 @@ export class ServerConnection {
       },
     ).finally(() => {
       this.inFlight--;
-      if (this.pausedForLoad && this.inFlight < MAX_IN_FLIGHT / 2) {
-        this.pausedForLoad = false;
+      if (this.atLimit && this.inFlight < MAX_IN_FLIGHT / 2) {
+        this.atLimit = false;
         this.maybeResume();
       }
       // Something granted after the client left (a blocking lock, an open) must not outlive it.

@@ -7,6 +7,7 @@ import schema from "../../../../schema/xlators/protocol/server.json";
 import { ServerConnection, type ConnectionHost } from "./connection";
 import { metrics } from "../../../core/metrics";
 import { IoStats } from "../../debug/io-stats";
+import { authorize, authRulesFor } from "../../../protocol";
 
 export interface ServerOptions {
   "transport-type": "tcp" | "tcp/server";
@@ -152,6 +153,17 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
       else next[k] = options[k];
     }
     this.options = next;
+    // As GlusterFS: changed auth rules also apply to clients already attached; those now refused go.
+    if (applied.some((k) => k.startsWith("auth.ip."))) {
+      for (const c of this.conns) {
+        if (!c.attachedVolume) continue;
+        const decision = authorize(c.address, authRulesFor(this.options, c.attachedVolume));
+        if (decision.ok) continue;
+        this.log.warn({ msgid: "PS_AUTH_REFUSED", client: c.id, address: c.address, volume: c.attachedVolume, code: "EACCES" },
+          `access revoked by reconfigure: ${decision.reason}`);
+        c.close();
+      }
+    }
     return { applied, needsRestart };
   }
 

@@ -598,7 +598,7 @@ export class Posix extends Xlator {
     return [".", "..", ...visible];
   }
 
-  override async readdir(_ctx: CallCtx, fd: Fd, offset: number, withStat: boolean): Promise<DirEntry[]> {
+  override async readdir(_ctx: CallCtx, fd: Fd, offset: number, withStat: boolean, xdata?: Xdata): Promise<DirEntry[]> {
     return this.guard(withStat ? "readdirplus" : "readdir", fd.path, async (resolve) => {
       const s = this.fdState(fd, "readdir");
       if (!s.isDir) throw this.fail("ENOTDIR", "readdir", fd.path);
@@ -622,6 +622,27 @@ export class Posix extends Xlator {
       out.forEach((e, i) => {
         if (stats[i]) e.stat = stats[i];
       });
+      // readdirplus with XDATA.wantXattrs (performance/md-cache): each entry's requested xattrs too,
+      // so that listing a directory answers the kernel's per-file xattr probes in the same reply.
+      const want = xdata?.[XDATA.wantXattrs];
+      const wanted = Array.isArray(want) ? want.filter((n): n is string => typeof n === "string" && !isInternalXattr(n)) : [];
+      if (wanted.length > 0) {
+        await mapLimit(out, READDIRPLUS_PARALLEL, async (e) => {
+          // (symlinks: getXattr would follow them; such entries just carry no xattrs)
+          if (!e.stat || e.name === ".." || (e.stat.mode & FS.S_IFMT) === FS.S_IFLNK) return;
+          const real = e.name === "." ? dir : `${dir}/${e.name}`;
+          const xattrs: Record<string, Buffer> = {};
+          try {
+            for (const n of wanted) {
+              const v = await getXattr(real, n);
+              if (v) xattrs[n] = v;
+            }
+          } catch {
+            return; // unreadable (or gone): no claim about its xattrs
+          }
+          e.xattrs = xattrs;
+        });
+      }
       return out;
     });
   }

@@ -1,0 +1,225 @@
+import type { Iatt } from "../../../core/types";
+
+/** One xattr as last seen: its value, or null when the file had none (ENODATA). */
+export interface CachedXattr {
+  value: Buffer | null;
+  at: number;
+}
+
+/** What is cached about one file (gfid): its attributes and some xattrs, each with when it was seen. */
+class MdInode {
+  iatt: Iatt | undefined;
+  iattAt = 0;
+  readonly xattrs = new Map<string, CachedXattr>();
+  /** The epoch of the last local change: a fill that started before it may carry old data. */
+  changedAt = 0;
+}
+
+interface NameEntry {
+  gfid: string;
+  at: number;
+}
+
+/**
+ * Taken when a fop that may prime the cache is wound: its reply is cached only if nothing it
+ * describes changed locally meanwhile (a lookup sent before a write must not re-cache the old size).
+ */
+export interface FillToken {
+  epoch: number;
+  nsEpoch: number;
+}
+
+export interface CacheCounters {
+  statHits: number;
+  statMisses: number;
+  xattrHits: number;
+  xattrNegativeHits: number;
+  xattrMisses: number;
+  invalidations: number;
+  evictions: number;
+  staleFillsDropped: number;
+}
+
+/**
+ * The data of performance/md-cache: attributes and xattrs by gfid, and path -> gfid, each entry
+ * expiring `timeoutMs()` after it was seen, both maps bounded by `limit()` entries (least recently
+ * used first out). Because attributes are kept by gfid, a change through one hard-link name is seen
+ * through every other name.
+ */
+export class MetadataCache {
+  private readonly inodes = new Map<string, MdInode>();
+  private readonly names = new Map<string, NameEntry>();
+  /** Bumped by every local change of a file's attributes/xattrs. */
+  private epoch = 0;
+  /** Bumped by every local change of the namespace (what a path refers to). */
+  private nsEpoch = 0;
+  /** The newest changedAt among evicted inodes (a fill for a file no longer here must not predate it). */
+  private evictedChangedAt = 0;
+  readonly counters: CacheCounters = {
+    statHits: 0, statMisses: 0, xattrHits: 0, xattrNegativeHits: 0, xattrMisses: 0,
+    invalidations: 0, evictions: 0, staleFillsDropped: 0,
+  };
+
+  constructor(
+    private readonly timeoutMs: () => number,
+    private readonly limit: () => number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  private fresh(at: number): boolean {
+    return this.now() - at < this.timeoutMs();
+  }
+
+  /** Marks an inode most recently used. */
+  private touch(gfid: string, inode: MdInode): void {
+    this.inodes.delete(gfid);
+    this.inodes.set(gfid, inode);
+  }
+
+  private inode(gfid: string): MdInode {
+    let inode = this.inodes.get(gfid);
+    if (!inode) {
+      inode = new MdInode();
+      this.inodes.set(gfid, inode);
+      this.shrink();
+    }
+    return inode;
+  }
+
+  shrink(): void {
+    const limit = this.limit();
+    while (this.inodes.size > limit) {
+      const [gfid, inode] = this.inodes.entries().next().value as [string, MdInode];
+      this.inodes.delete(gfid);
+      if (inode.changedAt > this.evictedChangedAt) this.evictedChangedAt = inode.changedAt;
+      this.counters.evictions++;
+    }
+    while (this.names.size > limit) {
+      this.names.delete(this.names.keys().next().value as string);
+    }
+  }
+
+  beginFill(): FillToken {
+    return { epoch: this.epoch, nsEpoch: this.nsEpoch };
+  }
+
+  private accepts(gfid: string, since: FillToken): boolean {
+    const inode = this.inodes.get(gfid);
+    const ok = (inode ? inode.changedAt : this.evictedChangedAt) <= since.epoch;
+    if (!ok) this.counters.staleFillsDropped++;
+    return ok;
+  }
+
+  /** The gfid a path was last seen to name, while fresh. */
+  gfidOf(path: string): string | undefined {
+    const n = this.names.get(path);
+    if (!n) return undefined;
+    if (!this.fresh(n.at)) {
+      this.names.delete(path);
+      return undefined;
+    }
+    this.names.delete(path);
+    this.names.set(path, n);
+    return n.gfid;
+  }
+
+  /** The gfid a path named when last seen, however old (to know what a change invalidates). */
+  lastGfidOf(path: string): string | undefined {
+    return this.names.get(path)?.gfid;
+  }
+
+  /** Fresh attributes of a file, counted as a hit or a miss. */
+  statOf(gfid: string | undefined): Iatt | undefined {
+    const inode = gfid === undefined ? undefined : this.inodes.get(gfid);
+    if (inode?.iatt && this.fresh(inode.iattAt)) {
+      this.counters.statHits++;
+      this.touch(gfid!, inode);
+      return inode.iatt;
+    }
+    this.counters.statMisses++;
+    return undefined;
+  }
+
+  /** A fresh cached xattr (value or known absence), counted as a hit or a miss. */
+  xattrOf(gfid: string | undefined, name: string): CachedXattr | undefined {
+    const x = gfid === undefined ? undefined : this.inodes.get(gfid)?.xattrs.get(name);
+    if (x && this.fresh(x.at)) {
+      if (x.value) this.counters.xattrHits++;
+      else this.counters.xattrNegativeHits++;
+      return x;
+    }
+    this.counters.xattrMisses++;
+    return undefined;
+  }
+
+  /** Attributes seen in a reply (path: the name they were found by, if any). */
+  primeStat(path: string | undefined, iatt: Iatt, since: FillToken): void {
+    if (path !== undefined && since.nsEpoch === this.nsEpoch) this.setName(path, iatt.gfid);
+    if (!this.accepts(iatt.gfid, since)) return;
+    this.storeStat(iatt);
+  }
+
+  /** Attributes a local change returned (they describe the file after it): always newest. */
+  setStat(path: string | undefined, iatt: Iatt): void {
+    if (path !== undefined) this.setName(path, iatt.gfid);
+    this.storeStat(iatt);
+  }
+
+  private storeStat(iatt: Iatt): void {
+    const inode = this.inode(iatt.gfid);
+    inode.iatt = iatt;
+    inode.iattAt = this.now();
+    this.touch(iatt.gfid, inode);
+  }
+
+  private setName(path: string, gfid: string): void {
+    this.names.delete(path);
+    this.names.set(path, { gfid, at: this.now() });
+    if (this.names.size > this.limit()) this.shrink();
+  }
+
+  /** xattrs seen in a reply: null = the file has none of that name. Values are copied (replies are views of whole frames). */
+  primeXattrs(gfid: string, values: Iterable<[string, Buffer | null]>, since: FillToken): void {
+    if (!this.accepts(gfid, since)) return;
+    const inode = this.inode(gfid);
+    const at = this.now();
+    for (const [name, v] of values) inode.xattrs.set(name, { value: v ? Buffer.from(v) : null, at });
+  }
+
+  /** A local change of a file: drop its attributes (and xattrs unless only data changed). */
+  invalidate(gfid: string | undefined, what: "all" | "stat" = "all"): void {
+    if (gfid === undefined) return;
+    this.counters.invalidations++;
+    const inode = this.inode(gfid);
+    inode.changedAt = ++this.epoch;
+    inode.iatt = undefined;
+    if (what === "all") inode.xattrs.clear();
+  }
+
+  /** A local change of the namespace at `path`: what it names is no longer known. */
+  forgetName(path: string): void {
+    this.nsEpoch++;
+    this.names.delete(path);
+  }
+
+  /** A directory renamed or removed: every name under it is unknown now. */
+  forgetTree(path: string): void {
+    this.forgetName(path);
+    const prefix = path === "/" ? "/" : `${path}/`;
+    for (const p of this.names.keys()) if (p.startsWith(prefix)) this.names.delete(p);
+  }
+
+  /** Forgets everything (a server went away or came back: anything may have changed). */
+  clear(): void {
+    // Every fill in flight started before this epoch: none of them is cached.
+    this.epoch++;
+    this.evictedChangedAt = this.epoch;
+    this.nsEpoch++;
+    this.inodes.clear();
+    this.names.clear();
+  }
+
+  sizes(): { inodes: number; names: number } {
+    return { inodes: this.inodes.size, names: this.names.size };
+  }
+}

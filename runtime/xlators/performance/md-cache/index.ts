@@ -1,0 +1,417 @@
+import { constants as fsc } from "node:fs";
+import { FopError } from "../../../core/errors";
+import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
+import {
+  XDATA, type CallCtx, type DirEntry, type Fd, type Iatt, type Loc, type LookupResult, type SetattrArgs, type Xdata,
+} from "../../../core/types";
+import schema from "../../../../schema/xlators/performance/md-cache.json";
+import { MetadataCache } from "./cache";
+
+export interface MdCacheOptions {
+  timeout: number;
+  "lru-limit": number;
+  "cache-selinux": boolean;
+  "cache-capability-xattrs": boolean;
+  "cache-posix-acl": boolean;
+  "xattr-cache-list": string;
+}
+
+/** What md-cache keeps per open file: which file it is, and whether it was written through. */
+interface MdFd {
+  gfid: string | undefined;
+  dirty: boolean;
+}
+
+const LIVE_OPTIONS = ["timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
+export function childOf(dir: string, name: string): string {
+  return dir === "/" ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Which xattrs are cached: exact names (also fetched ahead, with lookups and readdirplus) and prefixes. */
+class XattrPolicy {
+  readonly names: string[];
+  private readonly prefixes: string[];
+  constructor(o: MdCacheOptions) {
+    const exact = new Set<string>();
+    const prefixes: string[] = [];
+    if (o["cache-selinux"]) exact.add("security.selinux");
+    if (o["cache-capability-xattrs"]) exact.add("security.capability");
+    if (o["cache-posix-acl"]) {
+      exact.add("system.posix_acl_access");
+      exact.add("system.posix_acl_default");
+    }
+    for (const raw of o["xattr-cache-list"].split(",")) {
+      const n = raw.trim();
+      if (n.endsWith("*")) prefixes.push(n.slice(0, -1));
+      else if (n) exact.add(n);
+    }
+    this.names = [...exact];
+    this.prefixes = prefixes;
+  }
+  caches(name: string): boolean {
+    return this.names.includes(name) || this.prefixes.some((p) => name.startsWith(p));
+  }
+}
+
+/**
+ * performance/md-cache: answers the kernel's stream of attribute and xattr questions (a GETATTR per
+ * path component and per listed file, security.selinux / system.posix_acl_access per `ls -l`,
+ * security.capability before every write) from what recent lookups and readdirplus replies said,
+ * for up to `timeout` seconds. Attributes are kept by gfid, so a change through one hard-link name
+ * shows through the others. Every change made through this client drops (or, where the reply
+ * carries the new attributes, replaces) what it affects: the file, its parent directory, the names.
+ * Changes made through other clients show once the entries expire, as with GlusterFS's md-cache.
+ */
+export class MdCache extends Xlator {
+  declare options: Record<string, unknown> & MdCacheOptions;
+  private xattrPolicy: XattrPolicy;
+  readonly cache: MetadataCache;
+
+  constructor(init: XlatorInit<MdCacheOptions>, now?: () => number) {
+    super(init);
+    this.xattrPolicy = new XattrPolicy(this.options);
+    this.cache = new MetadataCache(() => this.options.timeout * 1000, () => this.options["lru-limit"], now);
+  }
+
+  private get enabled(): boolean {
+    return this.options.timeout > 0;
+  }
+
+  private err(code: string, fop: string, msg: string): FopError {
+    return new FopError(code, msg, { xlator: this.name, fop });
+  }
+
+  /** The file a Loc names, if known (fresh). */
+  private gfidOfLoc(loc: Loc): string | undefined {
+    return loc.gfid ?? this.cache.gfidOf(loc.path);
+  }
+
+  /** The file a Loc named when last seen, for invalidation. */
+  private lastGfidOfLoc(loc: Loc): string | undefined {
+    return loc.gfid ?? this.cache.lastGfidOf(loc.path);
+  }
+
+  private fdState(fd: Fd): MdFd {
+    let s = fd.get<MdFd>(this);
+    if (!s) fd.set(this, (s = { gfid: fd.gfid ?? this.cache.lastGfidOf(fd.path), dirty: false }));
+    return s;
+  }
+
+  /** The xattrs to fetch along with a lookup or readdirplus (and what the caller asked for). */
+  private wantXattrs(xdata?: Xdata): Xdata {
+    const asked = xdata?.[XDATA.wantXattrs];
+    const names = Array.isArray(asked) ? [...new Set([...(asked as string[]), ...this.xattrPolicy.names])] : this.xattrPolicy.names;
+    return { ...xdata, [XDATA.wantXattrs]: names };
+  }
+
+  /** Caches the policy's xattrs out of a reply that was asked for them (absent = the file has none). */
+  private primeXattrs(stat: Iatt, xattrs: Record<string, Buffer> | undefined, since: ReturnType<MetadataCache["beginFill"]>): void {
+    if (!xattrs || typeof xattrs !== "object" || this.xattrPolicy.names.length === 0) return;
+    // A server reads a symlink's xattrs through the link: not the link's own (lgetxattr) answers.
+    if ((stat.mode & fsc.S_IFMT) === fsc.S_IFLNK) return;
+    this.cache.primeXattrs(stat.gfid, this.xattrPolicy.names.map((n) => [n, xattrs[n] ?? null]), since);
+  }
+
+  // ---- reads served from the cache ----
+
+  override async lookup(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
+    if (!this.enabled) return this.child.lookup(ctx, loc, xdata);
+    const plain = xdata === undefined || Object.keys(xdata).length === 0;
+    if (plain) {
+      const cached = this.cache.statOf(this.gfidOfLoc(loc));
+      if (cached) return { stat: { ...cached } };
+    }
+    const since = this.cache.beginFill();
+    let res: LookupResult;
+    try {
+      res = await this.child.lookup(ctx, loc, this.wantXattrs(xdata));
+    } catch (err) {
+      if (err instanceof FopError && err.code === "ENOENT") this.cache.forgetName(loc.path);
+      throw err;
+    }
+    this.cache.primeStat(loc.path, res.stat, since);
+    this.primeXattrs(res.stat, res.xattrs, since);
+    if (plain) return { stat: res.stat };
+    const asked = xdata?.[XDATA.wantXattrs];
+    if (!Array.isArray(asked) || !res.xattrs) return { stat: res.stat };
+    const xattrs: Record<string, Buffer> = {};
+    for (const n of asked as string[]) if (res.xattrs[n]) xattrs[n] = res.xattrs[n]!;
+    return { stat: res.stat, xattrs };
+  }
+
+  override async stat(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    if (!this.enabled || xdata) return this.child.stat(ctx, loc, xdata);
+    return (await this.lookup(ctx, loc)).stat;
+  }
+
+  override async fstat(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    if (!this.enabled || xdata) return this.child.fstat(ctx, fd, xdata);
+    const s = this.fdState(fd);
+    const cached = this.cache.statOf(s.gfid);
+    if (cached) return { ...cached };
+    const since = this.cache.beginFill();
+    const iatt = await this.child.fstat(ctx, fd);
+    s.gfid = iatt.gfid;
+    this.cache.primeStat(undefined, iatt, since);
+    return iatt;
+  }
+
+  override async readdir(ctx: CallCtx, fd: Fd, offset: number, withStat: boolean, xdata?: Xdata): Promise<DirEntry[]> {
+    if (!this.enabled || !withStat) return this.child.readdir(ctx, fd, offset, withStat, xdata);
+    const since = this.cache.beginFill();
+    const entries = await this.child.readdir(ctx, fd, offset, true, this.wantXattrs(xdata));
+    for (const e of entries) {
+      if (!e.stat || e.name === "..") continue;
+      this.cache.primeStat(e.name === "." ? fd.path : childOf(fd.path, e.name), e.stat, since);
+      this.primeXattrs(e.stat, e.xattrs, since);
+    }
+    return entries;
+  }
+
+  override async getxattr(ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<Buffer> {
+    if (!this.enabled || xdata || !this.xattrPolicy.caches(name)) return this.child.getxattr(ctx, loc, name, xdata);
+    const gfid = this.gfidOfLoc(loc);
+    const hit = this.cache.xattrOf(gfid, name);
+    if (hit) {
+      if (!hit.value) throw this.err("ENODATA", "getxattr", `${loc.path}: no ${name} (cached)`);
+      return hit.value;
+    }
+    const since = this.cache.beginFill();
+    if (this.xattrPolicy.names.includes(name)) {
+      // One lookup brings the attributes and every xattr the policy names (the next probe is free).
+      const res = await this.child.lookup(ctx, loc, this.wantXattrs());
+      this.cache.primeStat(loc.path, res.stat, since);
+      if (res.xattrs && (res.stat.mode & fsc.S_IFMT) !== fsc.S_IFLNK) {
+        this.primeXattrs(res.stat, res.xattrs, since);
+        const v = res.xattrs[name];
+        if (!v) throw this.err("ENODATA", "getxattr", `${loc.path}: no ${name}`);
+        return v;
+      }
+    }
+    try {
+      const v = await this.child.getxattr(ctx, loc, name);
+      if (gfid !== undefined) this.cache.primeXattrs(gfid, [[name, v]], since);
+      return v;
+    } catch (err) {
+      if (gfid !== undefined && err instanceof FopError && err.code === "ENODATA") this.cache.primeXattrs(gfid, [[name, null]], since);
+      throw err;
+    }
+  }
+
+  // ---- changes: drop (or replace) what they affect ----
+
+  /** Runs a change and then drops what it affected, also when it failed (it may have half happened). */
+  private async changing<T>(op: () => Promise<T>, after: (result: T | undefined) => void): Promise<T> {
+    let result: T | undefined;
+    try {
+      result = await op();
+      return result;
+    } finally {
+      if (this.enabled) after(result);
+    }
+  }
+
+  /** A name appeared or disappeared in a directory: its mtime/ctime (and nlink for directories) changed. */
+  private entryChanged(path: string): void {
+    this.cache.forgetName(path);
+    this.cache.invalidate(this.cache.lastGfidOf(parentOf(path)), "stat");
+  }
+
+  override setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    const before = this.lastGfidOfLoc(loc);
+    // A mode change rewrites an access ACL too: drop xattrs as well.
+    return this.changing(() => this.child.setattr(ctx, loc, attr, xdata), (iatt) => {
+      this.cache.invalidate(before);
+      if (iatt) {
+        this.cache.invalidate(iatt.gfid);
+        this.cache.setStat(loc.path, iatt);
+      }
+    });
+  }
+
+  override fsetattr(ctx: CallCtx, fd: Fd, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
+    const s = this.fdState(fd);
+    return this.changing(() => this.child.fsetattr(ctx, fd, attr, xdata), (iatt) => {
+      this.cache.invalidate(s.gfid);
+      if (iatt) {
+        s.gfid = iatt.gfid;
+        this.cache.invalidate(iatt.gfid);
+        this.cache.setStat(undefined, iatt);
+      }
+    });
+  }
+
+  override write(ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
+    const s = this.fdState(fd);
+    s.dirty = true;
+    return this.changing(() => this.child.write(ctx, fd, data, offset, xdata), () => this.cache.invalidate(s.gfid, "stat"));
+  }
+
+  override fallocate(ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number, xdata?: Xdata): Promise<void> {
+    const s = this.fdState(fd);
+    s.dirty = true;
+    return this.changing(() => this.child.fallocate(ctx, fd, mode, offset, len, xdata), () => this.cache.invalidate(s.gfid, "stat"));
+  }
+
+  /** Written data may land (write-behind) at flush/fsync/release: the server's mtime moves then. */
+  private landed(fd: Fd): void {
+    const s = fd.get<MdFd>(this);
+    if (s?.dirty) this.cache.invalidate(s.gfid, "stat");
+  }
+
+  override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    return this.changing(() => this.child.flush(ctx, fd, xdata), () => this.landed(fd));
+  }
+
+  override fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+    return this.changing(() => this.child.fsync(ctx, fd, datasync, xdata), () => this.landed(fd));
+  }
+
+  override release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    return this.changing(() => this.child.release(ctx, fd, xdata), () => this.landed(fd));
+  }
+
+  override async open(ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {
+    const s = this.fdState(fd);
+    s.gfid = this.lastGfidOfLoc(loc) ?? s.gfid;
+    await this.changing(() => this.child.open(ctx, loc, flags, fd, xdata), () => {
+      if (flags & fsc.O_TRUNC) this.cache.invalidate(s.gfid, "stat");
+    });
+    // Writes must find the file's other names: learn which file this is (rare: the kernel looks a
+    // path up before opening it, which primes the name).
+    if (this.enabled && s.gfid === undefined) s.gfid = (await this.lookup(ctx, loc).catch(() => undefined))?.stat.gfid;
+  }
+
+  override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const before = this.lastGfidOfLoc(loc);
+    return this.changing(() => this.child.create(ctx, loc, flags, mode, fd, xdata), (iatt) => {
+      this.cache.invalidate(before, "stat");
+      this.entryChanged(loc.path);
+      if (iatt) {
+        this.fdState(fd).gfid = iatt.gfid;
+        this.cache.setStat(loc.path, iatt);
+      }
+    });
+  }
+
+  private newEntry(loc: Loc, op: () => Promise<Iatt>): Promise<Iatt> {
+    return this.changing(op, (iatt) => {
+      this.entryChanged(loc.path);
+      if (iatt) this.cache.setStat(loc.path, iatt);
+    });
+  }
+
+  override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
+    return this.newEntry(loc, () => this.child.mknod(ctx, loc, mode, rdev, xdata));
+  }
+
+  override mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
+    return this.newEntry(loc, () => this.child.mkdir(ctx, loc, mode, xdata));
+  }
+
+  override symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    return this.newEntry(loc, () => this.child.symlink(ctx, target, loc, xdata));
+  }
+
+  override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
+    const file = this.lastGfidOfLoc(from);
+    return this.changing(() => this.child.link(ctx, from, to, xdata), (iatt) => {
+      // nlink and ctime of the file change for every name it has
+      this.cache.invalidate(file, "stat");
+      this.entryChanged(to.path);
+      if (iatt) {
+        this.cache.invalidate(iatt.gfid, "stat");
+        this.cache.setStat(to.path, iatt);
+      }
+    });
+  }
+
+  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+    const file = this.lastGfidOfLoc(loc);
+    return this.changing(() => this.child.unlink(ctx, loc, xdata), () => {
+      this.cache.invalidate(file, "stat"); // other hard links: nlink
+      this.entryChanged(loc.path);
+    });
+  }
+
+  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+    const dir = this.lastGfidOfLoc(loc);
+    return this.changing(() => this.child.rmdir(ctx, loc, xdata), () => {
+      this.cache.invalidate(dir);
+      this.cache.forgetTree(loc.path);
+      this.entryChanged(loc.path);
+    });
+  }
+
+  override rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
+    const moved = this.lastGfidOfLoc(from);
+    const replaced = this.lastGfidOfLoc(to);
+    return this.changing(() => this.child.rename(ctx, from, to, xdata), () => {
+      this.cache.invalidate(moved, "stat");
+      this.cache.invalidate(replaced, "stat");
+      this.cache.forgetTree(from.path);
+      this.cache.forgetTree(to.path);
+      this.entryChanged(from.path);
+      this.entryChanged(to.path);
+    });
+  }
+
+  override setxattr(ctx: CallCtx, loc: Loc, name: string, value: Buffer, flags: number, xdata?: Xdata): Promise<void> {
+    const file = this.lastGfidOfLoc(loc);
+    // An ACL xattr changes the mode too; any xattr changes ctime.
+    return this.changing(() => this.child.setxattr(ctx, loc, name, value, flags, xdata), () => this.cache.invalidate(file));
+  }
+
+  override removexattr(ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<void> {
+    const file = this.lastGfidOfLoc(loc);
+    return this.changing(() => this.child.removexattr(ctx, loc, name, xdata), () => this.cache.invalidate(file));
+  }
+
+  // ---- management ----
+
+  /** A server went away or came back: what it said before may no longer hold. */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.cache.clear();
+    super.notify(event, from);
+  }
+
+  override reconfigure(options: Record<string, unknown>): ReconfigureResult {
+    const applied: string[] = [];
+    for (const k of LIVE_OPTIONS) {
+      if (options[k] !== undefined && options[k] !== this.options[k]) {
+        (this.options as Record<string, unknown>)[k] = options[k];
+        applied.push(k);
+      }
+    }
+    this.xattrPolicy = new XattrPolicy(this.options);
+    if (applied.length > 0) this.cache.clear();
+    this.cache.shrink();
+    return { applied, needsRestart: [] };
+  }
+
+  override dump(): Record<string, unknown> {
+    const c = this.cache.counters;
+    const rate = (hit: number, miss: number) => (hit + miss === 0 ? null : Number((hit / (hit + miss)).toFixed(3)));
+    return {
+      options: { ...this.options },
+      cachedXattrs: this.xattrPolicy.names,
+      ...this.cache.sizes(),
+      ...c,
+      statHitRate: rate(c.statHits, c.statMisses),
+      xattrHitRate: rate(c.xattrHits + c.xattrNegativeHits, c.xattrMisses),
+    };
+  }
+}
+
+export default defineXlator<MdCacheOptions>({
+  type: "performance/md-cache",
+  schema,
+  children: { min: 1, max: 1 },
+  init: (init) => new MdCache(init),
+});
