@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --install-glusterfs] [-- --profile] [-- --only local,gluster-ha,glusterfs]
+// npm run bench [-- --quick] [-- --install-glusterfs] [-- --profile] [-- --only local,gluster-ha,gluster-ha-no-md-cache,glusterfs]
 //
 // Runs the same workloads, in one run, against a plain local directory, the gluster-ha mount in the
 // seed's topology on loopback, and GlusterFS 10 (Debian's glusterfs-server, replica 2 on this
@@ -37,6 +37,7 @@ interface SystemRun extends SystemResult {
 }
 
 /** Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes (seed client: none beyond read-ahead/write-behind windows). */
+const NO_MD_CACHE = "gluster-ha (no md-cache)";
 const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 };
 
 async function runSystem(name: string, setup: () => Promise<Target>): Promise<SystemRun> {
@@ -95,6 +96,10 @@ async function main(): Promise<number> {
     }
     systems.push(run);
   }
+  // The same stack without the client's default metadata cache: what md-cache is worth, in the same run.
+  if (only.has("gluster-ha-no-md-cache")) {
+    systems.push(await runSystem(NO_MD_CACHE, () => glusterHaTarget(values.base!, { clientArgs: ["--md-cache-timeout", "0"], name: NO_MD_CACHE })));
+  }
   if (only.has("glusterfs")) systems.push(await runSystem("GlusterFS 10", () => glusterfsTarget(values.base!, values["install-glusterfs"]!)));
 
   const micro: Record<string, unknown> = {};
@@ -107,12 +112,12 @@ async function main(): Promise<number> {
     "",
     `gluster-ha bench (${values.quick ? "quick" : "full"}: ${sizes.seqMiB} MiB sequential, ${sizes.smallFiles} small files, walk ${sizes.walkFiles}, ls -lR ${sizes.lsFiles})${canDrop ? "" : " [caches NOT dropped]"}`,
     "",
-    table(systems, "GlusterFS 10", "gluster-ha"),
+    table(systems, "GlusterFS 10", ["gluster-ha", NO_MD_CACHE]),
     "",
     "peak RSS (MB):",
     ...systems.filter((s) => s.rssMB && Object.keys(s.rssMB).length).map((s) =>
       `  ${s.name.padEnd(14)} ${Object.entries(s.rssMB!).map(([role, mb]) => {
-        const limit = s.name === "gluster-ha" ? RSS_LIMIT_MB[role as keyof typeof RSS_LIMIT_MB] : undefined;
+        const limit = s.name.startsWith("gluster-ha") ? RSS_LIMIT_MB[role as keyof typeof RSS_LIMIT_MB] : undefined;
         return `${role} ${mb.toFixed(0)}${limit ? ` (limit ${limit.toFixed(0)}: ${mb <= limit ? "ok" : "OVER"})` : ""}`;
       }).join(", ")}`),
     ...systems.filter((s) => s.error).map((s) => `${s.name}: not measured: ${s.error}`),

@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startSeedCluster, type SeedCluster } from "../integration/afr-seed-cluster";
 
-const PORT = 24250;
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, json: { type: "string" } } });
+// The bench's port range (24300-24399).
+const PORT = 24350;
+// Not strict: bench.ts imports this module, and its own flags (--only, --profile) are in argv too.
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, json: { type: "string" } }, strict: false });
 const LARGE = values.quick ? { files: 2, mb: 32 } : { files: 4, mb: 128 };
 const SMALL = values.quick ? { files: 500, kb: 4 } : { files: 3000, kb: 4 };
 const log = (m: string) => process.stderr.write(`[heal-bench] ${m}\n`);
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
     }
   }
   const out = JSON.stringify({ bench: "heal", results }, null, 2);
-  if (values.json) writeFileSync(values.json, out);
+  if (typeof values.json === "string") writeFileSync(values.json, out);
   process.stdout.write(`${out}\n`);
 }
 

@@ -22,18 +22,19 @@ export const TARGET_RATIO: Record<string, number> = {
 const fmt = (v: number | undefined, unit: string) =>
   v === undefined ? "-" : unit === "s" ? v.toFixed(2) : v >= 100 ? v.toFixed(0) : v.toFixed(1);
 
-export function table(systems: SystemResult[], ref: string, subject: string): string {
-  const head = ["workload", "unit", ...systems.map((s) => s.name), `${subject} / ${ref}`, "target"];
+/** One column per system, then each subject's ratio to `ref` (subjects not in the run are left out). */
+export function table(systems: SystemResult[], ref: string, subject: string | string[]): string {
+  const subjects = (Array.isArray(subject) ? subject : [subject]).filter((n, i) => i === 0 || systems.some((s) => s.name === n));
+  const head = ["workload", "unit", ...systems.map((s) => s.name), ...subjects.map((n) => `${n} / ${ref}`), "target"];
   const rows: string[][] = [head];
   const refRes = systems.find((s) => s.name === ref)?.results;
-  const subRes = systems.find((s) => s.name === subject)?.results;
   for (const m of METRICS) {
-    const r = ratio(m.key, subRes?.[m.key], refRes?.[m.key]);
     const goal = TARGET_RATIO[m.key]!;
-    rows.push([
-      m.label, m.unit, ...systems.map((s) => fmt(s.results?.[m.key], m.unit)),
-      r === undefined ? "-" : `${r.toFixed(2)}x ${r >= goal ? "ok" : "MISS"}`, `>= ${goal}x`,
-    ]);
+    const ratios = subjects.map((n) => {
+      const r = ratio(m.key, systems.find((s) => s.name === n)?.results?.[m.key], refRes?.[m.key]);
+      return r === undefined ? "-" : `${r.toFixed(2)}x ${r >= goal ? "ok" : "MISS"}`;
+    });
+    rows.push([m.label, m.unit, ...systems.map((s) => fmt(s.results?.[m.key], m.unit)), ...ratios, `>= ${goal}x`]);
   }
   const widths = head.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r, i) => {

@@ -110,6 +110,10 @@ export interface GlusterHaOptions {
   nodeFlags?: (role: string) => string[];
   /** Replaces the client volfile (e.g. to stack io-cache too). */
   clientVolfile?: (seedClient: string) => string;
+  /** Extra flags of the glusterfs client (e.g. --md-cache-timeout 0). */
+  clientArgs?: string[];
+  /** The system's name in the results (default "gluster-ha"). */
+  name?: string;
 }
 
 export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {}): Promise<Target> {
@@ -145,7 +149,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
       for (const p of [node1, node2]) if (p.exitCode !== null) throw new Error(`glusterfsd exited ${p.exitCode} (see ${root}/*.log)`);
       return (await listening("127.0.0.2", PORT_NODE1)) && (await listening("127.0.0.3", PORT_NODE2));
     });
-    const client = start("glusterfs-client", [join(REPO, "dist/bin/glusterfs.js"), "-f", files.client, mnt, "--foreground", "--log-level", "WARNING"]);
+    const client = start("glusterfs-client", [join(REPO, "dist/bin/glusterfs.js"), "-f", files.client, mnt, "--foreground", "--log-level", "WARNING", ...(opts.clientArgs ?? [])]);
     await waitFor("the gluster-ha mount", 20000, () => {
       if (client.exitCode !== null) throw new Error(`glusterfs exited ${client.exitCode} (see ${root}/glusterfs-client.log)`);
       return isMounted(mnt);
@@ -167,7 +171,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
   const dir = join(mnt, "bench");
   fs.mkdirSync(dir);
   return {
-    name: "gluster-ha",
+    name: opts.name ?? "gluster-ha",
     dir,
     pids: () => ({ glusterfsd: procs.slice(0, 2).map((p) => p.pid!), client: procs.slice(2).map((p) => p.pid!) }),
     teardown,

@@ -115,17 +115,19 @@ async function timed<T>(ledger: AckLedger, p: Promise<T>): Promise<T> {
 
 /** Writes one file to `size` with retries from the last acknowledged offset. */
 async function writeOne(ledger: AckLedger, o: WriterOptions, rel: string): Promise<void> {
-  const abs = join(o.root, rel);
-  const every = o.fsyncEvery ?? 1;
-  let lastProgress = Date.now();
-  const stallLimit = o.stallLimitMs ?? 30_000;
   ledger.busy.add(rel);
   try {
-    await writeWithRetries();
+    await writeWithRetries(ledger, o, rel);
   } finally {
     ledger.busy.delete(rel);
   }
-  async function writeWithRetries(): Promise<void> {
+}
+
+async function writeWithRetries(ledger: AckLedger, o: WriterOptions, rel: string): Promise<void> {
+  const abs = join(o.root, rel);
+  const every = o.fsyncEvery ?? 1;
+  const stallLimit = o.stallLimitMs ?? 30_000;
+  let lastProgress = Date.now();
   for (;;) {
     let fh: FileHandle | undefined;
     let off = ledger.files.get(rel)?.acked ?? 0;
@@ -155,7 +157,6 @@ async function writeOne(ledger: AckLedger, o: WriterOptions, rel: string): Promi
       if (Date.now() - lastProgress > stallLimit) throw new Error(`writer stalled on ${rel} for ${stallLimit} ms: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  }
   }
 }
 

@@ -1,0 +1,140 @@
+// performance/md-cache as the glusterfs CLI stacks it by default, in the seed topology (two glusterfsd
+// replicating each other on 127.0.0.2/.3, ports 24340): the POSIX suite still agrees with the local
+// disk through it, hard links stay fresh through every name, and a change made through a second
+// mount shows within the timeout.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { FaultCluster, seedClientVolfile, waitFor } from "../helpers/cluster";
+import { mountVolfile, type Mounted } from "../helpers/mount";
+import { posixSuite } from "../helpers/posix-suite";
+
+const PORT = 24340;
+/** Long enough that freshness can only come from invalidation, not from expiry. */
+const LONG_TIMEOUT = 30;
+
+let cluster: FaultCluster | undefined;
+/** The CLI's default stack (md-cache, 1 s). */
+let main: Mounted | undefined;
+/** A second client, whose md-cache keeps entries for LONG_TIMEOUT seconds. */
+let longCache: Mounted | undefined;
+/** A third client that changes files behind the others' backs. */
+let other: Mounted | undefined;
+
+const mount = (args: string[] = []) => mountVolfile(seedClientVolfile({ port: PORT, timeout: 3 }), { args });
+
+before(async () => {
+  cluster = await FaultCluster.start({ port: PORT, mount: false });
+  main = await mount();
+  longCache = await mount(["--md-cache-timeout", String(LONG_TIMEOUT)]);
+  other = await mount(["--md-cache-timeout", "0"]);
+  // AFR writes need both replicas connected
+  await waitFor("a writable mount", () => {
+    fs.writeFileSync(join(main!.mountpoint, ".probe"), "x");
+    fs.unlinkSync(join(main!.mountpoint, ".probe"));
+    return true;
+  }, 20000);
+});
+
+after(async () => {
+  for (const m of [main, longCache, other]) await m?.unmount().catch(() => undefined);
+  await cluster?.close();
+});
+
+posixSuite("seed topology through the default md-cache", () => main!.mountpoint);
+
+describe("md-cache on a real mount", () => {
+  it("hard links: a change through one name shows at once through the other", () => {
+    const d = fs.mkdtempSync(join(longCache!.mountpoint, "hl-"));
+    const a = join(d, "a");
+    const b = join(d, "b");
+    fs.writeFileSync(a, "shared");
+    fs.linkSync(a, b);
+    assert.equal(fs.statSync(b).size, 6);
+    assert.equal(fs.statSync(a).nlink, 2);
+    fs.appendFileSync(a, "+more");
+    assert.equal(fs.statSync(b).size, 11);
+    assert.equal(fs.readFileSync(b, "utf8"), "shared+more");
+    fs.chmodSync(a, 0o600);
+    assert.equal(fs.statSync(b).mode & 0o777, 0o600);
+    fs.truncateSync(b, 3);
+    assert.equal(fs.statSync(a).size, 3);
+    fs.unlinkSync(b);
+    assert.equal(fs.statSync(a).nlink, 1);
+  });
+
+  it("a change through another client is served from the cache, and shows once the timeout passed", async () => {
+    const name = `remote-${process.pid}`;
+    fs.writeFileSync(join(other!.mountpoint, name), "one");
+    // the default mount (1 s): fresh within the timeout
+    assert.equal(fs.statSync(join(main!.mountpoint, name)).size, 3);
+    const t0 = Date.now();
+    fs.appendFileSync(join(other!.mountpoint, name), "-two");
+    await waitFor("the 1 s mount to see the append", () => fs.statSync(join(main!.mountpoint, name)).size === 7, 5000, 20);
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+    // the long-timeout mount: the cache really answers (the append is not seen until it expires)
+    const p = join(longCache!.mountpoint, name);
+    assert.equal(fs.statSync(p).size, 7);
+    fs.appendFileSync(join(other!.mountpoint, name), "-three");
+    assert.equal(fs.statSync(p).size, 7, "served from md-cache");
+    // ...while a change through the long-timeout mount itself is seen at once
+    fs.appendFileSync(p, "!");
+    assert.equal(fs.statSync(p).size, 14);
+    assert.equal(fs.readFileSync(join(other!.mountpoint, name), "utf8"), "one-two-three!");
+  });
+
+  it("ls -l of a listed directory sends no per-file lookups or xattr probes to the servers", async () => {
+    const d = join(main!.mountpoint, `ls-${process.pid}`);
+    fs.mkdirSync(d);
+    for (let i = 0; i < 50; i++) fs.writeFileSync(join(d, `f${i}`), "x");
+    await new Promise((r) => setTimeout(r, 1100)); // what creating them cached has expired
+    const before = await mdCacheStats(main!);
+    const { spawnSync } = await import("node:child_process");
+    const ls = spawnSync("ls", ["-l", d], { encoding: "utf8" });
+    assert.equal(ls.status, 0, ls.stderr);
+    assert.equal(ls.stdout.trim().split("\n").length, 51);
+    const afterLs = await mdCacheStats(main!);
+    const misses = afterLs.statMisses - before.statMisses;
+    const xattrMisses = afterLs.xattrMisses - before.xattrMisses;
+    assert.ok(misses <= 3, `stat misses during ls -l: ${misses}`);
+    assert.ok(xattrMisses <= 3, `xattr misses during ls -l: ${xattrMisses}`);
+    assert.ok(afterLs.statHits - before.statHits >= 50);
+  });
+});
+
+interface MdStats {
+  statHits: number;
+  statMisses: number;
+  xattrMisses: number;
+}
+
+/** md-cache's counters from a statedump of the mount process (SIGUSR1). */
+async function mdCacheStats(m: Mounted): Promise<MdStats> {
+  // the CLI writes /tmp/glusterdump.<pid>.<ms> (GLUSTER_HA_DUMP_DIR unset in the mount's environment)
+  const dir = process.env.GLUSTER_HA_DUMP_DIR || "/tmp";
+  const mine = () => fs.readdirSync(dir).filter((f) => f.startsWith(`glusterdump.${m.pid}.`) && !f.endsWith(".tmp"));
+  const existing = new Set(mine());
+  process.kill(m.pid, "SIGUSR1");
+  const file = (await waitFor("the statedump", (): string | undefined => {
+    const fresh = mine().filter((f) => !existing.has(f));
+    return fresh[0] ? join(dir, fresh[0]) : undefined;
+  }, 5000))!;
+  const text = fs.readFileSync(file, "utf8");
+  fs.rmSync(file, { force: true });
+  const dump = JSON.parse(text) as Record<string, unknown>;
+  const found = findMdCache(dump);
+  assert.ok(found, `no md-cache in the statedump: ${text.slice(0, 500)}`);
+  return found;
+}
+
+function findMdCache(v: unknown): MdStats | undefined {
+  if (!v || typeof v !== "object") return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.statHits === "number" && typeof o.statMisses === "number") return o as unknown as MdStats;
+  for (const x of Object.values(o)) {
+    const f = findMdCache(x);
+    if (f) return f;
+  }
+  return undefined;
+}

@@ -1,0 +1,299 @@
+// performance/md-cache over a real storage/posix brick in a temp dir: what it answers without going
+// down, and that every local change drops what it affects (hard links included) while changes made
+// by another client (a second md-cache over the same brick) show once entries expire.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, constants as FS } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FopError } from "../../runtime/core/errors";
+import { FOP_NAMES, type FopName } from "../../runtime/core/fops";
+import { Graph } from "../../runtime/core/graph";
+import { silentLogger } from "../../runtime/core/log";
+import { Fd, type CallCtx } from "../../runtime/core/types";
+import { Xlator } from "../../runtime/core/xlator";
+import { checkVolfile, parseVolfile } from "../../runtime/volfile";
+import { Posix } from "../../runtime/xlators/storage/posix";
+import { MdCache, type MdCacheOptions } from "../../runtime/xlators/performance/md-cache";
+import { withMdCache } from "../../runtime/xlators/performance/md-cache/mount-stack";
+import mdCacheSchema from "../../schema/xlators/performance/md-cache.json";
+
+const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
+
+/** Counts the fops that get past md-cache; `hold` can delay one kind of fop until released. */
+class Probe extends Xlator {
+  readonly counts = new Map<FopName, number>();
+  hold: { fop: FopName; until: Promise<void> } | undefined;
+  constructor(child: Xlator) {
+    super({ name: "probe", type: "test/probe", options: {}, children: [child], log: silentLogger(), graph: new Map() });
+    for (const fop of FOP_NAMES) {
+      (this as unknown as Record<string, unknown>)[fop] = async (...args: unknown[]) => {
+        this.counts.set(fop, (this.counts.get(fop) ?? 0) + 1);
+        const h = this.hold;
+        const f = (child[fop] as (...a: unknown[]) => Promise<unknown>).bind(child);
+        if (h && h.fop === fop) {
+          // the child answers now; the reply reaches md-cache only when released (a slow network)
+          const res = await f(...args);
+          await h.until;
+          return res;
+        }
+        return f(...args);
+      };
+    }
+  }
+  n(fop: FopName): number {
+    return this.counts.get(fop) ?? 0;
+  }
+  total(): number {
+    return [...this.counts.values()].reduce((a, b) => a + b, 0);
+  }
+}
+
+function defaults(): MdCacheOptions {
+  const o: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries(mdCacheSchema.properties as Record<string, { default?: unknown }>)) o[k] = p.default;
+  return o as unknown as MdCacheOptions;
+}
+
+interface Setup {
+  posix: Posix;
+  /** A fake clock (ms) shared by the caches. */
+  clock: { now: number };
+  client(options?: Partial<MdCacheOptions>): { md: MdCache; probe: Probe };
+}
+
+function setup(t: TestContext): Setup {
+  const base = mkdtempSync(join(tmpdir(), "gha-mdc-"));
+  const posix = new Posix({ name: "brick", type: "storage/posix", options: { directory: join(base, "brick"), fsync: false }, children: [], log: silentLogger(), graph: new Map() });
+  t.after(async () => {
+    await posix.stop();
+    rmSync(base, { recursive: true, force: true });
+  });
+  const clock = { now: 1000 };
+  return {
+    posix,
+    clock,
+    client: (options = {}) => {
+      const probe = new Probe(posix);
+      const md = new MdCache(
+        { name: "md", type: "performance/md-cache", options: { ...defaults(), ...options }, children: [probe], log: silentLogger(), graph: new Map() },
+        () => clock.now,
+      );
+      return { md, probe };
+    },
+  };
+}
+
+async function mkfile(top: Xlator, path: string, content = ""): Promise<void> {
+  const fd = new Fd(path, FS.O_RDWR);
+  await top.create(ctx, { path }, FS.O_RDWR | FS.O_CREAT, 0o644, fd);
+  if (content) await top.write(ctx, fd, Buffer.from(content), 0);
+  await top.flush(ctx, fd);
+  await top.release(ctx, fd);
+}
+
+async function errnoOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    assert.ok(err instanceof FopError, `expected a FopError, got ${String(err)}`);
+    return err.code;
+  }
+}
+
+async function listPlus(top: Xlator, dir: string): Promise<string[]> {
+  const fd = new Fd(dir, FS.O_RDONLY, true);
+  await top.opendir(ctx, { path: dir }, fd);
+  const entries = await top.readdir(ctx, fd, 0, true);
+  await top.releasedir(ctx, fd);
+  return entries.map((e) => e.name);
+}
+
+test("a second lookup of a path is answered from the cache", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client();
+  await mkfile(s.posix, "/f", "abc");
+  const first = await md.lookup(ctx, { path: "/f" });
+  const second = await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 1);
+  assert.deepEqual(second.stat, first.stat);
+  assert.equal((await md.stat(ctx, { path: "/f" })).size, 3);
+  assert.equal(probe.n("lookup"), 1, "stat is served from the same entry");
+});
+
+test("readdirplus primes attributes and xattr absence of every entry: ls -l costs no more fops", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client();
+  await s.posix.mkdir(ctx, { path: "/d" }, 0o755);
+  for (let i = 0; i < 20; i++) await mkfile(s.posix, `/d/f${i}`, "x".repeat(i));
+  await listPlus(md, "/d");
+  const before = probe.total();
+  for (let i = 0; i < 20; i++) {
+    assert.equal((await md.lookup(ctx, { path: `/d/f${i}` })).stat.size, i);
+    assert.equal(await errnoOf(md.getxattr(ctx, { path: `/d/f${i}` }, "security.selinux")), "ENODATA");
+    assert.equal(await errnoOf(md.getxattr(ctx, { path: `/d/f${i}` }, "system.posix_acl_access")), "ENODATA");
+    assert.equal(await errnoOf(md.getxattr(ctx, { path: `/d/f${i}` }, "security.capability")), "ENODATA");
+  }
+  assert.equal(probe.total(), before, "nothing went below md-cache");
+  const dump = md.dump() as { statHits: number; xattrNegativeHits: number; statHitRate: number };
+  assert.equal(dump.xattrNegativeHits, 60);
+  assert.ok(dump.statHits >= 20);
+});
+
+test("a cached xattr value is served, and setxattr/removexattr through this client drop it", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client({ "xattr-cache-list": "user.meta.*" });
+  await mkfile(s.posix, "/f");
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(await errnoOf(md.getxattr(ctx, { path: "/f" }, "user.meta.a")), "ENODATA");
+  assert.equal(await errnoOf(md.getxattr(ctx, { path: "/f" }, "user.meta.a")), "ENODATA");
+  assert.equal(probe.n("getxattr"), 1, "the absence is cached");
+  await md.setxattr(ctx, { path: "/f" }, "user.meta.a", Buffer.from("v1"), 0);
+  assert.equal((await md.getxattr(ctx, { path: "/f" }, "user.meta.a")).toString(), "v1");
+  assert.equal((await md.getxattr(ctx, { path: "/f" }, "user.meta.a")).toString(), "v1");
+  assert.equal(probe.n("getxattr"), 2, "fetched once after the change, then cached");
+  await md.removexattr(ctx, { path: "/f" }, "user.meta.a");
+  assert.equal(await errnoOf(md.getxattr(ctx, { path: "/f" }, "user.meta.a")), "ENODATA");
+  // names outside the policy always go down
+  await md.getxattr(ctx, { path: "/f" }, "user.other").catch(() => undefined);
+  await md.getxattr(ctx, { path: "/f" }, "user.other").catch(() => undefined);
+  assert.equal(probe.n("getxattr"), 5);
+});
+
+test("hard links: a write through one name shows at once through the other (keyed by gfid)", async (t) => {
+  const s = setup(t);
+  const { md } = s.client({ timeout: 600 });
+  await mkfile(md, "/a", "shared");
+  await md.link(ctx, { path: "/a" }, { path: "/b" });
+  assert.equal((await md.lookup(ctx, { path: "/b" })).stat.size, 6);
+  assert.equal((await md.lookup(ctx, { path: "/a" })).stat.nlink, 2, "link updated nlink for the old name too");
+  const fd = new Fd("/a", FS.O_RDWR);
+  await md.open(ctx, { path: "/a" }, FS.O_RDWR, fd);
+  await md.write(ctx, fd, Buffer.from("+more"), 6);
+  assert.equal((await md.lookup(ctx, { path: "/b" })).stat.size, 11);
+  assert.equal((await md.fstat(ctx, fd)).size, 11);
+  await md.release(ctx, fd);
+  await md.setattr(ctx, { path: "/b" }, { mode: 0o600 });
+  assert.equal((await md.lookup(ctx, { path: "/a" })).stat.mode & 0o7777, 0o600);
+  await md.setattr(ctx, { path: "/a" }, { size: 2 });
+  assert.equal((await md.stat(ctx, { path: "/b" })).size, 2);
+  await md.unlink(ctx, { path: "/a" });
+  assert.equal((await md.lookup(ctx, { path: "/b" })).stat.nlink, 1);
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/a" })), "ENOENT");
+});
+
+test("create, mkdir, unlink and rename update names and the parent directory", async (t) => {
+  const s = setup(t);
+  const { md } = s.client({ timeout: 600 });
+  await md.mkdir(ctx, { path: "/d" }, 0o755);
+  const dirBefore = (await md.lookup(ctx, { path: "/d" })).stat;
+  s.clock.now += 5; // mtimes move on the disk's clock; just make sure time passes
+  await new Promise((r) => setTimeout(r, 15));
+  await mkfile(md, "/d/x", "1");
+  const dirAfter = (await md.lookup(ctx, { path: "/d" })).stat;
+  assert.ok(dirAfter.mtimeMs > dirBefore.mtimeMs, "the parent's cached mtime was dropped by create");
+  await md.mkdir(ctx, { path: "/d/sub" }, 0o755);
+  assert.equal((await md.lookup(ctx, { path: "/d" })).stat.nlink, dirBefore.nlink + 1);
+  await mkfile(md, "/d/sub/inner", "in");
+  const inner = (await md.lookup(ctx, { path: "/d/sub/inner" })).stat;
+  await md.rename(ctx, { path: "/d/sub" }, { path: "/d/moved" });
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/d/sub/inner" })), "ENOENT", "names under a renamed directory are forgotten");
+  assert.equal((await md.lookup(ctx, { path: "/d/moved/inner" })).stat.gfid, inner.gfid);
+  await mkfile(md, "/d/y", "22");
+  const y = (await md.lookup(ctx, { path: "/d/y" })).stat;
+  await md.rename(ctx, { path: "/d/y" }, { path: "/d/x" });
+  assert.equal((await md.lookup(ctx, { path: "/d/x" })).stat.gfid, y.gfid, "a replaced name names the moved file");
+  assert.equal(await errnoOf(md.stat(ctx, { path: "/d/y" })), "ENOENT");
+  await md.unlink(ctx, { path: "/d/x" });
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/d/x" })), "ENOENT");
+});
+
+test("another client's change is served stale until the timeout, then fresh", async (t) => {
+  const s = setup(t);
+  const a = s.client({ timeout: 1 });
+  const b = s.client({ timeout: 1 });
+  await mkfile(a.md, "/f", "one");
+  assert.equal((await a.md.lookup(ctx, { path: "/f" })).stat.size, 3);
+  const fd = new Fd("/f", FS.O_RDWR);
+  await b.md.open(ctx, { path: "/f" }, FS.O_RDWR, fd);
+  await b.md.write(ctx, fd, Buffer.from("-two"), 3);
+  await b.md.release(ctx, fd);
+  assert.equal((await a.md.lookup(ctx, { path: "/f" })).stat.size, 3, "within the timeout: cached");
+  s.clock.now += 1001;
+  assert.equal((await a.md.lookup(ctx, { path: "/f" })).stat.size, 7, "after it: fetched again");
+  await b.md.unlink(ctx, { path: "/f" });
+  s.clock.now += 1001;
+  assert.equal(await errnoOf(a.md.lookup(ctx, { path: "/f" })), "ENOENT");
+});
+
+test("a lookup reply that left before a local write does not re-cache the old size", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client({ timeout: 600 });
+  await mkfile(md, "/f", "abc");
+  const fd = new Fd("/f", FS.O_RDWR);
+  await md.open(ctx, { path: "/f" }, FS.O_RDWR, fd);
+  md.cache.clear();
+  let release!: () => void;
+  probe.hold = { fop: "lookup", until: new Promise<void>((r) => (release = r)) };
+  const slow = md.lookup(ctx, { path: "/f" }); // answered by posix now (size 3), delivered later
+  await new Promise((r) => setTimeout(r, 20));
+  probe.hold = undefined;
+  await md.write(ctx, fd, Buffer.from("defg"), 3);
+  release();
+  assert.equal((await slow).stat.size, 3);
+  assert.equal((await md.lookup(ctx, { path: "/f" })).stat.size, 7);
+  assert.ok((md.dump() as { staleFillsDropped: number }).staleFillsDropped >= 1);
+  await md.release(ctx, fd);
+});
+
+test("the cache holds at most lru-limit files and names; dump shows counts and hit rates", async (t) => {
+  const s = setup(t);
+  const { md } = s.client({ "lru-limit": 16 });
+  for (let i = 0; i < 50; i++) await mkfile(s.posix, `/f${i}`);
+  for (let i = 0; i < 50; i++) await md.lookup(ctx, { path: `/f${i}` });
+  await md.lookup(ctx, { path: "/f49" });
+  const d = md.dump() as { inodes: number; names: number; evictions: number; statHits: number; statHitRate: number };
+  assert.ok(d.inodes <= 16 && d.names <= 16, JSON.stringify(d));
+  assert.ok(d.evictions >= 34);
+  assert.equal(d.statHits, 1);
+  assert.ok(d.statHitRate > 0 && d.statHitRate < 1);
+});
+
+test("timeout 0 caches nothing; reconfigure applies timeout live", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client({ timeout: 0 });
+  await mkfile(s.posix, "/f");
+  await md.lookup(ctx, { path: "/f" });
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 2);
+  assert.deepEqual(md.reconfigure({ ...md.options, timeout: 2 }).applied, ["timeout"]);
+  await md.lookup(ctx, { path: "/f" });
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 3);
+});
+
+test("a server going away or coming back empties the cache", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client();
+  await mkfile(s.posix, "/f");
+  await md.lookup(ctx, { path: "/f" });
+  md.notify("child-down", probe);
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 2);
+});
+
+test("the client's mount stack puts md-cache on top of the volfile's graph", () => {
+  const text = "volume ds\ntype storage/posix\noption directory /tmp/gha-mdc-never-started\nend-volume\n";
+  const v = checkVolfile(parseVolfile(text, "client.vol"));
+  const stacked = withMdCache(v, 2);
+  assert.equal(stacked.top, "ds-md-cache");
+  const graph = Graph.build(stacked, { log: silentLogger() });
+  assert.equal(graph.top.type, "performance/md-cache");
+  assert.equal(graph.top.children[0]!.name, "ds");
+  assert.equal(graph.top.options.timeout, 2);
+  assert.equal(withMdCache(v, 0), v, "0 disables it");
+  assert.equal(withMdCache(stacked, 5), stacked, "a volfile with its own md-cache is left alone");
+  // reloading the same volfile through the same stack keeps the shape: options apply live
+  assert.deepEqual(graph.reconfigure(withMdCache(v, 3)), { applied: ["ds-md-cache:timeout"], needsRestart: [] });
+});
