@@ -246,7 +246,7 @@ function snapshotOutside(): string {
   return c.bricks.map((b) => {
     const d = dirname(b);
     const st = statSync(d);
-    const entries = readdirSync(d).filter((n) => !n.endsWith(".log")).sort().map((n) => {
+    const entries = readdirSync(d).filter((n) => !n.endsWith(".log") && join(d, n) !== b).sort().map((n) => {
       const e = statSync(join(d, n));
       return `${n}:${e.size}:${e.mode.toString(8)}:${e.uid}:${e.mtimeMs}`;
     });

@@ -297,3 +297,14 @@ test("the client's mount stack puts md-cache on top of the volfile's graph", () 
   // reloading the same volfile through the same stack keeps the shape: options apply live
   assert.deepEqual(graph.reconfigure(withMdCache(v, 3)), { applied: ["ds-md-cache:timeout"], needsRestart: [] });
 });
+
+test("a file created through this client answers the kernel's per-write capability probe without a fop", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client();
+  await mkfile(md, "/new", "data");
+  assert.equal(await errnoOf(md.getxattr(ctx, { path: "/new" }, "security.capability")), "ENODATA");
+  assert.equal(probe.n("getxattr"), 0);
+  // not assumed for the xattrs a new file may inherit or be labelled with
+  await md.getxattr(ctx, { path: "/new" }, "system.posix_acl_access").catch(() => undefined);
+  assert.equal(probe.n("getxattr"), 1);
+});

@@ -188,7 +188,8 @@ export class Afr extends Xlator {
     this.daemon.stop();
     this.dropMetrics?.();
     this.dropMetrics = undefined;
-    await this.heals.drain();
+    // Running heals get a moment to finish; one stuck on a dead peer must not hold up the shutdown.
+    await Promise.race([this.heals.drain(), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   override isUp(): boolean {

@@ -22,6 +22,8 @@ interface MdFd {
   dirty: boolean;
 }
 
+const CAPABILITY = "security.capability";
+
 const LIVE_OPTIONS = ["timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
 
 export function parentOf(path: string): string {
@@ -127,10 +129,13 @@ export class MdCache extends Xlator {
       const cached = this.cache.statOf(this.gfidOfLoc(loc));
       if (cached) return { stat: { ...cached } };
     }
+    // xattrs are not fetched along: a lookup that asks for them costs cluster/afr a second lookup
+    // (about 1 ms here), more than the probes it would save unless the file is listed with ls -l,
+    // and listings come through readdirplus, which brings them.
     const since = this.cache.beginFill();
     let res: LookupResult;
     try {
-      res = await this.child.lookup(ctx, loc, this.wantXattrs(xdata));
+      res = await this.child.lookup(ctx, loc, xdata);
     } catch (err) {
       if (err instanceof FopError && err.code === "ENOENT") this.cache.forgetName(loc.path);
       throw err;
@@ -183,17 +188,6 @@ export class MdCache extends Xlator {
       return hit.value;
     }
     const since = this.cache.beginFill();
-    if (this.xattrPolicy.names.includes(name)) {
-      // One lookup brings the attributes and every xattr the policy names (the next probe is free).
-      const res = await this.child.lookup(ctx, loc, this.wantXattrs());
-      this.cache.primeStat(loc.path, res.stat, since);
-      if (res.xattrs && (res.stat.mode & fsc.S_IFMT) !== fsc.S_IFLNK) {
-        this.primeXattrs(res.stat, res.xattrs, since);
-        const v = res.xattrs[name];
-        if (!v) throw this.err("ENODATA", "getxattr", `${loc.path}: no ${name}`);
-        return v;
-      }
-    }
     try {
       const v = await this.child.getxattr(ctx, loc, name);
       if (gfid !== undefined) this.cache.primeXattrs(gfid, [[name, v]], since);
@@ -296,6 +290,10 @@ export class MdCache extends Xlator {
       if (iatt) {
         this.fdState(fd).gfid = iatt.gfid;
         this.cache.setStat(loc.path, iatt);
+        // The kernel asks for security.capability before every write (to drop it). The kernel sends
+        // CREATE for a name it found free, and a new file never starts with capabilities (only an
+        // explicit setxattr gives them; ACLs and SELinux labels may be inherited, so not those).
+        if (this.xattrPolicy.names.includes(CAPABILITY)) this.cache.primeXattrs(iatt.gfid, [[CAPABILITY, null]], this.cache.beginFill());
       }
     });
   }

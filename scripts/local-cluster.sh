@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The README's main job: set up this machine, then bring up the local example cluster with the real
+# Pulumi engine (`pulumi up` of examples/local): storage nodes on 127.0.0.2 and 127.0.0.3, the client
+# mount, a private BIND with the round-robin records, and Apache serving the site from the volume.
+#   scripts/local-cluster.sh up      set up and `pulumi up`
+#   scripts/local-cluster.sh down    `pulumi destroy` (brick data is kept)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+action="${1:-up}"
+case "$action" in
+up)
+  . scripts/setup.sh
+  bash examples/local/run.sh up
+  cd examples/local
+  url="$(bash run.sh pulumi stack output siteUrl 2>/dev/null || true)"
+  mount="$(bash run.sh pulumi stack output mountPoint 2>/dev/null || true)"
+  cat <<EOT
+
+The cluster is up.
+  site:         ${url:-see: bash examples/local/run.sh pulumi stack output}
+  mount point:  ${mount}
+Try next (the seed's failover test):
+  curl ${url}                                   # the page lives on the replicated volume
+  bash examples/local/run.sh pulumi stack output --json   # volfiles, DNS records, per-node status
+  node dist/bin/gluster-ha.js status --server 127.0.0.2:24400/gfs --server 127.0.0.3:24400/gfs
+  kill node1's server: node dist/bin/gluster-ha.js service stop node1 (see examples/local/README.md)
+  echo "testing failure" > ${mount}/test.txt; start node1 again; node dist/bin/gluster-ha.js heal info ...
+Tear it down with: bash scripts/local-cluster.sh down
+EOT
+  ;;
+down)
+  . scripts/pulumi-env.sh
+  bash examples/local/run.sh destroy
+  ;;
+*) echo "usage: scripts/local-cluster.sh up|down" >&2; exit 2 ;;
+esac
