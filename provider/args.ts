@@ -4,7 +4,9 @@ import type * as pulumi from "@pulumi/pulumi";
 
 /** Inputs of the gluster-ha Cluster component: two storage nodes replicating each other, one FUSE client, round-robin DNS and an optional Apache site on the mount. */
 export interface ClusterArgs {
-  /** Exactly the two storage nodes, node 1 first. */
+  /** bundled: the gluster-ha runtime (two nodes); glusterfs: the distribution's GlusterFS packages (glusterd, a replica volume, mount -t glusterfs). A deployed cluster cannot switch engines (docs/engines.md). Defaults to "bundled". */
+  engine?: "bundled" | "glusterfs";
+  /** The storage nodes, node 1 first: exactly two with engine bundled; two or more with engine glusterfs (replica sets of 2 or 3 bricks). */
   nodes: NodeArgs[];
   /** The host that mounts the volume (and serves the Apache site). */
   client: ClientArgs;
@@ -26,6 +28,10 @@ export interface ClusterArgs {
   serviceManager?: "systemd" | "process";
   /** Keep the brick directories on destroy. Defaults to true. */
   retainData?: boolean;
+  /** engine glusterfs: the GlusterFS volume's name (the bundled engine's volume is always gfs). Defaults to "gfs". */
+  volumeName?: string;
+  /** engine glusterfs, nodes in sets of three: the third brick of each set holds metadata only (replica 3 arbiter 1). Defaults to false. */
+  arbiter?: boolean;
 }
 
 /** How to reach a host: { local: true } runs the steps on this machine, otherwise SSH. */
@@ -137,7 +143,9 @@ export interface Rfc2136Args {
 
 /** Inputs of the gluster-ha Cluster component: two storage nodes replicating each other, one FUSE client, round-robin DNS and an optional Apache site on the mount. */
 export interface ClusterConfig {
-  /** Exactly the two storage nodes, node 1 first. */
+  /** bundled: the gluster-ha runtime (two nodes); glusterfs: the distribution's GlusterFS packages (glusterd, a replica volume, mount -t glusterfs). A deployed cluster cannot switch engines (docs/engines.md). Defaults to "bundled". */
+  engine: "bundled" | "glusterfs";
+  /** The storage nodes, node 1 first: exactly two with engine bundled; two or more with engine glusterfs (replica sets of 2 or 3 bricks). */
   nodes: NodeConfig[];
   /** The host that mounts the volume (and serves the Apache site). */
   client: ClientConfig;
@@ -159,6 +167,10 @@ export interface ClusterConfig {
   serviceManager: "systemd" | "process";
   /** Keep the brick directories on destroy. Defaults to true. */
   retainData: boolean;
+  /** engine glusterfs: the GlusterFS volume's name (the bundled engine's volume is always gfs). Defaults to "gfs". */
+  volumeName: string;
+  /** engine glusterfs, nodes in sets of three: the third brick of each set holds metadata only (replica 3 arbiter 1). Defaults to false. */
+  arbiter: boolean;
 }
 
 /** How to reach a host: { local: true } runs the steps on this machine, otherwise SSH. */

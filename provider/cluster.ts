@@ -8,6 +8,9 @@ import type { ClusterArgs, ClusterConfig, ConnectionConfig } from "./args";
 import { renderApacheSite, type ApacheSitePlan } from "./planners/apache";
 import { hostsMarker, planDnsRecords, renderHostsLines, renderNsupdate, type DnsRecord } from "./planners/dns";
 import { renderClientVolfile, renderServerVolfile } from "./planners/volfiles";
+import { planGlusterfsVolume, type GlusterfsPlan } from "./engines/glusterfs";
+import { glusterfsSteps } from "./engines/glusterfs-steps";
+import { engineGuard, guardedDependsOn } from "./engines/guard";
 import { bundleRuntime, type RuntimeBundle } from "./runtime-bundle";
 import * as scripts from "./scripts";
 import { resolveClusterConfig } from "./validate";
@@ -35,12 +38,28 @@ export interface ClusterPlan {
   volfiles: Record<string, string>;
   records: DnsRecord[];
   site?: ApacheSitePlan;
+  /** engine glusterfs: the volume, its options and the mount (GlusterFS renders its own volfiles). */
+  glusterfs?: GlusterfsPlan;
+}
+
+/** engine glusterfs: the component's inputs as a GlusterFS volume plan. */
+export function planGlusterfs(c: ClusterConfig): GlusterfsPlan {
+  return planGlusterfsVolume({
+    volumeName: c.volumeName,
+    nodes: c.nodes,
+    arbiter: c.arbiter,
+    options: c.options,
+    authAllow: c.authAllow,
+    remoteHost: c.client.remoteHost,
+    mountPoint: c.client.mountPoint,
+  });
 }
 
 export function planCluster(c: ClusterConfig): ClusterPlan {
   const o = c.options;
   const volfiles: Record<string, string> = {};
-  c.nodes.forEach((n, i) => {
+  const bundled = c.engine === "bundled";
+  (bundled ? c.nodes : []).forEach((n, i) => {
     const peer = c.nodes[1 - i]!;
     volfiles[n.name] = renderServerVolfile({
       self: { name: n.name, index: i },
@@ -55,7 +74,7 @@ export function planCluster(c: ClusterConfig): ClusterPlan {
       listenPort: c.listenPort,
     });
   });
-  volfiles[c.client.name] = renderClientVolfile({
+  if (bundled) volfiles[c.client.name] = renderClientVolfile({
     remoteHost: c.client.remoteHost,
     replication: c.replication,
     nodes: c.nodes,
@@ -76,7 +95,7 @@ export function planCluster(c: ClusterConfig): ClusterPlan {
         documentRoot: `${c.client.mountPoint.replace(/\/$/, "")}/${c.apache.documentRoot.replace(/\/$/, "")}`,
       })
     : undefined;
-  return { volfiles, records, site };
+  return { volfiles, records, site, ...(bundled ? {} : { glusterfs: planGlusterfs(c) }) };
 }
 
 export class Cluster extends pulumi.ComponentResource {
@@ -99,7 +118,8 @@ export class Cluster extends pulumi.ComponentResource {
     let bundle: RuntimeBundle;
     try {
       c = resolveClusterConfig(args);
-      bundle = runtimeBundle ?? bundleRuntime();
+      // GlusterFS needs no runtime on the hosts: nothing to bundle.
+      bundle = runtimeBundle ?? (c.engine === "bundled" ? bundleRuntime() : { hash: "", archivePath: "", version: "" });
     } catch (e) {
       if (e instanceof ConfigError) throw new pulumi.ResourceError(e.message, this);
       throw e;
@@ -123,20 +143,26 @@ export class Cluster extends pulumi.ComponentResource {
     const nodeHosts: Host[] = c.nodes.map((n) => ({ key: n.name, connection: n.connection, paths: scripts.hostPaths(n.installPrefix) }));
     const clientHost: Host = { key: c.client.name, connection: c.client.connection, paths: scripts.hostPaths(c.client.installPrefix) };
 
-    // 1. Prepare every host: Node.js >= 20, FUSE, directories.
+    // Engine switches are refused at preview (the data would have to be migrated); every first step waits for the check.
+    const gate = guardedDependsOn(engineGuard(name, c.engine, this), componentOpts.dependsOn);
+    const bundled = c.engine === "bundled";
+    const glusterfs = bundled ? undefined : glusterfsSteps(c, plan.glusterfs!, nodeHosts, clientHost, run, gate);
+
+    // 1. Prepare every host: Node.js >= 20, FUSE, directories. (Steps 1-3 and 5 are the bundled
+    //    engine's; engine glusterfs has its own, from provider/engines/glusterfs-steps.ts.)
     const prepared = new Map<string, pulumi.Resource>();
-    for (const [host, extraDirs] of [
+    for (const [host, extraDirs] of !bundled ? [] : [
       ...nodeHosts.map((h, i) => [h, [c.nodes[i]!.brickDir]] as const),
       [clientHost, [c.client.mountPoint]] as const,
     ]) {
       const prepare = scripts.prepareScript(host.paths, [...extraDirs]);
       // The component's own dependsOn (e.g. the DNS server or Apache instance it uses) gates the first step.
-      prepared.set(host.key, run(`${host.key}-prepare`, host, { create: prepare, update: prepare, delete: scripts.unprepareScript(host.paths) }, [], componentOpts.dependsOn));
+      prepared.set(host.key, run(`${host.key}-prepare`, host, { create: prepare, update: prepare, delete: scripts.unprepareScript(host.paths) }, [], gate));
     }
 
     // 2. The runtime, bundled once, copied to each host; a new content hash means a new release.
     const runtimeInstalled = new Map<string, pulumi.Resource>();
-    for (const host of [...nodeHosts, clientHost]) {
+    for (const host of bundled ? [...nodeHosts, clientHost] : []) {
       const deps = [prepared.get(host.key)!];
       let archiveOnHost = bundle.archivePath;
       if (!host.connection.local) {
@@ -163,8 +189,8 @@ export class Cluster extends pulumi.ComponentResource {
 
     // 3. Volfiles and servers, one node after the other: an option change restarts node1, waits for it
     //    to answer and for heal to finish, then node2 — the client keeps its mount throughout.
-    const servers: Array<command.local.Command | command.remote.Command> = [];
-    c.nodes.forEach((n, i) => {
+    const servers: Array<command.local.Command | command.remote.Command> = glusterfs ? [...glusterfs.servers] : [];
+    (bundled ? c.nodes : []).forEach((n, i) => {
       const host = nodeHosts[i]!;
       const volfile = `${host.paths.etc}/server.vol`;
       const svc: scripts.ServiceDef = {
@@ -218,7 +244,7 @@ export class Cluster extends pulumi.ComponentResource {
       description: `gluster-ha client mount ${c.client.mountPoint} (glusterfs)`,
       mountPoint: c.client.mountPoint,
     };
-    const mountSteps = [
+    const mountSteps = !bundled ? "" : [
       `# runtime release ${bundle.hash}`,
       scripts.installVolfileScript(clientVolfile, plan.volfiles[c.client.name]!, `${clientHost.paths.bin}/glusterfs.js`),
       `mkdir -p ${scripts.sh(c.client.mountPoint)}`,
@@ -227,7 +253,7 @@ export class Cluster extends pulumi.ComponentResource {
       scripts.waitForMountScript(c.client.mountPoint),
       scripts.markerCheckScript(c.client.mountPoint, c.client.name),
     ].join("\n");
-    const mount = run(
+    const mount = glusterfs ? glusterfs.mount(dns ? [dns] : []) : run(
       `${c.client.name}-mount`,
       clientHost,
       {

@@ -3,7 +3,7 @@
 // heal), a rolling option change never interrupts the site, destroy leaves only brick data.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -13,6 +13,7 @@ const repo = join(__dirname, "..", "..");
 const example = join(repo, "examples", "local");
 const stack = "e2e";
 const stateDir = mkdtempSync("/tmp/gha-e2e-");
+chmodSync(stateDir, 0o755); // Apache's www-data must traverse it to reach the mount (mkdtemp gives 0700)
 const backendDir = mkdtempSync("/tmp/gha-e2e-backend-");
 // Our port range is 24400-24499; the example's defaults (24400/24453/24480) stay free for a manual run.
 const ports = { server: 24410, dns: 24454, web: 24482 };
@@ -141,8 +142,8 @@ test("with node1's server down the site answers; a file written meanwhile reache
   const stop = gha("node1", `service stop gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run`);
   assert.equal(stop.status, 0, stop.stderr);
   assert.equal(gha("node1", `service status gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run`).status, 3);
-  const page = await httpGet(ports.web);
-  assert.equal(page.status, 200);
+  // The seed: "wait a few seconds and then browse" — the client fails over within its transport-timeout (10 s).
+  await until("the site answering with node1 down", async () => (await httpGet(ports.web).catch(() => ({ status: 0 }))).status === 200, 20_000);
   writeFileSync(`${stateDir}/client/mnt/test.txt`, "testing failure\n");
   assert.equal(readFileSync(`${stateDir}/node2/brick/test.txt`, "utf8"), "testing failure\n");
   assert.ok(!existsSync(`${stateDir}/node1/brick/test.txt`), "node1 is down: it cannot have the file yet");

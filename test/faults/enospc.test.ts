@@ -23,8 +23,8 @@ before(async () => {
 });
 after(async () => {
   await c?.close();
-  await stopAllServers();
   await small?.unmount();
+  await stopAllServers();
 });
 
 test("disk full on one brick: ENOSPC or success only, the other brick consistent, heal once space returns", async (t) => {
@@ -51,5 +51,24 @@ test("disk full on one brick: ENOSPC or success only, the other brick consistent
   const full = await c.cli(["heal", "full", "-f", c.volfiles[0], "--json"], 120_000);
   t.diagnostic(`heal full: ${full.stdout.trim()} ${full.stderr.trim()}`);
   record({ file: FILE, badInputs: 0 });
+  await finishScenario(t, c, [ledger], { file: FILE, healTimeoutMs: 60_000 });
+});
+
+test("with the only running brick full, writes fail with ENOSPC (not another errno) and acknowledged data stays", async (t) => {
+  const m = c.mounts[0]!;
+  // Node2 (the tmpfs brick) alone, with 2 MiB left on it.
+  await c.killNode(1);
+  const { stdout } = await run("df", ["-k", "--output=used", small.dir]);
+  const usedKiB = Number(stdout.trim().split("\n").pop());
+  await run("mount", ["-o", `remount,size=${usedKiB + 2048}k`, small.dir]);
+  const ledger = new AckLedger();
+  await runWriter(ledger, { root: m.mountpoint, prefix: "alone-full", files: 1, fileSize: 8 << 20, chunk: 256 << 10, stallLimitMs: 1500 }).catch((err: Error) => t.diagnostic(err.message));
+  t.diagnostic(`acknowledged ${(ledger.totalAcked() / (1 << 20)).toFixed(2)} MiB of 8; errors ${JSON.stringify(ledger.stats.errors)}`);
+  assert.ok(ledger.totalAcked() < 8 << 20, "the write did not fit");
+  assert.deepEqual(Object.keys(ledger.stats.errors), ["ENOSPC"], "a full brick reports ENOSPC");
+  const now = await verify(ledger, { label: "mount", root: m.mountpoint }, [{ label: "brick2", root: c.bricks[1] }]);
+  assert.deepEqual(now.problems, [], "acknowledged bytes intact on the full brick");
+  await run("mount", ["-o", "remount,size=128m", small.dir]);
+  await c.startNode(1);
   await finishScenario(t, c, [ledger], { file: FILE, healTimeoutMs: 60_000 });
 });

@@ -18,7 +18,7 @@ import { mkdir, open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 const BLOCK_LEN = 1_048_573; // prime, so rotations of different files rarely line up
-const BLOCK = randomBytes(BLOCK_LEN + (4 << 20));
+const BLOCK = randomBytes(BLOCK_LEN);
 
 function shiftOf(name: string): number {
   return createHash("sha1").update(name).digest().readUInt32BE(0) % BLOCK_LEN;
@@ -30,7 +30,7 @@ export function streamBytes(name: string, offset: number, len: number): Buffer {
   let done = 0;
   while (done < len) {
     const at = (shiftOf(name) + offset + done) % BLOCK_LEN;
-    const n = Math.min(len - done, BLOCK.length - at);
+    const n = Math.min(len - done, BLOCK_LEN - at);
     BLOCK.copy(out, done, at, at + n);
     done += n;
   }

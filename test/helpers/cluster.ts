@@ -9,7 +9,7 @@
  * Each node's peer connection leaves from the node's own address (`bind-address` on its protocol/client),
  * so an iptables rule on the node's address cuts the node off completely (see iptables.ts).
  */
-import { execFile, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -135,6 +135,7 @@ export class FaultCluster {
 
   static async start(o: ClusterOptions): Promise<FaultCluster> {
     const c = new FaultCluster(o);
+    live.add(c);
     try {
       await c.startNode(1);
       await c.startNode(2);
@@ -282,6 +283,7 @@ export class FaultCluster {
   private closing = false;
   async close(): Promise<void> {
     this.closing = true;
+    live.delete(this);
     for (const m of this.mounts.splice(0)) {
       await m.unmount().catch(() => undefined);
       if (mountEntry(m.mountpoint)) await lazyUnmount(m.mountpoint).catch(() => undefined);
@@ -304,4 +306,28 @@ export async function tmpfsBrick(size: string): Promise<{ dir: string; unmount()
       await run("umount", ["-l", dir]).catch(() => undefined);
     },
   };
+}
+
+// A test process killed by a signal (the runner's timeout, ^C) skips its after hooks: take the servers
+// and mounts down with it anyway.
+const live = new Set<FaultCluster>();
+function killLeftovers(): void {
+  for (const c of live) {
+    for (const m of c.mounts) {
+      m.child.kill("SIGKILL");
+      try {
+        execFileSync("fusermount", ["-uz", m.mountpoint], { stdio: "ignore" });
+      } catch {
+        // not mounted
+      }
+    }
+    for (const n of [1, 2] as NodeNo[]) c.node(n)?.child.kill("SIGKILL");
+  }
+}
+process.on("exit", killLeftovers);
+for (const sig of ["SIGTERM", "SIGINT"] as const) {
+  process.once(sig, () => {
+    killLeftovers();
+    process.exit(128 + (sig === "SIGTERM" ? 15 : 2));
+  });
 }

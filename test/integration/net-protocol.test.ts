@@ -101,22 +101,125 @@ describe("failover and reconnect", () => {
     assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "OK");
   });
 
-  test("a server that comes back is reconnected in the background and open fds are reopened", async () => {
+  test("a fop issued while the only server is down waits for it to come back, on the reopened fd", async (t) => {
     const dir = tempDir();
     const brick = join(dir, "brick");
     let srv = await startBrickServer({ host: "127.0.0.2", port: 24111, brick });
-    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24111, timeout: 3 }));
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24111, timeout: 8 }));
     const fd = new Fd("/reopen.txt", 0o2 | 0o100);
     await c.client.create(CTX, { path: "/reopen.txt" }, fd.flags, 0o644, fd);
     assert.equal(await c.client.write(CTX, fd, Buffer.from("before"), 0), 6);
     await srv.kill();
     await until("child-down", () => c.events.includes("child-down"), 3000);
-    assert.equal(await codeOf(c.client.write(CTX, fd, Buffer.from("x"), 0)), "ENOTCONN");
+    const t0 = Date.now();
+    const write = c.client.write(CTX, fd, Buffer.from("after"), 6);
     srv = await startBrickServer({ host: "127.0.0.2", port: 24111, brick });
-    await until("reconnected", () => c.client.isUp(), 8000);
-    assert.equal(await c.client.write(CTX, fd, Buffer.from("after"), 6), 5);
+    assert.equal(await write, 5);
+    t.diagnostic(`write waited ${Date.now() - t0} ms for the server to return`);
+    assert.deepEqual(c.events, ["child-up", "child-down", "child-up"]);
     assert.equal((await c.client.read(CTX, fd, 100, 0)).toString(), "beforeafter");
     await c.client.release(CTX, fd);
+  });
+
+  test("with no server to return to, fops wait transport-timeout, then fail with ENOTCONN; later ones fail at once", async () => {
+    const srv = await startBrickServer({ host: "127.0.0.2", port: 24112 });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24112, timeout: 2 }));
+    await srv.kill();
+    await until("child-down", () => c.events.includes("child-down"), 3000);
+    const t0 = Date.now();
+    assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 1500 && waited <= 2500, `waited ${waited} ms (transport-timeout 2 s)`);
+    const t1 = Date.now();
+    assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+    assert.ok(Date.now() - t1 < 200, "an outage older than transport-timeout fails at once");
+  });
+
+  test("killing the connected server of a two-address client: reads in flight and fops issued meanwhile succeed on the other", async (t) => {
+    // Both servers export the same directory, so the second address serves the same file.
+    const brick = join(tempDir(), "brick");
+    const a = await startBrickServer({ host: "127.0.0.2", port: 24113, brick });
+    await startBrickServer({ host: "127.0.0.3", port: 24113, brick });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24113, timeout: 5 }));
+    const data = Buffer.alloc(256 << 10, 3);
+    const fd = new Fd("/shared.bin", 0o2 | 0o100);
+    await c.client.create(CTX, { path: "/shared.bin" }, fd.flags, 0o644, fd);
+    assert.equal(await c.client.write(CTX, fd, data, 0), data.length);
+    let worst = 0;
+    let ops = 0;
+    const timed = async <T>(p: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      const v = await p();
+      worst = Math.max(worst, Date.now() - t0);
+      ops++;
+      return v;
+    };
+    let stop = false;
+    const worker = async () => {
+      while (!stop) {
+        await timed(() => c.client.stat(CTX, { path: "/shared.bin" }));
+        assert.ok((await timed(() => c.client.read(CTX, fd, data.length, 0))).equals(data));
+        await timed(() => c.client.lookup(CTX, { path: "/" }));
+      }
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    await new Promise((r) => setTimeout(r, 300));
+    await a.kill();
+    await until("on the second address", () => (c.client.dump() as { address: string }).address === "127.0.0.3:24113" && c.client.isUp(), 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(workers);
+    t.diagnostic(`${ops} fops, worst ${worst} ms`);
+    assert.ok(worst < 2000, `worst stall ${worst} ms`);
+    assert.deepEqual(c.events, ["child-up", "child-down", "child-up"]);
+    await c.client.release(CTX, fd);
+  });
+
+  test("a modifying fop in flight when its server dies fails with ENOTCONN instead of being sent again", async () => {
+    const brick = join(tempDir(), "brick");
+    const a = await startBrickServer({ host: "127.0.0.2", port: 24114, brick });
+    await startBrickServer({ host: "127.0.0.3", port: 24114, brick });
+    const dir = tempDir();
+    const vol = join(dir, "client.vol");
+    writeFileSync(vol, clientVolfile({ hosts: "127.0.0.2", port: 24114 }));
+    const holder = spawnHelper(["lock-holder", vol, "/held"]);
+    await waitForLine(holder, /^locked$/);
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24114, timeout: 5 }));
+    const fd = new Fd("/held", 0o2);
+    await c.client.open(CTX, { path: "/held" }, fd.flags, fd);
+    // A blocking lock waits on the server behind the holder's: it is in flight when the server dies.
+    const blocked = codeOf(c.client.lk(CTX, fd, "setlkw", { type: "wr", start: 0, len: 0, pid: process.pid }));
+    await new Promise((r) => setTimeout(r, 200));
+    await a.kill();
+    assert.equal(await blocked, "ENOTCONN");
+    await until("on the second address", () => c.client.isUp(), 5000);
+    assert.equal(await codeOf(c.client.fstat(CTX, fd)), "OK", "the fd was reopened on the second server");
+    await c.client.release(CTX, fd);
+  });
+
+  test("under cluster/afr a down child fails fops at once (AFR has the other copy)", async () => {
+    const a = await startBrickServer({ host: "127.0.0.2", port: 24115 });
+    await startBrickServer({ host: "127.0.0.3", port: 24115 });
+    const volfile = [
+      clientVolfile({ hosts: "127.0.0.2", port: 24115, timeout: 5 }).replace("volume client", "volume c1"),
+      clientVolfile({ hosts: "127.0.0.3", port: 24115, timeout: 5 }).replace("volume client", "volume c2"),
+      "volume afr", "  type cluster/afr", "  subvolumes c1 c2", "end-volume", "",
+    ].join("\n");
+    const graph = Graph.fromText(volfile, "afr.vol", { log: silentLogger() });
+    graphs.push(graph);
+    await graph.start();
+    const c1 = graph.volumes.get("c1")!;
+    await a.kill();
+    await until("c1 down", () => !c1.isUp(), 3000);
+    const t0 = Date.now();
+    assert.equal(await codeOf(c1.stat(CTX, { path: "/" })), "ENOTCONN");
+    assert.ok(Date.now() - t0 < 200, "no wait under cluster/afr");
+    const fd = new Fd("/afr.txt", 0o2 | 0o100);
+    const t1 = Date.now();
+    await graph.top.create(CTX, { path: "/afr.txt" }, fd.flags, 0o644, fd);
+    assert.equal(await graph.top.write(CTX, fd, Buffer.from("x"), 0), 1);
+    await graph.top.release(CTX, fd);
+    assert.ok(Date.now() - t1 < 1000, `AFR write took ${Date.now() - t1} ms with a child down`);
   });
 });
 
@@ -133,10 +236,13 @@ describe("silent peer", () => {
       assert.ok(elapsed <= 3000, `stalled ${elapsed} ms (transport-timeout 2 s)`);
       assert.equal(c.client.isUp(), false);
       assert.ok(c.events.includes("child-down"));
-      // While partitioned, fops fail at once instead of stalling.
+      // A fop issued now waits for a reconnect until transport-timeout after the loss, no longer.
       const t1 = Date.now();
       assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
-      assert.ok(Date.now() - t1 < 500);
+      assert.ok(Date.now() - t1 <= 2500, `waited ${Date.now() - t1} ms`);
+      const t2 = Date.now();
+      assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
+      assert.ok(Date.now() - t2 < 200, "an outage older than transport-timeout fails at once");
     } finally {
       rule.remove();
     }

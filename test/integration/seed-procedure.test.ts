@@ -10,9 +10,9 @@ import { fileEquals, startSeedCluster, waitUntil } from "./afr-seed-cluster";
 const PORT = 24210;
 
 test("seed procedure: a write while node1 is down reaches node1 automatically when it returns", async (t) => {
-  // The round-robin name answers node2 first here: failing the client over from a killed server is
-  // protocol/client's business (tested there); this test is about replication and heal.
-  const c = await startSeedCluster({ port: PORT, clientHosts: "127.0.0.3,127.0.0.2" });
+  // The round-robin name answers node1 first: the client is connected to the node that gets killed
+  // and must fail over to node2 without the write noticing.
+  const c = await startSeedCluster({ port: PORT, clientHosts: "127.0.0.2,127.0.0.3" });
   t.after(() => c.close());
   const mnt = c.mount.mountpoint;
 
@@ -47,7 +47,7 @@ test("seed procedure: a write while node1 is down reaches node1 automatically wh
 });
 
 test("seed procedure with the heal daemon off: ls -lR on the mount heals node1", async (t) => {
-  const c = await startSeedCluster({ port: PORT, afrOptions: ["self-heal-daemon off"], clientHosts: "127.0.0.3,127.0.0.2" });
+  const c = await startSeedCluster({ port: PORT, afrOptions: ["self-heal-daemon off"], clientHosts: "127.0.0.2,127.0.0.3" });
   t.after(() => c.close());
   const mnt = c.mount.mountpoint;
   writeFileSync(join(mnt, "file.txt"), "");

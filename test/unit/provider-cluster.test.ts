@@ -60,7 +60,10 @@ async function build(name: string, args: ClusterArgs): Promise<{ cluster: Cluste
 }
 
 test("a local cluster is the seed's steps in order: prepare, runtime, node1, node2, dns, mount, apache", async () => {
-  const { mine } = await build("loc", localArgs());
+  const { mine: all } = await build("loc", localArgs());
+  // loc-engine: the Stash recording the engine (provider/engines/guard.ts).
+  assert.deepEqual(all.filter((r) => r.type === "pulumi:index:Stash").map((r) => [r.name, r.inputs.input]), [["loc-engine", "bundled"]]);
+  const mine = all.filter((r) => r.type !== "pulumi:index:Stash");
   const names = mine.map((r) => r.name);
   assert.ok(mine.every((r) => r.type === "command:local:Command"), names.join(" "));
   assert.deepEqual(new Set(names), new Set([

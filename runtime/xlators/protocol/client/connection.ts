@@ -33,6 +33,17 @@ interface Pending {
 }
 
 /**
+ * ENOTCONN because the connection went away under a fop. `sent` says whether the request had been
+ * written to the socket: one that was not provably never reached the server and may be re-sent
+ * elsewhere; one that was may have been carried out.
+ */
+export class ConnectionLost extends FopError {
+  constructor(readonly sent: boolean, message: string, where: { xlator: string; fop: string }) {
+    super("ENOTCONN", message, where);
+  }
+}
+
+/**
  * One handshaken connection to a server: many requests in flight (by id), replies in any order,
  * keepalive pings; a peer silent for `timeout` seconds is abandoned and everything pending fails
  * with ENOTCONN.
@@ -48,6 +59,11 @@ export class ClientConnection {
   private markClosed!: (reason: string) => void;
   /** The identity the server gave this connection. */
   clientId = "";
+  /**
+   * Called once, synchronously, when the connection is gone and before its pending fops fail, so the
+   * owner marks itself down before any of them can look for a connection again.
+   */
+  onLost: ((reason: string) => void) | undefined;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -60,6 +76,11 @@ export class ClientConnection {
 
   get address(): string {
     return `${this.opts.host}:${this.opts.port}`;
+  }
+
+  /** Destroyed (or closing): requests can no longer be written to it. */
+  get isClosed(): boolean {
+    return this.socket.destroyed;
   }
 
   get inFlight(): number {
@@ -202,7 +223,7 @@ export class ClientConnection {
   request(op: FopName, args: unknown[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.socket.destroyed) {
-        return reject(new FopError("ENOTCONN", `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: op }));
+        return reject(new ConnectionLost(false, `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: op }));
       }
       const id = this.nextId++;
       try {
@@ -223,10 +244,14 @@ export class ClientConnection {
 
   private onClose(): void {
     clearInterval(this.watchdog);
+    const onLost = this.onLost;
+    this.onLost = undefined;
+    onLost?.(this.closeReason);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    // Every pending request was written to the socket (request() refuses once it is destroyed).
     for (const p of pending) {
-      p.reject(new FopError("ENOTCONN", `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: p.op }));
+      p.reject(new ConnectionLost(true, `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: p.op }));
     }
     this.markClosed(this.closeReason);
   }

@@ -8,7 +8,7 @@ import type { CallCtx, Fd } from "../../../core/types";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import { FD_ARG, NEW_FD_ARG, RELEASE_FOPS, REOPEN_MASK, carriesFd, type WireNewFd } from "../../../protocol";
 import schema from "../../../../schema/xlators/protocol/client.json";
-import { ClientConnection, type ConnectOptions } from "./connection";
+import { ClientConnection, ConnectionLost, type ConnectOptions } from "./connection";
 import { metrics } from "../../../core/metrics";
 
 export interface ClientOptions {
@@ -38,9 +38,37 @@ const BACKOFF = [0.5, 0.5, 1, 1.5, 2.5, 4, 6.5, 10];
 const ROOT_CTX: CallCtx = { uid: 0, gid: 0, pid: 0, lkOwner: "", client: "reopen" };
 
 /**
+ * Fops that change nothing on the server: one lost with its connection is sent again on the next.
+ * open only without O_CREAT/O_EXCL/O_TRUNC (checked in mayResend); flush only releases the owner's
+ * locks, which the server already dropped with the connection.
+ */
+const RESENDABLE: ReadonlySet<FopName> = new Set<FopName>([
+  "lookup", "stat", "fstat", "access", "readlink", "read", "readdir", "statfs", "getxattr", "listxattr",
+  "open", "opendir", "flush",
+]);
+/** Auth/volume/version refusals: an operator must act, so fops do not wait for a reconnect. */
+const REFUSALS: ReadonlySet<string> = new Set(["EACCES", "ENOENT", "EPROTO"]);
+/** A fop lost with its connection gets at least this long to find the next one (a silent peer used up its time). */
+const RESEND_GRACE_MS = 500;
+/** Connections dying one after another under the same fop: give up after this many sends. */
+const MAX_SENDS = 3;
+
+interface Waiter {
+  resolve(conn: ClientConnection): void;
+  reject(err: FopError): void;
+  timer: NodeJS.Timeout;
+  op: FopName;
+}
+
+/**
  * protocol/client: one volume of a remote server's graph, over one connection at a time. Fails over
  * across the addresses of remote-host, reconnects in the background, reopens fds after a reconnect,
  * and tells its parents child-up / child-down.
+ *
+ * Between connections, fops wait for the next one (at most transport-timeout from the moment the
+ * connection was lost), so a client mounted on a round-robin name rides over a server's death. Under
+ * a cluster translator (cluster/afr) they fail at once with ENOTCONN instead: the cluster translator
+ * has other copies and must not stall on a dead one.
  */
 export class ProtocolClient extends Xlator {
   private conn: ClientConnection | undefined;
@@ -52,6 +80,10 @@ export class ProtocolClient extends Xlator {
   private lastFailure: FopError | undefined;
   private stopped = true;
   private wake: (() => void) | undefined;
+  /** When the client last lost (or had not yet got) its connection. */
+  private downSince = Date.now();
+  /** Fops waiting for the next connection. */
+  private readonly waiters = new Set<Waiter>();
   private loop: Promise<void> | undefined;
   private aborter = new AbortController();
   private readonly tlsMaterial: ConnectOptions["tls"];
@@ -89,6 +121,7 @@ export class ProtocolClient extends Xlator {
   override async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    this.downSince = Date.now();
     this.aborter = new AbortController();
     let firstRound!: () => void;
     const settled = new Promise<void>((r) => (firstRound = r));
@@ -103,7 +136,13 @@ export class ProtocolClient extends Xlator {
     this.aborter.abort();
     this.conn?.abandon("client stopped");
     this.wake?.();
+    this.failWaiters();
     await this.loop;
+  }
+
+  /** Whether fops wait for a reconnect: not under a cluster translator, which fails over by itself. */
+  private get waitsForReconnect(): boolean {
+    return !this.parents.some((p) => p.type.startsWith("cluster/"));
   }
 
   /** The addresses of remote-host, in the resolver's order (a round-robin name rotates them). */
@@ -156,10 +195,10 @@ export class ProtocolClient extends Xlator {
         connected = true;
         this.lastAddress = host;
         const since = Date.now();
+        conn.onLost = (reason) => this.detach(conn, reason);
         await this.attach(conn);
         firstRound();
-        const reason = await conn.closed;
-        this.detach(conn, reason);
+        await conn.closed;
         // A connection that lived a while resets the backoff; one that dies at once does not.
         failures = Date.now() - since > 5000 ? 0 : failures + 1;
         break;
@@ -213,40 +252,126 @@ export class ProtocolClient extends Xlator {
         this.log.warn({ msgid: "PC_REOPEN_FAILED", path: fd.path, code: (err as FopError).code }, "cannot reopen fd after reconnect");
       }
     }
+    // Lost again while reopening: detach already ran; the run loop moves on.
+    if (conn.isClosed || this.conn !== conn) return;
     this.up = true;
     metrics().connections.inc({ volume: this.name });
     if (this.generation > 1) metrics().reconnects.inc({ volume: this.name });
     this.log.info({ msgid: "PC_CONNECTED", address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
     for (const p of this.parents) p.notify("child-up", this);
+    // Queued fops run only now, after their fds were reopened.
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.resolve(conn);
+    }
   }
 
   private detach(conn: ClientConnection, reason: string): void {
     if (this.conn === conn) this.conn = undefined;
     const wasUp = this.up;
     this.up = false;
-    if (wasUp) metrics().connections.dec({ volume: this.name });
+    if (wasUp) {
+      this.downSince = Date.now();
+      metrics().connections.dec({ volume: this.name });
+    }
     this.lastFailure = new FopError("ENOTCONN", `${conn.address}: ${reason}`, { xlator: this.name });
     this.log.warn({ msgid: "PC_DISCONNECTED", address: conn.address, reason }, "disconnected");
     if (wasUp) for (const p of this.parents) p.notify("child-down", this);
   }
 
-  /** Sends one fop: maps the fds in its arguments to their numbers on the server. */
+  /**
+   * One fop: sent on the current connection, or on the next one if there is none yet (see the class
+   * comment); one lost with its connection is sent again if it provably did not reach the server or
+   * changes nothing there.
+   */
   async call(op: FopName, args: unknown[]): Promise<unknown> {
-    const where = { xlator: this.name, fop: op };
-    const conn = this.conn;
-    const wire = args.slice();
-    let fd: Fd | undefined;
-    if (carriesFd(op)) {
-      fd = args[FD_ARG] as Fd;
-      const state = fd?.get<RemoteFd>(this);
-      if (RELEASE_FOPS.has(op) && fd) {
-        this.openFds.delete(fd);
-        fd.ctx.delete(this);
-        // The server already released everything of a connection that went away.
-        if (!state || !conn || !this.up || state.gen !== this.generation) return undefined;
+    if (RELEASE_FOPS.has(op)) return this.releaseRemote(op, args);
+    const issued = Date.now();
+    for (let sends = 1; ; sends++) {
+      const conn = this.liveConnection() ?? await this.nextConnection(op, issued, sends > 1);
+      try {
+        return await this.send(conn, op, args);
+      } catch (err) {
+        if (!(err instanceof ConnectionLost) || sends >= MAX_SENDS || !this.mayResend(op, args, err)) throw err;
+        this.log.debug({ msgid: "PC_RESEND", fop: op, sent: err.sent }, "connection lost under a fop: sending it again on the next one");
       }
+    }
+  }
+
+  private liveConnection(): ClientConnection | undefined {
+    const c = this.conn;
+    return this.up && c && !c.isClosed ? c : undefined;
+  }
+
+  private mayResend(op: FopName, args: unknown[], err: ConnectionLost): boolean {
+    if (!err.sent) return true;
+    if (!RESENDABLE.has(op)) return false;
+    return op !== "open" || ((args[2] as number) & ~REOPEN_MASK) === 0;
+  }
+
+  /**
+   * Waits for the next connection: until transport-timeout after the connection was lost (or after
+   * the fop was issued, if earlier). Refusals, a stopped client and clients under a cluster
+   * translator fail at once.
+   */
+  private nextConnection(op: FopName, issued: number, resend: boolean): Promise<ClientConnection> {
+    const refused = this.lastFailure !== undefined && REFUSALS.has(this.lastFailure.code);
+    if (this.stopped || refused || !this.waitsForReconnect) return Promise.reject(this.downError(op));
+    const now = Date.now();
+    let until = Math.min(issued, this.downSince) + this.timeout * 1000;
+    if (resend) until = Math.max(until, now + RESEND_GRACE_MS);
+    if (until <= now) return Promise.reject(this.downError(op));
+    return new Promise<ClientConnection>((resolve, reject) => {
+      const w: Waiter = {
+        resolve, reject, op,
+        timer: setTimeout(() => {
+          this.waiters.delete(w);
+          reject(this.downError(op));
+        }, until - now),
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  private failWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.reject(this.downError(w.op));
+    }
+  }
+
+  /** release/releasedir never wait: a server that lost the connection already released the fd. */
+  private async releaseRemote(op: FopName, args: unknown[]): Promise<unknown> {
+    const fd = args[FD_ARG] as Fd | undefined;
+    const state = fd?.get<RemoteFd>(this);
+    if (fd) {
+      this.openFds.delete(fd);
+      fd.ctx.delete(this);
+    }
+    const conn = this.liveConnection();
+    if (!state || !conn || state.gen !== this.generation) return undefined;
+    const wire = args.slice();
+    wire[FD_ARG] = state.n;
+    try {
+      return await conn.request(op, wire);
+    } catch (err) {
+      if (err instanceof ConnectionLost) return undefined;
+      throw err;
+    }
+  }
+
+  /** Sends one fop on `conn`: maps the fds in its arguments to their numbers on the server. */
+  private async send(conn: ClientConnection, op: FopName, args: unknown[]): Promise<unknown> {
+    const where = { xlator: this.name, fop: op };
+    const wire = args.slice();
+    if (carriesFd(op)) {
+      const fd = args[FD_ARG] as Fd;
+      const state = fd?.get<RemoteFd>(this);
       if (!state) throw new FopError("EBADF", `fd not open through ${this.name}`, where);
-      if (!conn || !this.up) throw this.downError(op);
       if (state.gen !== this.generation) throw new FopError("EBADF", `fd of ${fd.path} was lost with a previous connection`, where);
       wire[FD_ARG] = state.n;
     }
@@ -257,7 +382,6 @@ export class ProtocolClient extends Xlator {
       newFd = { fd: f, n: this.nextFd++ };
       wire[newIdx] = { n: newFd.n, path: f.path, flags: f.flags, isDir: f.isDir || op === "opendir", gfid: f.gfid } satisfies WireNewFd;
     }
-    if (!conn || !this.up) throw this.downError(op);
     const gen = this.generation;
     const result = await conn.request(op, wire);
     if (newFd) {
@@ -287,7 +411,8 @@ export class ProtocolClient extends Xlator {
     return {
       up: this.up, address: this.conn?.address ?? null, client: this.conn?.clientId ?? null,
       transportTimeout: this.timeout, pingInterval: this.pingInterval,
-      generation: this.generation, inFlight: this.conn?.inFlight ?? 0, openFds: this.openFds.size,
+      generation: this.generation, inFlight: this.conn?.inFlight ?? 0, waiting: this.waiters.size, openFds: this.openFds.size,
+      waitsForReconnect: this.waitsForReconnect,
       lastFailure: this.lastFailure ? { code: this.lastFailure.code, message: this.lastFailure.message } : null,
     };
   }

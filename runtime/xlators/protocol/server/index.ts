@@ -22,6 +22,9 @@ export interface ServerOptions {
   [auth: `auth.ip.${string}.${"allow" | "reject"}`]: string[];
 }
 
+/** How long stop() waits for the connections' cleanup (fd releases down the graph). */
+const STOP_WAIT_MS = 500;
+
 const LIVE = (k: string) => k.startsWith("auth.ip.") || k === "max-frame-size" || k === "handshake-timeout";
 
 /**
@@ -31,6 +34,8 @@ const LIVE = (k: string) => k.startsWith("auth.ip.") || k === "max-frame-size" |
 export class ProtocolServer extends Xlator implements ConnectionHost {
   private listener: net.Server | undefined;
   private readonly conns = new Set<ServerConnection>();
+  /** Every accepted TCP socket, also those still in the TLS handshake (not yet a ServerConnection). */
+  private readonly sockets = new Set<net.Socket>();
   private nextConn = 1;
   private readonly startedAt = Date.now();
   /** With metrics on: each exported volume behind an io-stats that counts what clients send it. */
@@ -129,6 +134,10 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
       listener.listen({ host, port }, () => resolve());
     });
     listener.on("error", (err) => this.log.error({ err: err.message }, "listener error"));
+    listener.on("connection", (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    });
     this.listener = listener;
     this.log.info({ msgid: "PS_LISTENING", address: host, port: this.address()?.port, ssl: o.ssl === true }, "listening");
   }
@@ -136,10 +145,17 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
   override async stop(): Promise<void> {
     const listener = this.listener;
     this.listener = undefined;
-    if (listener) await new Promise<void>((r) => listener.close(() => r()));
+    // server.close() calls back only once every connection has ended: drop them first, not after.
+    const closed = listener ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
     const conns = [...this.conns];
     for (const c of conns) c.close();
-    await Promise.all(conns.map((c) => c.done));
+    for (const socket of this.sockets) socket.destroy();
+    // Releasing the clients' fds goes down the graph; a child stuck on a silent peer must not hold up the stop.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), STOP_WAIT_MS)));
+    const done = await Promise.race([Promise.all([closed, ...conns.map((c) => c.done)]), late]);
+    clearTimeout(timer);
+    if (done === "late") this.log.warn({ msgid: "PS_STOP_SLOW", connections: this.conns.size }, `connections not cleaned up within ${STOP_WAIT_MS} ms; stopping anyway`);
   }
 
   override reconfigure(options: Record<string, unknown>): ReconfigureResult {
