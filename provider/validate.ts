@@ -113,7 +113,7 @@ function crossChecks(c: ClusterConfig, args: ClusterArgs): string[] {
 function bundledChecks(c: ClusterConfig, args: ClusterArgs): string[] {
   const out: string[] = [];
   if (c.nodes.length !== 2) out.push("nodes: must list exactly two storage nodes");
-  if (args.volumeName !== undefined && args.volumeName !== "gfs") out.push(`volumeName: only engine glusterfs names its volume; the bundled engine's is "gfs"`);
+  if (args.volumeName !== undefined && args.volumeName !== "gfs") out.push(`volumeName: only engine glusterfs names its volume (the bundled engine's is "gfs")`);
   if (c.arbiter) out.push("arbiter: only engine glusterfs has arbiter bricks");
   return out;
 }
@@ -129,10 +129,10 @@ function glusterfsChecks(c: ClusterConfig, args: ClusterArgs): string[] {
       out.push(e.message);
     }
   }
-  if (args.listenPort !== undefined) out.push("listenPort: engine glusterfs uses glusterd's ports (24007, bricks from 49152); remove listenPort");
-  if (c.replication === "client") out.push('replication: engine glusterfs replicates with its own AFR; remove replication: "client"');
+  if (args.listenPort !== undefined) out.push("listenPort: engine glusterfs uses glusterd's ports (24007, bricks from 49152), remove listenPort");
+  if (c.replication === "client") out.push('replication: engine glusterfs replicates with its own AFR, remove replication: "client"');
   args.nodes.forEach((n, i) => {
-    if (n.bindAddress !== undefined) out.push(`nodes[${i}].bindAddress: engine glusterfs listens on all addresses; remove bindAddress`);
+    if (n.bindAddress !== undefined) out.push(`nodes[${i}].bindAddress: engine glusterfs listens on all addresses, remove bindAddress`);
   });
   return out;
 }
@@ -144,7 +144,7 @@ function glusterfsChecks(c: ClusterConfig, args: ClusterArgs): string[] {
 export function resolveClusterConfig(args: ClusterArgs): ClusterConfig {
   const outputs: Array<{ path: (string | number)[]; output: unknown }> = [];
   const data = withPlaceholders(args, outputs) as Record<string, unknown>;
-  const engine = data.engine;
+  const engine = data && typeof data === "object" ? data.engine : undefined;
   if (!validateCluster(data)) throw new ConfigError(messages(validateCluster.errors ?? [], engine).join("; "));
   const c = data as unknown as ClusterConfig;
   if (c.apache) fillApache(c.apache);

@@ -8,8 +8,8 @@ export type EngineName = "bundled" | "glusterfs";
 
 export function engineSwitchMessage(recorded: string, wanted: string): string {
   return (
-    `engine: this cluster was deployed with engine "${recorded}"; switching it to "${wanted}" is refused ` +
-    `because the data on the bricks would have to be migrated. Deploy a second Cluster (another name) with ` +
+    `engine: switching this cluster from engine "${recorded}" (as deployed) to "${wanted}" is refused: ` +
+    `the data on the bricks would have to be migrated. Deploy a second Cluster (another name) with ` +
     `engine "${wanted}" and copy the data over (docs/engines.md, "Migrating between engines"), or set engine back to "${recorded}".`
   );
 }

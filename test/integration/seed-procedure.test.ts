@@ -36,7 +36,9 @@ test("seed procedure: a write while node1 is down reaches node1 automatically wh
   // 4. start node1: test.txt reaches node1's brick byte-identical, without any client access.
   await c.start(1);
   const back = Date.now();
-  assert.ok(await waitUntil(() => fileEquals(join(c.bricks[0], "test.txt"), join(c.bricks[1], "test.txt")), 5000), "healed automatically");
+  // Healed = same bytes and the blame cleared (the heal copies the data first, then clears the changelog).
+  const healed = () => fileEquals(join(c.bricks[0], "test.txt"), join(c.bricks[1], "test.txt")) && c.blame(2, 1, "test.txt").every((n) => n === 0);
+  assert.ok(await waitUntil(healed, 5000), "healed automatically");
   const healMs = Date.now() - back;
   t.diagnostic(`healed ${healMs} ms after node1 listened`);
   assert.ok(healMs < 2000, `healed in ${healMs} ms`);
@@ -62,7 +64,7 @@ test("seed procedure with the heal daemon off: ls -lR on the mount heals node1",
   // The seed's way: ls -lR on the mount (repeated until node2 has reconnected to node1).
   const healed = await waitUntil(() => {
     execFileSync("ls", ["-lR", mnt], { stdio: "ignore" });
-    return fileEquals(join(c.bricks[0], "test.txt"), join(c.bricks[1], "test.txt"));
+    return fileEquals(join(c.bricks[0], "test.txt"), join(c.bricks[1], "test.txt")) && c.blame(2, 1, "test.txt").every((n) => n === 0);
   }, 15000, 300);
   assert.ok(healed, "ls -lR healed test.txt");
   assert.deepEqual(c.blame(2, 1, "test.txt"), [0, 0, 0]);
