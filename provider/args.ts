@@ -48,6 +48,8 @@ export interface ConnectionArgs {
   privateKey?: pulumi.Input<string>;
   /** SSH password. */
   password?: pulumi.Input<string>;
+  /** The host's public SSH key as `TYPE BASE64` (a known_hosts line without the host name, e.g. from `ssh-keyscan`): the connection fails unless the host presents it. Unset, the host key is not checked. */
+  hostKey?: string;
 }
 
 export interface NodeArgs {
@@ -187,6 +189,8 @@ export interface ConnectionConfig {
   privateKey?: pulumi.Input<string>;
   /** SSH password. */
   password?: pulumi.Input<string>;
+  /** The host's public SSH key as `TYPE BASE64` (a known_hosts line without the host name, e.g. from `ssh-keyscan`): the connection fails unless the host presents it. Unset, the host key is not checked. */
+  hostKey?: string;
 }
 
 export interface NodeConfig {

@@ -380,6 +380,7 @@ function sshConnection(conn: ConnectionConfig): command.types.input.remote.Conne
     user: conn.user,
     ...(conn.privateKey !== undefined ? { privateKey: pulumi.secret(conn.privateKey) } : {}),
     ...(conn.password !== undefined ? { password: pulumi.secret(conn.password) } : {}),
+    ...(conn.hostKey !== undefined ? { hostKey: conn.hostKey } : {}),
   };
 }
 

@@ -4,8 +4,21 @@
 import { markerCheckScript, sh, type HostPaths } from "../scripts";
 import type { GlusterfsMountPlan, GlusterfsPlan } from "./glusterfs";
 
-/** Every step calls the CLI non-interactively (volume stop/delete would otherwise ask y/n). */
-const GL = `gl() { gluster --mode=script "$@"; }`;
+/**
+ * Every step calls the CLI non-interactively (volume stop/delete would otherwise ask y/n), and retries
+ * while another transaction holds glusterd's cluster-wide lock (other volumes' operations, a peer's).
+ */
+const GL = `gl() {
+  local out rc i
+  for i in $(seq 1 60); do
+    rc=0; out=$(gluster --mode=script "$@" 2>&1) || rc=$?
+    case "$out" in *"Another transaction is in progress"*|*"ocking failed"*) sleep 1 ;; *) break ;; esac
+  done
+  if [ "$rc" = 0 ]; then printf '%s\\n' "$out"; else printf '%s\\n' "$out" >&2; fi
+  return "$rc"
+}
+# The volumes glusterd serves, one per line; fails when glusterd does not answer.
+volumes_left() { local out; out=$(gl volume list 2>/dev/null) || return 1; printf '%s\\n' "$out" | grep -v '^No volumes present' || true; }`;
 
 const ENGINE = "glusterfs";
 
@@ -96,25 +109,29 @@ done`;
 
 /** Stops glusterd when this engine started it and no volume is left on it (others may share the host's glusterd). */
 export function stopGlusterdScript(manager: "systemd" | "process", p: HostPaths): string {
-  const noVolumesLeft = `{ ! command -v gluster >/dev/null || ! gl volume list 2>/dev/null | grep -qv '^No volumes present'; }`;
+  // Only an answer saying "no volumes" lets it stop: a busy or silent glusterd is left running.
+  const idle = `{ ! command -v gluster >/dev/null || { left=$(volumes_left) && [ -z "$left" ]; }; }`;
+  const keep = `echo "glusterd left running: it still serves \${left:-volumes it did not list}"`;
   if (manager === "systemd") {
     return `${GL}
-if [ -f ${sh(ownedMarker(p))} ] && ${noVolumesLeft}; then systemctl disable --now glusterd || true; fi
+if [ -f ${sh(ownedMarker(p))} ]; then
+  if ${idle}; then systemctl disable --now glusterd || true; else ${keep}; fi
+fi
 rm -f ${sh(ownedMarker(p))}`;
   }
   return `${GL}
 pidfile=${sh(glusterdPidfile(p))}
 if [ -s "$pidfile" ]; then
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null && ${noVolumesLeft}; then
+  if ! kill -0 "$pid" 2>/dev/null; then
+    rm -f "$pidfile"
+  elif ${idle}; then
     kill "$pid"
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-    rm -f "$pidfile"
-  elif ! kill -0 "$pid" 2>/dev/null; then
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
     rm -f "$pidfile"
   else
-    echo "glusterd (pid $pid) still serves other volumes; left running"
+    ${keep}
   fi
 fi`;
 }
@@ -254,11 +271,38 @@ export function nodeDownScript(manager: "systemd" | "process", p: HostPaths, bri
   return [stopGlusterdScript(manager, p), ...(retainData ? [] : [wipeBrickScript(brickDir)]), removeEngineMarkerScript(p)].join("\n");
 }
 
-/** The client: marker (a bundled-engine client is refused), the FUSE client package, the mount. */
-export function clientUpScript(m: GlusterfsMountPlan, p: HostPaths, clientName: string): string {
-  return [engineMarkerScript(p, clientName), installPackagesScript("client"), mountScript(m, clientName)].join("\n");
+const fstabEscape = (v: string): string => v.replace(/\\/g, "\\134").replace(/ /g, "\\040").replace(/\t/g, "\\011");
+
+/** The /etc/fstab line for the mount (blanks escaped as \040); `_netdev` waits for the network at boot. */
+export function fstabLine(m: GlusterfsMountPlan): string {
+  const options = ["defaults", "_netdev", ...(m.backupServers.length ? [`backup-volfile-servers=${m.backupServers.join(":")}`] : [])].join(",");
+  return `${fstabEscape(m.source)} ${fstabEscape(m.mountPoint)} glusterfs ${options} 0 0`;
 }
 
-export function clientDownScript(mountPoint: string, p: HostPaths): string {
-  return [unmountScript(mountPoint), removeEngineMarkerScript(p)].join("\n");
+/** Drops the glusterfs line of this mount point; rewrites in place (not sed -i: /etc/fstab may be a bind mount). */
+function fstabRemoveScript(mountPoint: string, fstab: string): string {
+  const f = sh(fstab);
+  // Through the environment: awk -v would turn the \040 escapes back into blanks.
+  const m = `m=${sh(fstabEscape(mountPoint))}`;
+  const ours = `${m} awk '$2 == ENVIRON["m"] && $3 == "glusterfs" { f = 1 } END { exit !f }' ${f}`;
+  return `if [ -f ${f} ] && ${ours}; then
+  ${m} awk '!($2 == ENVIRON["m"] && $3 == "glusterfs")' ${f} > ${f}.gluster-ha
+  cat ${f}.gluster-ha > ${f} && rm -f ${f}.gluster-ha
+fi`;
+}
+
+/**
+ * The client: marker (a bundled-engine client is refused), the FUSE client package, the mount. With
+ * systemd the mount is also in /etc/fstab, so it returns at boot (as the bundled engine's mount unit does).
+ */
+export function clientUpScript(m: GlusterfsMountPlan, p: HostPaths, clientName: string, manager: "systemd" | "process" = "process", fstab = "/etc/fstab"): string {
+  const persist =
+    manager === "systemd"
+      ? [fstabRemoveScript(m.mountPoint, fstab), `printf '%s\\n' ${sh(fstabLine(m))} >> ${sh(fstab)}`]
+      : [];
+  return [engineMarkerScript(p, clientName), installPackagesScript("client"), mountScript(m, clientName), ...persist].join("\n");
+}
+
+export function clientDownScript(mountPoint: string, p: HostPaths, fstab = "/etc/fstab"): string {
+  return [fstabRemoveScript(mountPoint, fstab), unmountScript(mountPoint), removeEngineMarkerScript(p)].join("\n");
 }

@@ -55,7 +55,7 @@ export function glusterfsSteps(
   const pool = run(`${first.key}-pool`, first, { create: probe, update: probe, delete: gs.peerDetachScript(plan.peers) }, servers);
   const volumeUp = gs.volumeUpScript(plan);
   const volume = run(`${first.key}-volume`, first, { create: volumeUp, update: volumeUp, delete: gs.volumeDownScript(plan) }, [pool]);
-  const mountUp = gs.clientUpScript(plan.mount, clientHost.paths, clientHost.key);
+  const mountUp = gs.clientUpScript(plan.mount, clientHost.paths, clientHost.key, manager);
   const mount = (deps: pulumi.Resource[]): StepCommand =>
     run(`${clientHost.key}-mount`, clientHost, { create: mountUp, update: mountUp, delete: gs.clientDownScript(plan.mount.mountPoint, clientHost.paths) }, [volume, ...deps], gate);
   return { servers, volume, mount };

@@ -82,7 +82,9 @@ function sshSession(connection) {
   ];
   const env = { ...process.env };
   if (c.hostKey) {
-    writeFileSync(join(dir, "known_hosts"), `[${c.host}]:${c.port ?? 22} ${c.hostKey}\n`);
+    // OpenSSH looks a host up as "host" on port 22 and as "[host]:port" on any other.
+    const known = (c.port ?? 22) === 22 ? c.host : `[${c.host}]:${c.port}`;
+    writeFileSync(join(dir, "known_hosts"), `${known} ${c.hostKey}\n`);
     options.push("-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "StrictHostKeyChecking=yes");
   } else {
     options.push("-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no");

@@ -45,7 +45,19 @@ async function healFull(c: SeedCluster, workload: string): Promise<Result> {
   return res;
 }
 
-async function main(): Promise<void> {
+/** Both heal workloads; bench.ts calls this (figures keyed by workload). */
+export async function run(): Promise<Record<string, number>> {
+  const results = await measure();
+  const out: Record<string, number> = {};
+  for (const r of results) {
+    const key = r.workload.startsWith("large") ? "large" : "small";
+    out[`${key}MBps`] = r.mbPerSec;
+    out[`${key}FilesPerSec`] = r.filesPerSec;
+  }
+  return out;
+}
+
+async function measure(): Promise<Result[]> {
   const results: Result[] = [];
   {
     const c = await startSeedCluster({ port: PORT, clientHosts: "127.0.0.3,127.0.0.2", afrOptions: ["self-heal-daemon off"] });
@@ -69,12 +81,20 @@ async function main(): Promise<void> {
       await c.close();
     }
   }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const results = await measure();
   const out = JSON.stringify({ bench: "heal", results }, null, 2);
   if (typeof values.json === "string") writeFileSync(values.json, out);
   process.stdout.write(`${out}\n`);
 }
 
-main().catch((err) => {
-  process.stderr.write(`[heal-bench] FAILED: ${(err as Error).stack}\n`);
-  process.exit(1);
-});
+// Run directly: the JSON report; imported by bench.ts: only run().
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`[heal-bench] FAILED: ${(err as Error).stack}\n`);
+    process.exit(1);
+  });
+}

@@ -1,6 +1,6 @@
 // kill -9 of servers and of the client mount process under checksummed writers: nothing acknowledged
 // is lost. Seed topology on 127.0.0.2/127.0.0.3:24500.
-import { after, before, test } from "node:test";
+import { after, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -14,19 +14,21 @@ const PORT = 24500;
 const FILE = "kill.test.ts";
 let c: FaultCluster;
 
-before(async () => {
+/** A fresh cluster per scenario (a failure cannot leak into the next); the client starts on node1. */
+async function freshCluster(t: TestContext): Promise<void> {
   c = await FaultCluster.start({ port: PORT, clientTimeout: 3, peerTimeout: 2 });
-});
-after(async () => {
-  await c?.close();
-  await stopAllServers();
-});
+  t.after(() => c.close());
+}
+after(() => stopAllServers());
 
 const large = { files: LONG ? 8 : 3, fileSize: (LONG ? 64 : 12) << 20, chunk: 1 << 20 };
 const small = { files: LONG ? 2000 : 300, fileSize: 4096, chunk: 4096 };
 
+// node1 is the server the client is connected to; node2 its peer.
+const role = (n: 1 | 2) => (n === 1 ? "the client's server" : "the peer server");
 for (const n of [1, 2] as const) {
-  test(`kill -9 of node${n} in the middle of large writes loses nothing acknowledged`, async (t) => {
+  test(`kill -9 of ${role(n)} in the middle of large writes loses nothing acknowledged`, async (t) => {
+    await freshCluster(t);
     const ledger = new AckLedger();
     const writer = runWriter(ledger, { root: c.mounts[0]!.mountpoint, prefix: `large-n${n}`, ...large });
     await waitFor("4 MiB acknowledged", () => ledger.totalAcked() >= 4 << 20, 60_000);
@@ -37,7 +39,8 @@ for (const n of [1, 2] as const) {
     await finishScenario(t, c, [ledger], { file: FILE });
   });
 
-  test(`kill -9 of node${n} in the middle of small writes loses nothing acknowledged`, async (t) => {
+  test(`kill -9 of ${role(n)} in the middle of small writes loses nothing acknowledged`, async (t) => {
+    await freshCluster(t);
     const ledger = new AckLedger();
     const writer = runWriter(ledger, { root: c.mounts[0]!.mountpoint, prefix: `small-n${n}`, ...small });
     await waitFor("50 small files acknowledged", () => ledger.files.size >= 50, 60_000);
@@ -50,6 +53,7 @@ for (const n of [1, 2] as const) {
 }
 
 test("both servers killed in turn under a running writer lose nothing acknowledged", async (t) => {
+  await freshCluster(t);
   const ledger = new AckLedger();
   const ac = new AbortController();
   const writer = runWriter(ledger, { root: c.mounts[0]!.mountpoint, prefix: "turns", files: 100_000, fileSize: 64 << 10, chunk: 16 << 10, signal: ac.signal });
@@ -69,11 +73,13 @@ test("both servers killed in turn under a running writer lose nothing acknowledg
     ac.abort();
     await writer;
   }
+  t.diagnostic(`entries the heal daemon left for a lookup to heal: ${[...c.lookupHealed].join(", ") || "none"}`);
   await finishScenario(t, c, [ledger], { file: FILE });
 });
 
 test("kill -9 of the client mount process: the stale mount is handled and the next mount recovers", async (t) => {
-  const m = await c.mount();
+  await freshCluster(t);
+  const m = c.mounts[0]!;
   const ledger = new AckLedger();
   const writer = runWriter(ledger, { root: m.mountpoint, prefix: "client-kill", files: 100_000, fileSize: 256 << 10, chunk: 64 << 10, stallLimitMs: 3000 });
   await waitFor("2 MiB acknowledged", () => ledger.totalAcked() >= 2 << 20, 30_000);

@@ -2,6 +2,8 @@
 // through the mount, counters recorded for the summary, and the assertions (lost 0, divergent 0, crashes 0).
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { verify, type AckLedger } from "../helpers/checksum-writer";
 import type { ClusterMount, FaultCluster } from "../helpers/cluster";
 import { record } from "./report";
@@ -12,7 +14,9 @@ export async function finishScenario(
   ledgers: AckLedger[],
   o: { mount?: ClusterMount; healTimeoutMs?: number; file: string; extraOps?: number } ,
 ): Promise<void> {
-  await c.waitHealed(o.healTimeoutMs ?? 60_000);
+  await c.waitHealed(o.healTimeoutMs ?? 60_000, () => []).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await changelogs(c)}`);
+  });
   const mount = o.mount ?? c.mounts.find((m) => m.child.exitCode === null && m.child.signalCode === null);
   let files = 0;
   let bytes = 0;
@@ -31,10 +35,30 @@ export async function finishScenario(
     ops += l.stats.operations;
   }
   const crashes = c.crashes();
+  if (c.lookupHealed.size) record({ file: o.file, note: `${t.name}: ${c.lookupHealed.size} entries healed only after a lookup through the mount (${[...c.lookupHealed].slice(0, 3).join(", ")})` });
   record({ file: o.file, scenario: t.name, scenarios: 1, operations: ops, bytesVerified: bytes, crashes: crashes.length, dataLost: lost.length });
   const errors = ledgers.map((l) => JSON.stringify(l.stats.errors)).join(" ");
   t.diagnostic(`${files} files, ${(bytes / (1 << 20)).toFixed(1)} MiB verified, ${ops} ops, errors seen by writers: ${errors}, max stall ${Math.max(...ledgers.map((l) => l.stats.maxStallMs))} ms`);
   assert.deepEqual(crashes, [], "no server or mount crashed");
   assert.deepEqual(problems.slice(0, 20), [], `acknowledged data lost or divergent in ${lost.length} files`);
   assert.ok(files > 0, "the scenario wrote something");
+}
+
+/** The trusted.* xattrs and sizes of every entry still pending heal, on both bricks (for failure messages). */
+async function changelogs(c: FaultCluster): Promise<string> {
+  try {
+    const info = await c.healInfo();
+    const paths = [...new Set(info.bricks.flatMap((b) => b.entries.map((e) => e.path)))].slice(0, 5);
+    return paths.flatMap((p) => c.bricks.map((b, i) => {
+      try {
+        const x = execFileSync("getfattr", ["-d", "-m", "trusted", "-e", "hex", join(b, p)], { encoding: "utf8" }).trim().split("\n").slice(1).join(" ");
+        const size = execFileSync("stat", ["-c", "%s", join(b, p)], { encoding: "utf8" }).trim();
+        return `brick${i + 1}${p}: size ${size} ${x}`;
+      } catch (e) {
+        return `brick${i + 1}${p}: ${(e as Error).message.split("\n")[0]}`;
+      }
+    })).join("\n");
+  } catch (e) {
+    return `(heal info failed: ${(e as Error).message})`;
+  }
 }

@@ -11,6 +11,7 @@
  */
 import { execFile, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { getAttributeSync } from "@napi-rs/xattr";
@@ -268,16 +269,31 @@ export class FaultCluster {
       return;
     }
     let last = "";
+    const pendingSince = new Map<string, number>();
     await waitFor("heal complete", async () => {
       const info = await this.healInfo();
       const skip = new Set(busy().map((p) => (p.startsWith("/") ? p : `/${p}`)));
       const left = info.bricks.flatMap((b) => (b.status !== "Connected" ? [`${b.brick} down`] : b.entries.map((e) => e.path).filter((p) => !skip.has(p))));
       last = left.slice(0, 10).join(", ");
+      // An entry that became pending after the heal daemon's crawl waits for the next crawl (heal-timeout,
+      // 600 s by default) or a lookup: after 5 s, look it up through a mount (the seed's `ls -lR` way).
+      const mount = this.mounts.find((m) => m.child.exitCode === null && m.child.signalCode === null);
+      for (const p of left.filter((x) => x.startsWith("/"))) {
+        const since = pendingSince.get(p) ?? Date.now();
+        pendingSince.set(p, since);
+        if (mount && Date.now() - since > 5000 && !this.lookupHealed.has(p)) {
+          this.lookupHealed.add(p);
+          await stat(join(mount.mountpoint, p)).catch(() => undefined);
+        }
+      }
       return left.length === 0;
     }, timeoutMs, 300).catch((err: Error) => {
       throw new Error(`${err.message}; still pending: ${last}`);
     });
   }
+
+  /** Entries waitHealed had to look up through a mount to get them healed. */
+  readonly lookupHealed = new Set<string>();
 
   /** Stops everything (mounts first, then servers); safe to call twice and after failures. */
   private closing = false;

@@ -7,9 +7,10 @@
  *   node --import tsx test/helpers/servers.ts serve VOLFILE LOGFILE
  *   node --import tsx test/helpers/servers.ts lock-holder VOLFILE PATH      (creates PATH, holds a write lock)
  *   node --import tsx test/helpers/servers.ts connect-once VOLFILE          (prints {"addresses":[...],"connected":"host:port"})
+ *   node --import tsx test/helpers/servers.ts fs-loop DIR                   (stat+write+read in DIR until stdin closes; prints a FsLoopReport)
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { promises as dns } from "node:dns";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -160,11 +161,12 @@ export async function startServer(volfile: string, host: string, port: number, b
 }
 
 /** Spawns one of this file's helper modes as a process (lock-holder, connect-once). */
-export function spawnHelper(args: string[], wrap: string[] = []): ChildProcess {
+export function spawnHelper(args: string[], wrap: string[] = [], opts: { stdin?: boolean } = {}): ChildProcess {
   const cmd = [process.execPath, "--import", "tsx", __filename, ...args];
+  const stdio: ("ignore" | "pipe")[] = [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"];
   const child = wrap.length
-    ? spawn(wrap[0]!, [...wrap.slice(1), ...cmd], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(wrap[0]!, [...wrap.slice(1), ...cmd], { cwd: REPO, stdio })
+    : spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, stdio });
   running.add({
     host: "", port: 0, brick: "", logFile: "", child, log: () => "", alive: () => child.exitCode === null,
     kill: async () => void child.kill("SIGKILL"), stop: async () => void child.kill("SIGKILL"),
@@ -270,11 +272,63 @@ async function connectOnce(volPath: string): Promise<void> {
   await graph.stop();
 }
 
+/** What `fs-loop` prints when told to stop. */
+export interface FsLoopReport {
+  iterations: number;
+  failures: { op: string; code: string; at: number }[];
+  /** The slowest single syscall, ms, and which. */
+  worstMs: number;
+  worstOp: string;
+  /** When the loop started (epoch ms). */
+  startedAt: number;
+}
+
+/**
+ * An application on a mount (the seed's Apache, plus writes): stat, write a whole file, read it back,
+ * over and over with synchronous syscalls, until stdin closes; every failure and the worst stall are recorded.
+ */
+async function fsLoop(dir: string): Promise<void> {
+  let stop = false;
+  process.stdin.on("data", () => undefined);
+  process.stdin.on("end", () => (stop = true));
+  process.stdin.on("close", () => (stop = true));
+  const report: FsLoopReport = { iterations: 0, failures: [], worstMs: 0, worstOp: "", startedAt: Date.now() };
+  const timed = <T>(op: string, fn: () => T): T | undefined => {
+    const t0 = Date.now();
+    try {
+      return fn();
+    } catch (err) {
+      report.failures.push({ op, code: String((err as NodeJS.ErrnoException).code ?? (err as Error).message), at: Date.now() });
+      return undefined;
+    } finally {
+      const ms = Date.now() - t0;
+      if (ms > report.worstMs) {
+        report.worstMs = ms;
+        report.worstOp = op;
+      }
+    }
+  };
+  process.stdout.write("looping\n");
+  for (let i = 0; !stop; i++) {
+    const file = join(dir, `loop-${i % 4}.txt`);
+    const body = `iteration ${i}\n`.repeat(1 + (i % 50));
+    if (i >= 4) timed("stat", () => statSync(file));
+    timed("write", () => writeFileSync(file, body));
+    const back = timed("read", () => readFileSync(file, "utf8"));
+    if (back !== undefined && back !== body) report.failures.push({ op: "read", code: "MISMATCH", at: Date.now() });
+    report.iterations++;
+    // Let stdin's end be seen (the syscalls above are synchronous).
+    if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+  }
+  process.stdout.write(JSON.stringify(report) + "\n");
+}
+
 if (require.main === module) {
   const [mode, ...rest] = process.argv.slice(2);
   const run = mode === "serve" ? serve(rest[0]!, rest[1]!)
     : mode === "lock-holder" ? lockHolder(rest[0]!, rest[1]!)
     : mode === "connect-once" ? connectOnce(rest[0]!)
+    : mode === "fs-loop" ? fsLoop(rest[0]!)
     : Promise.reject(new Error(`unknown mode ${mode}`));
   run.catch((err: unknown) => {
     process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);

@@ -3,13 +3,15 @@
 import { after, afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { join } from "node:path";
 import { FopError } from "../../runtime/core/errors";
 import { Graph } from "../../runtime/core/graph";
 import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Xlator, type XlatorEvent } from "../../runtime/core/xlator";
+import { decodeClientMsg, encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../runtime/protocol";
 import {
   clientVolfile, dropTraffic, spawnHelper, startBrickServer, stopAllServers, tempDir, waitForLine,
 } from "../helpers/servers";
@@ -195,6 +197,69 @@ describe("failover and reconnect", () => {
     await until("on the second address", () => c.client.isUp(), 5000);
     assert.equal(await codeOf(c.client.fstat(CTX, fd)), "OK", "the fd was reopened on the second server");
     await c.client.release(CTX, fd);
+  });
+
+  /**
+   * A server that handshakes, then either stops reading (`unread`: what it is sent stays in its kernel
+   * buffer) or reads; `die()` closes it like a killed process would.
+   */
+  async function fakeServer(host: string, port: number, mode: "unread" | "read"): Promise<{ die(): void; requests: string[]; close(): Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const requests: string[] = [];
+    const srv = net.createServer((sock) => {
+      sockets.add(sock);
+      const dec = new FrameDecoder(1 << 20);
+      let hello = false;
+      sock.on("error", () => undefined);
+      sock.on("data", (chunk: Buffer) => {
+        for (const f of dec.push(chunk)) {
+          const m = decodeClientMsg(f.meta, f.payload);
+          if (!hello && m.t === "hello") {
+            hello = true;
+            sock.write(Buffer.concat(encodeFrame({ t: "hello-ok", version: PROTOCOL_VERSION, client: "fake" })));
+            // pause() alone still drains the kernel buffer into Node's; stop reading at the handle.
+            if (mode === "unread") (sock as unknown as { _handle: { readStop(): void } })._handle.readStop();
+          } else if (m.t === "req") requests.push(m.op);
+        }
+      });
+    });
+    await new Promise<void>((r) => srv.listen(port, host, () => r()));
+    return {
+      requests,
+      die: () => {
+        srv.close();
+        for (const s of sockets) s.destroy();
+      },
+      close: () => new Promise<void>((r) => srv.close(() => r())),
+    };
+  }
+
+  test("a modifying fop the dead server never read (the connection was reset) is sent again on the next address", async (t) => {
+    const brick = join(tempDir(), "brick");
+    await startBrickServer({ host: "127.0.0.3", port: 24116, brick });
+    const fake = await fakeServer("127.0.0.2", 24116, "unread");
+    t.after(() => fake.die());
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24116, timeout: 5 }));
+    assert.equal((c.client.dump() as { address: string }).address, "127.0.0.2:24116");
+    const mkdir = codeOf(c.client.mkdir(CTX, { path: "/resent" }, 0o755));
+    await new Promise((r) => setTimeout(r, 200));
+    fake.die();
+    assert.equal(await mkdir, "OK");
+    assert.ok(existsSync(join(brick, "resent")), "made on the second server");
+  });
+
+  test("a modifying fop the dead server had read fails with ENOTCONN and is not sent again", async (t) => {
+    const brick = join(tempDir(), "brick");
+    await startBrickServer({ host: "127.0.0.3", port: 24117, brick });
+    const fake = await fakeServer("127.0.0.2", 24117, "read");
+    t.after(() => fake.die());
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24117, timeout: 5 }));
+    const mkdir = codeOf(c.client.mkdir(CTX, { path: "/maybe" }, 0o755));
+    await until("the fake server read the mkdir", () => fake.requests.includes("mkdir"), 2000);
+    fake.die();
+    assert.equal(await mkdir, "ENOTCONN");
+    await until("on the second address", () => c.client.isUp(), 5000);
+    assert.equal(existsSync(join(brick, "maybe")), false, "not sent again");
   });
 
   test("under cluster/afr a down child fails fops at once (AFR has the other copy)", async () => {

@@ -189,3 +189,26 @@ test("reconfigure applies aggregate-size, window-size and flush-behind live; dum
 test("aggregate-size larger than window-size is refused at init", () => {
   assert.throws(() => perf(WB, new MemFs(), { "aggregate-size": 1048576, "window-size": 65536 }), { code: "ECONFIG" });
 });
+
+test("closing an fd that changed nothing costs no flush below, unless this client ever took an fcntl lock", async () => {
+  const mem = new MemFs();
+  const wb = perf<WriteBehind>(WB, mem);
+  const created = await createFile(wb, "/f");
+  await wb.write(ctx, created, fill("a", 100), 0);
+  await wb.flush(ctx, created);
+  assert.equal(mem.count("flush"), 1, "a written fd's close reaches the servers (replication ends its batch)");
+  const reader = await openFile(wb, "/f");
+  await wb.read(ctx, reader, 100, 0);
+  await wb.flush(ctx, reader);
+  assert.equal(mem.count("flush"), 1, "a read-only use of the file: nothing to flush");
+  const truncated = await openFile(wb, "/f");
+  await wb.fsetattr(ctx, truncated, { size: 0 });
+  await wb.flush(ctx, truncated);
+  assert.equal(mem.count("flush"), 2, "fsetattr counts as a change");
+  // once any fcntl lock was asked for, every close must release the owner's locks below
+  await wb.lk(ctx, reader, "setlk", { type: "rd", start: 0, len: 0, pid: 1 }).catch(() => undefined);
+  const again = await openFile(wb, "/f");
+  await wb.flush(ctx, again);
+  assert.equal(mem.count("flush"), 3);
+  assert.equal((wb.dump() as { flushesSkipped: number }).flushesSkipped, 1);
+});

@@ -2,6 +2,7 @@
 // the shape of its shell steps, table-tested. The real GlusterFS run is test/integration/glusterfs-engine.test.ts.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterArgs } from "../../provider/args";
@@ -149,7 +150,7 @@ test("destroy keeps the bricks unless retainData is false; the volume goes with 
   assert.match(wipe, /find \/ha -mindepth 1 -maxdepth 1 -exec rm -rf \{\} \+/, ".glusterfs goes with the rest");
   assert.match(wipe, /setfattr -x "\$x" \/ha/, "trusted.* xattrs are removed from the brick root");
   const down = gs.volumeDownScript(planGlusterfsVolume(input(2)));
-  assert.match(down, /gl\(\) \{ gluster --mode=script "\$@"; \}/);
+  assert.match(down, /out=\$\(gluster --mode=script "\$@" 2>&1\)/);
   assert.match(down, /gl volume stop gfs force/);
   assert.match(down, /gl volume delete gfs/);
 });
@@ -303,5 +304,24 @@ test("inputs: engine glusterfs takes 2..N nodes in replica sets; bundled-only an
   ];
   for (const [what, args, message] of bad) {
     assert.throws(() => resolveClusterConfig(args), (e: unknown) => e instanceof ConfigError && e.message.split("; ").includes(message), `${what}: want ${message}`);
+  }
+});
+
+test("with systemd the mount goes into fstab (blanks escaped, _netdev, backups); destroy takes only that line out", () => {
+  const m = planMount("cluster.example.com", "gfs", "/srv/web data", ["10.0.0.1", "10.0.0.2"]);
+  assert.equal(gs.fstabLine(m), "cluster.example.com:/gfs /srv/web\\040data glusterfs defaults,_netdev,backup-volfile-servers=10.0.0.1:10.0.0.2 0 0");
+  const p = hostPaths("/opt/gluster-ha");
+  assert.doesNotMatch(gs.clientUpScript(m, p, "client", "process"), /fstab/);
+  assert.ok(gs.clientUpScript(m, p, "client", "systemd").endsWith(`printf '%s\\n' '${gs.fstabLine(m)}' >> /etc/fstab`));
+  const dir = spawnSync("mktemp", ["-d"], { encoding: "utf8" }).stdout.trim();
+  try {
+    const fstab = `${dir}/fstab`;
+    const other = "UUID=abc / ext4 defaults 0 1\nserver:/other /srv/web\\040data2 glusterfs defaults 0 0\n";
+    writeFileSync(fstab, `${other}${gs.fstabLine(m)}\n`);
+    const r = spawnSync("sh", ["-c", asBash(gs.clientDownScript(m.mountPoint, hostPaths(`${dir}/opt`), fstab))], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(fstab, "utf8"), other);
+  } finally {
+    spawnSync("rm", ["-rf", dir]);
   }
 });

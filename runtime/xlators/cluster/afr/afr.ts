@@ -12,6 +12,8 @@ import * as dirWrite from "./dir-write";
 import * as locks from "./lock-fops";
 import { HealScheduler } from "./heal-scheduler";
 import { HealDaemon } from "./heal-daemon";
+import { AfterWork } from "./after-work";
+import { finishAllEntryBatches } from "./entry-eager";
 import { metrics } from "../../../core/metrics";
 import { pendingPaths } from "../../../heal/pending-index";
 import { installTrace } from "./trace-tmp";
@@ -54,6 +56,8 @@ export class Afr extends Xlator {
   /** Paths last seen in split-brain / with mismatching gfids (for dump and heal info). */
   readonly splitBrain = new Map<string, string[]>();
   readonly gfidMismatch = new Set<string>();
+  /** Post-ops and unlocks still running after their fop was answered. */
+  readonly after = new AfterWork();
   private wasUp = false;
   private dropMetrics: (() => void) | undefined;
 
@@ -190,6 +194,8 @@ export class Afr extends Xlator {
     this.daemon.stop();
     this.dropMetrics?.();
     this.dropMetrics = undefined;
+    // Open entry batches are post-op'ed and unlocked, so a clean shutdown leaves no marks behind.
+    await Promise.race([finishAllEntryBatches(this).then(() => this.after.drain()), new Promise((r) => setTimeout(r, 2000).unref())]);
     // Running heals get a moment to finish; one stuck on a dead peer must not hold up the shutdown.
     await Promise.race([this.heals.drain(), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
@@ -231,6 +237,7 @@ export class Afr extends Xlator {
     return {
       children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i] })),
       healing: this.heals.active(),
+      afterWork: this.after.size,
       healed: this.heals.stats,
       lastIndexCrawl: this.daemon.lastCrawl ? { ...this.daemon.lastCrawl, at: new Date(this.daemon.lastCrawl.at).toISOString() } : null,
       splitBrain: Object.fromEntries(this.splitBrain),

@@ -8,7 +8,8 @@ import { posix as pathPosix } from "node:path";
 import type { CallCtx, Fd, Iatt, Loc, Xdata } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
-import { firstResult, transaction, type LockSpec } from "./transaction";
+import { batchedEntryOp, finishEntryBatches } from "./entry-eager";
+import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
 export function parentOf(loc: Loc): { parent: Loc; base: string } {
   return { parent: { path: pathPosix.dirname(loc.path) }, base: pathPosix.basename(loc.path) };
@@ -19,9 +20,13 @@ export function entryLock(afr: Afr, loc: Loc): LockSpec {
   return { kind: "entry", domain: afr.name, loc: parent, basename: base };
 }
 
-function entryTxn<T>(afr: Afr, ctx: CallCtx, fop: string, names: Loc[], op: (i: number) => Promise<T>) {
-  const parents = [...new Set(names.map((l) => parentOf(l).parent.path))].map((path) => ({ path }));
-  return transaction(afr, ctx, { fop, kind: "entry", locks: names.map((l) => entryLock(afr, l)), changelog: parents, op });
+/** An entry fop: inside the open batch of its directory when it can (entry-eager.ts), else a transaction. */
+async function entryTxn<T>(afr: Afr, ctx: CallCtx, fop: string, names: Loc[], op: (i: number) => Promise<T>): Promise<TxnOutcome<T>> {
+  const parents = [...new Set(names.map((l) => parentOf(l).parent.path))];
+  const locks = names.map((l) => entryLock(afr, l));
+  const batched = await batchedEntryOp(afr, ctx, fop, parents, locks, op);
+  if (batched) return batched;
+  return transaction(afr, ctx, { fop, kind: "entry", locks, changelog: parents.map((path) => ({ path })), op });
 }
 
 function withGfid(xdata: Xdata | undefined): { gfid: string; xdata: Xdata } {
@@ -64,9 +69,13 @@ export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): P
 }
 
 export async function rmdir(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  // A batch of the directory itself ends first: its post-op needs the directory.
+  await finishEntryBatches(afr, loc.path);
   await entryTxn(afr, ctx, "rmdir", [loc], (i) => afr.children[i]!.rmdir(ctx, loc, xdata));
 }
 
 export async function rename(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
+  // Batches address directories by path: those in a renamed (or replaced) directory end first.
+  await Promise.all([finishEntryBatches(afr, from.path), finishEntryBatches(afr, to.path)]);
   await entryTxn(afr, ctx, "rename", [from, to], (i) => afr.children[i]!.rename(ctx, from, to, xdata));
 }

@@ -40,8 +40,8 @@ function readOrder(afr: Afr, gfid: string | undefined, candidates = afr.upChildr
  * parent directory's changelog says those replicas are stale for entries (a file deleted while they
  * were down must not come back).
  */
-async function resolveLookup(afr: Afr, loc: Loc): Promise<{ insp: Inspection; read: number; splitBrain: boolean }> {
-  const insp = await inspect(afr, loc);
+async function resolveLookup(afr: Afr, loc: Loc, extraXattrs: readonly string[] = []): Promise<{ insp: Inspection; read: number; splitBrain: boolean }> {
+  const insp = await inspect(afr, loc, afr.upChildren(), extraXattrs);
   if (insp.present.size === 0) {
     if (insp.missing.length > 0) throw afr.err("ENOENT", "lookup");
     throw [...insp.errors.values()][0] ?? afr.err("ENOTCONN", "lookup", "no subvolume is up");
@@ -65,19 +65,21 @@ async function resolveLookup(afr: Afr, loc: Loc): Promise<{ insp: Inspection; re
   else afr.splitBrain.delete(loc.path);
   const candidates = r.sources.length > 0 ? r.sources : [...insp.present.keys()];
   const gfid = insp.present.get(candidates[0]!)!.stat.gfid;
-  if (afr.options["self-heal"] && needsHeal(afr, insp)) afr.heals.schedule(loc.path);
+  // Marks of an own transaction between its pre-op and post-op are no heal to do.
+  if (afr.options["self-heal"] && !afr.after.busy(loc.path) && needsHeal(afr, insp)) afr.heals.schedule(loc.path);
   return { insp, read: afr.pickReadChild(candidates, gfid), splitBrain: r.splitBrain };
 }
 
 export async function lookup(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
   void ctx;
   const wanted = (xdata?.[XDATA.wantXattrs] as string[] | undefined) ?? [];
-  const { insp, read } = await resolveLookup(afr, loc);
+  // What the caller wants rides on the same lookups as the changelog: no second round trip.
+  const { insp, read } = await resolveLookup(afr, loc, wanted);
   const rep = insp.present.get(read)!;
   if (wanted.length === 0) return { stat: rep.stat };
-  // Changelog keys were asked by us; anything else the caller wants comes from the read child.
-  const extra = await afr.children[read]!.lookup(ctx, loc, xdata).catch(() => undefined);
-  return { stat: rep.stat, xattrs: extra?.xattrs ?? {} };
+  const xattrs: Record<string, Buffer> = {};
+  for (const k of wanted) if (rep.xattrs[k] !== undefined) xattrs[k] = rep.xattrs[k]!;
+  return { stat: rep.stat, xattrs };
 }
 
 export async function stat(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Iatt> {

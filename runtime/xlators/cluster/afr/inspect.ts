@@ -27,9 +27,10 @@ export interface Inspection {
   errors: Map<number, FopError>;
 }
 
-export async function inspect(afr: Afr, loc: Loc, among = afr.upChildren()): Promise<Inspection> {
+/** `extraXattrs`: more xattrs to fetch with the changelog (a caller's want-xattrs). */
+export async function inspect(afr: Afr, loc: Loc, among = afr.upChildren(), extraXattrs: readonly string[] = []): Promise<Inspection> {
   const ctx = afr.internalCtx();
-  const want = afr.allChangelogKeys();
+  const want = extraXattrs.length === 0 ? afr.allChangelogKeys() : [...new Set([...afr.allChangelogKeys(), ...extraXattrs])];
   const res: Inspection = { loc, present: new Map(), missing: [], unreachable: [], errors: new Map() };
   for (let i = 0; i < afr.children.length; i++) if (!among.includes(i)) res.unreachable.push(i);
   await Promise.all(among.map(async (i) => {

@@ -11,7 +11,8 @@ import { Fd, XDATA, type CallCtx, type Iatt } from "../../../core/types";
 import type { Afr } from "./afr";
 import { direction, fileType, inspect, isDir } from "./inspect";
 import { clearPending, healError, readdirAll, removeTree, type HealOptions } from "./self-heal-common";
-import { lockAll } from "./transaction";
+import { batchLock } from "./entry-eager";
+import { lockAll, type HeldLocks } from "./transaction";
 
 export interface EntryHealResult {
   /** Names created on a sink: each still needs its data/metadata (dirs: their entries) healed from `source`. */
@@ -55,7 +56,15 @@ async function createLike(afr: Afr, ctx: CallCtx, path: string, source: number, 
 export async function healEntries(afr: Afr, path: string, opts: HealOptions = {}): Promise<EntryHealResult> {
   const ctx = afr.internalCtx();
   const result: EntryHealResult = { created: [], deleted: [], gfidMismatch: [], splitBrain: false, healed: false };
-  const held = await lockAll(afr, ctx, [{ kind: "entry", domain: afr.name, loc: { path }, basename: null }], afr.upChildren());
+  // Open entry batches (entry-eager.ts) end first: their marks are not this heal's to clear.
+  const batches = await lockAll(afr, ctx, [batchLock(afr, path, "wr")], afr.upChildren());
+  let held: HeldLocks;
+  try {
+    held = await lockAll(afr, ctx, [{ kind: "entry", domain: afr.name, loc: { path }, basename: null }], afr.upChildren());
+  } catch (err) {
+    await batches.releaseAll();
+    throw err;
+  }
   try {
     const insp = await inspect(afr, { path }, held.children);
     for (const [i, r] of insp.present) if (!isDir(r.stat)) insp.present.delete(i);
@@ -125,5 +134,6 @@ export async function healEntries(afr: Afr, path: string, opts: HealOptions = {}
     throw healError(afr, err);
   } finally {
     await held.releaseAll();
+    await batches.releaseAll();
   }
 }

@@ -6,6 +6,11 @@
  * subtracts 1 for each child where the op succeeded. What remains is exactly "replica i saw a change
  * that replica j missed". A transaction that died half way leaves M[i][i] != 0 (self-accusing).
  * If the op failed on every child, nothing changed anywhere, so post-op undoes all marks.
+ *
+ * What the answer waits for: the pre-op marks are on disk on a replica before the op runs there, and
+ * blame of a replica that missed the op is on disk before the op is answered. The unlock never holds
+ * up the answer, nor does the post-op of an op that succeeded on every replica (a crash before it
+ * leaves every replica self-accusing, which heal clears): both run after it (after-work.ts).
  */
 import { FopError } from "../../../core/errors";
 import type { CallCtx, Loc } from "../../../core/types";
@@ -14,7 +19,7 @@ import { delta, type ChangelogKind } from "./changelog";
 
 export type LockSpec =
   | { kind: "inode"; domain: string; loc: Loc; start: number; len: number }
-  | { kind: "entry"; domain: string; loc: Loc; basename: string | null };
+  | { kind: "entry"; domain: string; loc: Loc; basename: string | null; type?: "rd" | "wr" };
 
 export interface TxnSpec<T> {
   fop: string;
@@ -40,7 +45,7 @@ export interface TxnOutcome<T> {
 const warnedNoLocks = new WeakSet<object>();
 const CONTENTION = new Set(["EAGAIN", "EWOULDBLOCK", "EDEADLK"]);
 
-function specKey(s: LockSpec): string {
+export function specKey(s: LockSpec): string {
   return s.kind === "inode" ? `i:${s.domain}:${s.loc.path}:${s.start}` : `e:${s.domain}:${s.loc.path}:${s.basename ?? ""}`;
 }
 
@@ -50,7 +55,7 @@ async function takeLock(afr: Afr, ctx: CallCtx, i: number, s: LockSpec, blocking
     await child.inodelk(ctx, s.domain, s.loc, blocking ? "setlkw" : "setlk",
       { type: "wr", start: s.start, len: s.len, pid: ctx.pid, owner: ctx.lkOwner });
   } else {
-    await child.entrylk(ctx, s.domain, s.loc, s.basename, blocking ? "lock" : "lock_nb", "wr");
+    await child.entrylk(ctx, s.domain, s.loc, s.basename, blocking ? "lock" : "lock_nb", s.type ?? "wr");
   }
 }
 
@@ -60,7 +65,7 @@ async function releaseLock(afr: Afr, ctx: CallCtx, i: number, s: LockSpec): Prom
     if (s.kind === "inode") {
       await child.inodelk(ctx, s.domain, s.loc, "setlk", { type: "un", start: s.start, len: s.len, pid: ctx.pid, owner: ctx.lkOwner });
     } else {
-      await child.entrylk(ctx, s.domain, s.loc, s.basename, "unlock", "wr");
+      await child.entrylk(ctx, s.domain, s.loc, s.basename, "unlock", s.type ?? "wr");
     }
   } catch (err) {
     // A child that went away dropped our locks with the connection.
@@ -93,6 +98,8 @@ export class HeldLocks {
  */
 export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: number[]): Promise<HeldLocks> {
   const sorted = [...specs].sort((a, b) => (specKey(a) < specKey(b) ? -1 : 1));
+  // An own transaction still unlocking the same lock: wait here rather than meet it on the brick.
+  await afr.after.settled(sorted.map(specKey));
   const order = afr.lockOrder(among);
   const held = new HeldLocks(afr, ctx);
   if (sorted.length === 0) {
@@ -132,7 +139,7 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
   return held;
 }
 
-function bestError(afr: Afr, fop: string, failed: Map<number, FopError>): FopError {
+export function bestError(afr: Afr, fop: string, failed: Map<number, FopError>): FopError {
   const errs = [...failed.values()];
   return errs.find((e) => e.code !== "ENOTCONN" && e.code !== "EBADF") ?? errs[0] ?? afr.err("ENOTCONN", fop, "no subvolume reachable");
 }
@@ -148,7 +155,10 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
   if (up.length === 0) throw afr.err("ENOTCONN", spec.fop, "no subvolume is up");
   if (!afr.hasQuorum(up)) throw afr.err("EROFS", spec.fop, "quorum not met");
   const ictx = afr.internalCtx(ctx);
+  const lockKeys = spec.locks.map(specKey);
   const held = await lockAll(afr, ictx, spec.locks, up);
+  let afterwards: (() => Promise<void>) | undefined;
+  const unbusy = spec.changelog.map((l) => afr.after.markBusy(l.path));
   try {
     let locked = held.children;
     if (locked.length === 0 && spec.fdBased) locked = up;
@@ -187,13 +197,16 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
     }));
     const succeeded = [...results.keys()];
     const undo = succeeded.length > 0 ? succeeded : all;
-    await Promise.all(marked.map(async (i) => {
+    const postOp = () => Promise.all(marked.map(async (i) => {
       try {
         await changelogOp(afr, ictx, i, spec.changelog, mark(undo, -1));
       } catch (err) {
         afr.log.warn({ child: afr.children[i]!.name, fop: spec.fop, err: (err as Error).message }, "post-op failed; replica stays marked");
       }
-    }));
+    })).then(() => unbusy.forEach((f) => f()));
+    const everywhere = succeeded.length === afr.children.length && marked.length === afr.children.length;
+    if (everywhere) afterwards = postOp;
+    else await postOp();
     if (succeeded.length === 0) throw bestError(afr, spec.fop, failed);
     if (failed.size > 0) {
       afr.log.debug({ fop: spec.fop, failed: [...failed].map(([i, e]) => `${afr.children[i]!.name}:${e.code}`) }, "op failed on some replicas");
@@ -201,7 +214,12 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
     if (afr.options["quorum-type"] !== "none" && !afr.hasQuorum(succeeded)) throw afr.err("EROFS", spec.fop, "succeeded on fewer replicas than the quorum");
     return { results, failed };
   } finally {
-    await held.releaseAll();
+    const post = afterwards;
+    afr.after.run(lockKeys, async () => {
+      if (post) await post();
+      await held.releaseAll();
+    });
+    if (!post) unbusy.forEach((f) => f());
   }
 }
 

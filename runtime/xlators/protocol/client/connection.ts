@@ -55,6 +55,10 @@ export class ClientConnection {
   private pingOutstanding = false;
   private watchdog: NodeJS.Timeout | undefined;
   private closeReason = "connection closed";
+  /** The id of the request written last (-1: a ping was, or nothing provable). */
+  private lastWritten = -1;
+  /** The peer reset the connection (ECONNRESET/EPIPE) rather than closing it cleanly. */
+  private resetByPeer = false;
   readonly closed: Promise<string>;
   private markClosed!: (reason: string) => void;
   /** The identity the server gave this connection. */
@@ -156,7 +160,10 @@ export class ClientConnection {
   private attach(): void {
     const s = this.socket;
     s.on("data", (chunk: Buffer) => this.onData(chunk));
-    s.on("error", (err) => (this.closeReason = err.message));
+    s.on("error", (err: NodeJS.ErrnoException) => {
+      this.closeReason = err.message;
+      if (err.code === "ECONNRESET" || err.code === "EPIPE") this.resetByPeer = true;
+    });
     s.on("close", () => this.onClose());
     const tick = Math.min(250, this.opts.pingInterval * 1000);
     this.watchdog = setInterval(() => this.check(), tick);
@@ -175,6 +182,7 @@ export class ClientConnection {
       if (!this.pingOutstanding && !this.socket.destroyed) {
         this.pingOutstanding = true;
         this.writer.send({ t: "ping", id: this.nextId++ });
+        this.lastWritten = -1;
       }
     }
   }
@@ -188,6 +196,7 @@ export class ClientConnection {
     if (!this.pingOutstanding && silent >= this.opts.pingInterval * 1000) {
       this.pingOutstanding = true;
       this.writer.send({ t: "ping", id: this.nextId++ });
+      this.lastWritten = -1;
     }
   }
 
@@ -231,6 +240,7 @@ export class ClientConnection {
       } catch (err) {
         return reject(new FopError(err instanceof ProtocolError ? "EMSGSIZE" : "EIO", (err as Error).message, { xlator: this.opts.xlator, fop: op }));
       }
+      this.lastWritten = id;
       this.pending.set(id, { resolve, reject, op });
     });
   }
@@ -247,11 +257,16 @@ export class ClientConnection {
     const onLost = this.onLost;
     this.onLost = undefined;
     onLost?.(this.closeReason);
-    const pending = [...this.pending.values()];
+    const pending = [...this.pending];
     this.pending.clear();
-    // Every pending request was written to the socket (request() refuses once it is destroyed).
-    for (const p of pending) {
-      p.reject(new ConnectionLost(true, `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: p.op }));
+    // Every pending request was written to the socket (request() refuses once it is destroyed), and
+    // may have been carried out, with one exception. A TCP peer that closes with bytes it never read
+    // (or that arrive after its close) answers with a reset; so after a reset, the last bytes written
+    // never reached the server process, and the request they end was never carried out. (Not over
+    // TLS, whose own records may follow ours.)
+    const unread = this.resetByPeer && !this.opts.tls ? this.lastWritten : -1;
+    for (const [id, p] of pending) {
+      p.reject(new ConnectionLost(id !== unread, `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: p.op }));
     }
     this.markClosed(this.closeReason);
   }

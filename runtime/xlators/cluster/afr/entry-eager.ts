@@ -1,0 +1,219 @@
+/**
+ * Eager entry transactions (GlusterFS's delayed post-op, for directories): a burst of entry fops in
+ * one directory (a tar, a cp -r, a mail spool) shares one pre-op and one post-op on the directory.
+ * The first fop marks the directory on every replica (+1 entry for every replica, as a pre-op) under a
+ * shared lock of the "batch" domain; the following ones only take their name lock and run; the
+ * post-op and unlock come when the directory is idle for `post-op-delay`, after `eager-lock-max-hold`,
+ * or at once when an op fails on some replica only — so blame is on disk before that op is answered,
+ * and every answered op is covered by marks already on disk. A crash inside the window leaves every
+ * replica self-accusing on the directory: heal merges (creates nothing that was not created on all,
+ * deletes nothing). Entry self-heal takes the batch lock exclusively, so it never clears marks of an
+ * open batch; batches of both servers share it (rd), so they run side by side.
+ * Used only while every replica is up; otherwise each entry fop is a transaction of its own.
+ */
+import { FopError } from "../../../core/errors";
+import type { CallCtx } from "../../../core/types";
+import type { Afr } from "./afr";
+import { delta } from "./changelog";
+import { bestError, lockAll, specKey, type HeldLocks, type LockSpec, type TxnOutcome } from "./transaction";
+
+interface EntryBatch {
+  dir: string;
+  ctx: CallCtx;
+  keys: string[];
+  /** Resolves true once every replica is locked and marked. */
+  ready: Promise<boolean>;
+  held?: HeldLocks;
+  marked: number[];
+  /** Replicas where some op of the batch failed while it succeeded elsewhere. */
+  failed: Set<number>;
+  inflight: number;
+  drained?: () => void;
+  idle?: NodeJS.Timeout;
+  startedAt: number;
+  closing?: Promise<void>;
+  unbusy: () => void;
+}
+
+const batches = new WeakMap<Afr, Map<string, EntryBatch>>();
+
+function table(afr: Afr): Map<string, EntryBatch> {
+  let t = batches.get(afr);
+  if (!t) batches.set(afr, (t = new Map()));
+  return t;
+}
+
+export function batchDomain(afr: Afr): string {
+  return `${afr.name}:entry-batch`;
+}
+
+/** The lock an entry heal of `dir` takes (exclusive) before its entry lock; batches take it shared. */
+export function batchLock(afr: Afr, dir: string, type: "rd" | "wr"): LockSpec {
+  return { kind: "entry", domain: batchDomain(afr), loc: { path: dir }, basename: null, type };
+}
+
+export function entryBatchesEnabled(afr: Afr): boolean {
+  return afr.options["eager-lock"] !== false && afr.children.length > 1;
+}
+
+function all(afr: Afr): number[] {
+  return afr.children.map((_, j) => j);
+}
+
+function begin(afr: Afr, ctx: CallCtx, dir: string): EntryBatch {
+  const b: EntryBatch = {
+    dir, ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)), ready: Promise.resolve(false),
+    marked: [], failed: new Set(), inflight: 0, startedAt: Date.now(), unbusy: afr.after.markBusy(dir),
+  };
+  table(afr).set(dir, b);
+  b.ready = (async () => {
+    const everyone = all(afr);
+    b.held = await lockAll(afr, b.ctx, [batchLock(afr, dir, "rd")], everyone);
+    if (b.held.children.length !== everyone.length) return false;
+    const mark = Object.fromEntries(b.keys.map((k) => [k, delta("entry", 1)]));
+    await Promise.all(everyone.map(async (i) => {
+      try {
+        await afr.children[i]!.xattrop(b.ctx, { path: dir }, "add32", mark);
+        b.marked.push(i);
+      } catch {
+        // left unmarked: the batch is not used, the fop runs as a transaction of its own
+      }
+    }));
+    return b.marked.length === everyone.length;
+  })().catch(() => false);
+  return b;
+}
+
+/** Post-op (un-blaming the replicas where nothing failed) and unlock of a batch. */
+function finish(afr: Afr, b: EntryBatch): Promise<void> {
+  b.closing ??= (async () => {
+    const t = table(afr);
+    if (t.get(b.dir) === b) t.delete(b.dir);
+    if (b.idle) clearTimeout(b.idle);
+    await b.ready;
+    if (b.inflight > 0) await new Promise<void>((r) => (b.drained = r));
+    const ok = all(afr).filter((j) => !b.failed.has(j));
+    const undo = ok.length > 0 ? ok : all(afr);
+    const change = Object.fromEntries(undo.map((j) => [b.keys[j]!, delta("entry", -1)]));
+    await Promise.all(b.marked.map(async (i) => {
+      try {
+        await afr.children[i]!.xattrop(b.ctx, { path: b.dir }, "add32", change);
+      } catch (err) {
+        afr.log.warn({ child: afr.children[i]!.name, dir: b.dir, err: (err as Error).message }, "entry batch post-op failed; replica stays marked");
+      }
+    }));
+    b.unbusy();
+    const held = b.held;
+    // Not keyed: a following batch of this process takes the same shared lock without waiting.
+    if (held) afr.after.run([], () => held.releaseAll());
+  })();
+  return b.closing;
+}
+
+/** Ends the batches on `path` and under it (before the directory is renamed or removed). */
+export async function finishEntryBatches(afr: Afr, path: string): Promise<void> {
+  const t = table(afr);
+  const mine = [...t.values()].filter((b) => b.dir === path || b.dir.startsWith(path === "/" ? "/" : path + "/"));
+  await Promise.all(mine.map((b) => finish(afr, b)));
+}
+
+export async function finishAllEntryBatches(afr: Afr): Promise<void> {
+  await Promise.all([...table(afr).values()].map((b) => finish(afr, b)));
+}
+
+/** Whether this process has a batch open on `dir` (its marks are ours, not a heal to do). */
+export function entryBatchOpen(afr: Afr, dir: string): boolean {
+  return table(afr).has(dir);
+}
+
+/** Joins (or opens) the batch of `dir`; undefined when the fop must run as a transaction of its own. */
+async function join(afr: Afr, ctx: CallCtx, dir: string): Promise<EntryBatch | undefined> {
+  const t = table(afr);
+  let b = t.get(dir);
+  const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
+  if (b && (b.closing || Date.now() - b.startedAt > maxHold)) {
+    // Held long enough: its post-op runs on its own while a new batch takes over (marks add up).
+    void finish(afr, b);
+    b = undefined;
+  }
+  b ??= begin(afr, ctx, dir);
+  b.inflight++;
+  if (b.idle) clearTimeout(b.idle);
+  b.idle = undefined;
+  if (await b.ready) return b;
+  leave(afr, b);
+  await finish(afr, b);
+  return undefined;
+}
+
+function leave(afr: Afr, b: EntryBatch): void {
+  b.inflight--;
+  if (b.inflight > 0) return;
+  if (b.drained) {
+    b.drained();
+    return;
+  }
+  if (b.closing) return;
+  const delay = (afr.options["post-op-delay"] ?? 0.1) * 1000;
+  b.idle = setTimeout(() => void finish(afr, b), delay);
+  b.idle.unref?.();
+}
+
+/**
+ * Runs one entry fop inside the batches of its parent directories: name locks on every replica, the
+ * op on every replica at once. Resolves undefined (nothing done) when batching is not possible now.
+ */
+export async function batchedEntryOp<T>(afr: Afr, ctx: CallCtx, fop: string, dirs: string[], locks: LockSpec[],
+  op: (i: number) => Promise<T>): Promise<TxnOutcome<T> | undefined> {
+  if (!entryBatchesEnabled(afr) || afr.upChildren().length !== afr.children.length) {
+    for (const d of dirs) if (table(afr).has(d)) await finishEntryBatches(afr, d);
+    return undefined;
+  }
+  const joined: EntryBatch[] = [];
+  for (const d of [...dirs].sort()) {
+    const b = await join(afr, ctx, d);
+    if (!b) {
+      for (const j of joined) leave(afr, j);
+      return undefined;
+    }
+    joined.push(b);
+  }
+  const everyone = all(afr);
+  const failed = new Map<number, FopError>();
+  const results = new Map<number, T>();
+  let partial = false;
+  try {
+    const ictx = afr.internalCtx(ctx);
+    const keys = locks.map(specKey);
+    const held = await lockAll(afr, ictx, locks, everyone);
+    try {
+      const locked = new Set(held.children);
+      await Promise.all(everyone.map(async (i) => {
+        if (!locked.has(i)) {
+          failed.set(i, afr.err("ENOTCONN", fop, "could not lock this subvolume"));
+          return;
+        }
+        try {
+          results.set(i, await op(i));
+        } catch (err) {
+          failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
+        }
+      }));
+    } finally {
+      afr.after.run(keys, () => held.releaseAll());
+    }
+    partial = results.size > 0 && failed.size > 0;
+    if (partial) for (const b of joined) for (const i of failed.keys()) b.failed.add(i);
+  } finally {
+    for (const b of joined) leave(afr, b);
+    // A replica that missed an answered op must be blamed on disk before the answer.
+    if (partial) await Promise.all(joined.map((b) => finish(afr, b)));
+  }
+  if (results.size === 0) throw bestError(afr, fop, failed);
+  if (failed.size > 0) {
+    afr.log.debug({ fop, failed: [...failed].map(([i, e]) => `${afr.children[i]!.name}:${e.code}`) }, "op failed on some replicas");
+  }
+  if (afr.options["quorum-type"] !== "none" && !afr.hasQuorum([...results.keys()])) throw afr.err("EROFS", fop, "succeeded on fewer replicas than the quorum");
+  return { results, failed };
+}
+
