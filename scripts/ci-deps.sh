@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   iptables iproute2            # fault injection, network namespaces
   openssh-server               # the ssh example's deploy target
   curl psmisc procps kmod      # HTTP checks, fuser/killall -0, ps/pkill, modprobe
+  glusterfs-server glusterfs-client  # the Cluster component's engine glusterfs, the bench's peer
 )
 
 log() { echo "ci-deps: $*" >&2; }

@@ -186,7 +186,9 @@ if [ "$have" != ${sh(expected)} ]; then
   echo "volume ${plan.volumeName} has the bricks '$have' but the plan has '${expected}': changing the bricks of a live volume is not automated (gluster volume add-brick / replace-brick, then pulumi up)" >&2
   exit 1
 fi
-if ! gl volume info ${v} | grep -q '^Status: Started'; then
+# Captured, not piped into grep -q: with pipefail an early-closing grep would fail the pipeline.
+info=$(gl volume info ${v})
+if ! grep -q '^Status: Started' <<<"$info"; then
   ${gl(plan.start)}
 fi
 ${plan.options.map(([k, val]) => gl(["volume", "set", plan.volumeName, k, val])).join(" >/dev/null\n")} >/dev/null
@@ -204,7 +206,8 @@ export function volumeDownScript(plan: GlusterfsPlan): string {
   const v = sh(plan.volumeName);
   return `${GL}
 if command -v gluster >/dev/null && gl volume info ${v} >/dev/null 2>&1; then
-  if gl volume info ${v} | grep -q '^Status: Started'; then ${gl(plan.stop)}; fi
+  info=$(gl volume info ${v})
+  if grep -q '^Status: Started' <<<"$info"; then ${gl(plan.stop)}; fi
   ${gl(plan.delete)}
 fi`;
 }

@@ -1,6 +1,7 @@
 // glusterfs -f VOLFILE MOUNTPOINT: mounts the volfile's graph over FUSE (the seed's client command).
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
 import { FuseBridge } from "../fuse/bridge";
@@ -15,6 +16,12 @@ import {
   writePidfile,
 } from "./_common";
 import { changeLogLevel, countedTop, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump } from "./_ops";
+
+// The client's memory budget is 100 MB + its caches (test/bench). V8 grows the young generation up
+// to 3 x 16 MB under a stream of short-lived objects (every fop's request/reply): keeping it at its
+// initial 1 MB semi-spaces saves ~20 MB of RSS for a little more frequent (cheap) scavenging. This
+// flag takes effect at run time, unlike --max-semi-space-size, which would need a command-line flag.
+setFlagsFromString("--semi-space-growth-factor=1");
 
 /**
  * Like GlusterFS's mount, which stacks caching translators the user never wrote in a volfile, the

@@ -6,6 +6,9 @@ export const HEADER_BYTES = 8;
 /** Buffers at least this big travel as the frame's raw payload instead of inside the msgpack part. */
 export const PAYLOAD_MIN = 4096;
 
+/** Frames up to this size get their receive buffer in one allocation when their first bytes arrive. */
+const EAGER_BYTES = 1 << 20;
+
 /** One received frame: the msgpack part and the raw payload (both views of the received bytes when possible). */
 export interface Frame {
   meta: Buffer;
@@ -14,72 +17,94 @@ export interface Frame {
 
 /**
  * Splits a byte stream into frames. A frame that lies inside one received chunk is returned as views
- * of it (no copy); only a frame spanning chunks is concatenated, once. A frame longer than `maxFrame`
- * (or with an empty msgpack part) throws ProtocolError before anything of it is buffered.
+ * of it (no copy). A frame spanning chunks gets its buffer allocated once, when its header has been
+ * read, and each chunk's part is copied into it as it arrives (one copy, no list of chunks to join).
+ * A frame longer than `maxFrame` (or with an empty msgpack part) throws ProtocolError before anything
+ * of it is buffered.
+ *
+ * `push(chunk, transient = true)` is for a chunk in a buffer the caller reuses (a socket's `onread`
+ * buffer): nothing returned or kept refers to it, so frames inside it are copied too.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private headerGot = 0;
   private metaLen = -1;
   private payloadLen = 0;
+  /** The frame being filled across chunks, and how much of it has arrived. */
+  private body: Buffer | undefined;
+  private bodyGot = 0;
 
   constructor(public maxFrame: number) {}
 
   /** Bytes received but not yet returned as a frame (a truncated frame at close). */
   get pending(): number {
-    return this.buffered + (this.metaLen >= 0 ? HEADER_BYTES : 0);
+    return this.headerGot + this.bodyGot;
   }
 
-  push(chunk: Buffer): Frame[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+  push(chunk: Buffer, transient = false): Frame[] {
     const frames: Frame[] = [];
-    for (;;) {
+    let at = 0;
+    while (at < chunk.length) {
       if (this.metaLen < 0) {
-        if (this.buffered < HEADER_BYTES) break;
-        const h = this.take(HEADER_BYTES);
-        const metaLen = h.readUInt32BE(0);
-        const payloadLen = h.readUInt32BE(4);
-        if (metaLen === 0) throw new ProtocolError("frame without a message");
-        if (metaLen + payloadLen > this.maxFrame) {
-          throw new ProtocolError(`frame of ${metaLen + payloadLen} bytes exceeds the maximum of ${this.maxFrame}`);
-        }
-        this.metaLen = metaLen;
-        this.payloadLen = payloadLen;
+        const n = Math.min(HEADER_BYTES - this.headerGot, chunk.length - at);
+        chunk.copy(this.header, this.headerGot, at, at + n);
+        this.headerGot += n;
+        at += n;
+        if (this.headerGot < HEADER_BYTES) break;
+        this.startFrame();
+        continue;
       }
       const len = this.metaLen + this.payloadLen;
-      if (this.buffered < len) break;
-      const body = this.take(len);
-      frames.push({ meta: body.subarray(0, this.metaLen), payload: this.payloadLen > 0 ? body.subarray(this.metaLen) : undefined });
-      this.metaLen = -1;
+      if (!this.body && chunk.length - at >= len) {
+        // The whole frame is in this chunk: a view of it, or a copy if the chunk's buffer is reused.
+        const whole = chunk.subarray(at, at + len);
+        frames.push(this.frame(transient ? Buffer.from(whole) : whole));
+        at += len;
+        continue;
+      }
+      const n = Math.min(len - this.bodyGot, chunk.length - at);
+      this.reserve(len, this.bodyGot + n);
+      chunk.copy(this.body!, this.bodyGot, at, at + n);
+      this.bodyGot += n;
+      at += n;
+      if (this.bodyGot < len) break;
+      frames.push(this.frame(this.body!));
     }
     return frames;
   }
 
-  private take(n: number): Buffer {
-    this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return out;
+  /**
+   * Makes room for `need` bytes of a `len`-byte frame. Frames up to EAGER_BYTES get their whole buffer
+   * at once; bigger ones grow with what has arrived (doubling), so a peer that sends a big header and
+   * then little does not make us reserve maxFrame bytes.
+   */
+  private reserve(len: number, need: number): void {
+    const have = this.body?.length ?? 0;
+    if (need <= have) return;
+    const size = len <= EAGER_BYTES ? len : Math.min(len, Math.max(need, have * 2, EAGER_BYTES));
+    const grown = Buffer.allocUnsafe(size);
+    this.body?.copy(grown, 0, 0, this.bodyGot);
+    this.body = grown;
+  }
+
+  private startFrame(): void {
+    const metaLen = this.header.readUInt32BE(0);
+    const payloadLen = this.header.readUInt32BE(4);
+    if (metaLen === 0) throw new ProtocolError("frame without a message");
+    if (metaLen + payloadLen > this.maxFrame) {
+      throw new ProtocolError(`frame of ${metaLen + payloadLen} bytes exceeds the maximum of ${this.maxFrame}`);
     }
-    const parts: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const c = this.chunks[0]!;
-      if (c.length <= left) {
-        parts.push(c);
-        this.chunks.shift();
-        left -= c.length;
-      } else {
-        parts.push(c.subarray(0, left));
-        this.chunks[0] = c.subarray(left);
-        left = 0;
-      }
-    }
-    return Buffer.concat(parts, n);
+    this.metaLen = metaLen;
+    this.payloadLen = payloadLen;
+  }
+
+  private frame(body: Buffer): Frame {
+    const f = { meta: body.subarray(0, this.metaLen), payload: this.payloadLen > 0 ? body.subarray(this.metaLen) : undefined };
+    this.metaLen = -1;
+    this.headerGot = 0;
+    this.body = undefined;
+    this.bodyGot = 0;
+    return f;
   }
 }
 

@@ -36,9 +36,14 @@ interface SystemRun extends SystemResult {
   profiles?: Record<string, ProfileSummary>;
 }
 
-/** Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes (seed client: none beyond read-ahead/write-behind windows). */
+/**
+ * Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes: the seed's read-ahead
+ * and write-behind windows, and the md-cache the glusterfs CLI stacks by default (lru-limit 16384
+ * files at ~1 KB each, see schema/xlators/performance/md-cache.json).
+ */
 const NO_MD_CACHE = "gluster-ha (no md-cache)";
-const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 };
+const MD_CACHE_MB = (16384 * 1024) / 2 ** 20;
+const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 + MD_CACHE_MB };
 
 async function runSystem(name: string, setup: () => Promise<Target>): Promise<SystemRun> {
   log(`== ${name}`);

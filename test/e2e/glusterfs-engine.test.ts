@@ -83,6 +83,7 @@ const cluster = new Cluster("gfe", {
   clusterName: "cluster.gfe.test",
   serviceManager: "process",
   dns: { mode: "hosts", hostsFile: ${JSON.stringify(hostsFile)} },
+  options: { ioThreadCount: new pulumi.Config().getNumber("ioThreadCount") ?? 8 },
 }, { runtimeBundle: { hash: "e2e", archivePath: "/nonexistent", version: "0" } });
 export const nodeStatus = cluster.nodeStatus;
 export const mountPoint = cluster.mountPoint;
@@ -120,6 +121,16 @@ export const records = cluster.records;
 
     const again = must("up", "--yes", "--expect-no-changes");
     assert.match(again.stdout, /unchanged/);
+
+    // An option change is a live `gluster volume set` on node 1's volume step; the mount stays.
+    const mountBefore = mounted(mountPoint);
+    must("config", "set", "ioThreadCount", "12");
+    const changed = must("up", "--yes");
+    assert.match(changed.stdout, /gfe-node1-volume\s+updated|~\s+command:local:Command\s+gfe-node1-volume/);
+    assert.match(changed.stdout, /1 updated/);
+    assert.match(gluster("volume", "get", volume, "performance.io-thread-count").stdout, /^performance\.io-thread-count\s+12\s*$/m);
+    assert.equal(mounted(mountPoint), mountBefore, "the client kept its mount");
+    assert.equal(readFileSync(join(mountPoint, "through-pulumi.txt"), "utf8"), "replicated\n");
 
     must("config", "set", "engine", "bundled");
     const refused = pulumi("preview");

@@ -4,8 +4,8 @@
 // changes nothing, a server option change rolls through both nodes while the site keeps answering,
 // destroy leaves only the brick data.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -14,6 +14,9 @@ import { startSshHosts, type SshHosts } from "../helpers/sshd";
 
 const repo = join(__dirname, "..", "..");
 const example = join(repo, "examples", "ssh");
+// The example runs from a copy, against a snapshot of the built package: others rebuilding dist/
+// meanwhile would change the runtime release between two `pulumi up`s.
+const projectDir = mkdtempSync("/tmp/gha-ssh-e2e-project-");
 const fixtures = join(repo, "examples", "local", "fixtures");
 const stack = "e2e";
 // Our port range is 24900-24999.
@@ -35,7 +38,7 @@ type Run = { status: number | null; stdout: string; stderr: string };
 
 function sh(script: string, timeoutMs = 600_000): Run {
   const r = spawnSync("bash", ["-c", script], {
-    cwd: example,
+    cwd: projectDir,
     encoding: "utf8",
     timeout: timeoutMs,
     env: { ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}` },
@@ -51,9 +54,25 @@ PATH="$(${repo}/scripts/pulumi-engine.sh | tail -n 1):$PATH"
 pulumi --non-interactive ${args}`, timeoutMs);
 }
 
+/** pulumi without blocking the event loop (so a poller can run meanwhile). */
+function pulumiAsync(args: string, timeoutMs = 600_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-c", `set -euo pipefail
+. ${repo}/scripts/pulumi-env.sh
+PATH="$(${repo}/scripts/pulumi-engine.sh | tail -n 1):$PATH"
+pulumi --non-interactive ${args}`], { cwd: projectDir, env: { ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}` }, timeout: timeoutMs });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 function httpGet(port: number, path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path, timeout: 3000, headers: { Host: clusterName } }, (res) => {
+    // A connection per request: a kept-alive socket that Apache closes meanwhile is not a site failure.
+    const req = http.get({ host: "127.0.0.1", port, path, timeout: 3000, agent: false, headers: { Host: clusterName } }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (body += d));
@@ -87,6 +106,24 @@ const mounted = (): boolean => readFileSync("/proc/mounts", "utf8").split("\n").
 /** The gluster-ha CLI of one host's installed runtime, run on that host over ssh. */
 const gha = (host: string, args: string): Run => sshHosts!.ssh(host, `node ${stateDir}/${host}/opt/current/bin/gluster-ha.js ${args}`);
 
+/**
+ * projectDir: examples/ssh's Pulumi.yaml and index.ts; node_modules with the repo's packages and
+ * gluster-ha -> a copy of the package as built now (package.json, dist/, the native fuse-native build).
+ */
+function snapshotProject(): void {
+  for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(projectDir, f));
+  const pkg = join(projectDir, "gluster-ha");
+  mkdirSync(join(pkg, "native"), { recursive: true });
+  copyFileSync(join(repo, "package.json"), join(pkg, "package.json"));
+  cpSync(join(repo, "dist"), join(pkg, "dist"), { recursive: true });
+  cpSync(join(repo, "native", "fuse-native"), join(pkg, "native", "fuse-native"), { recursive: true });
+  symlinkSync(join(repo, "node_modules"), join(pkg, "node_modules"));
+  const modules = join(projectDir, "node_modules");
+  mkdirSync(modules);
+  for (const name of readdirSync(join(repo, "node_modules")).filter((n) => !n.startsWith("."))) symlinkSync(join(repo, "node_modules", name), join(modules, name));
+  symlinkSync(pkg, join(modules, "gluster-ha"));
+}
+
 before(async () => {
   if (!existsSync(join(repo, "dist", "bin", "glusterfsd.js")) || !existsSync(join(repo, "dist", "provider", "index.js"))) {
     spawnSync("node", ["scripts/build.mjs"], { cwd: repo, stdio: "inherit" });
@@ -102,8 +139,7 @@ before(async () => {
   const apache = sh(`bash ${fixtures}/apache.sh prepare ${apacheDir}`, 60_000);
   assert.equal(apache.status, 0, apache.stderr);
 
-  mkdirSync(join(example, "node_modules"), { recursive: true });
-  sh("ln -sfn ../../.. node_modules/gluster-ha");
+  snapshotProject();
   const init = pulumi(`stack init ${stack}`, 900_000); // a cold engine build takes minutes
   assert.equal(init.status, 0, init.stderr);
   const settings: Record<string, string | number> = {
@@ -111,7 +147,6 @@ before(async () => {
     node2: "127.0.0.3",
     client: "127.0.0.1",
     sshPort: ports.ssh,
-    sshPrivateKeyPath: sshHosts.privateKeyPath,
     hostRoot: stateDir,
     serviceManager: "process",
     listenPort: ports.server,
@@ -126,23 +161,19 @@ before(async () => {
     apachePort: ports.web,
     apacheConfigDir: apacheDir,
     apacheControl: `env APACHE_CONFDIR=${apacheDir} apache2ctl`,
-  };
-  for (const [k, v] of Object.entries(settings)) {
-    const r = pulumi(`config set --stack ${stack} ${k} -- '${v}'`, 60_000);
-    assert.equal(r.status, 0, r.stderr);
-  }
-  for (const host of sshHosts.hosts) {
     // Pinned host keys: the command provider then connects with StrictHostKeyChecking=yes.
-    const r = pulumi(`config set --stack ${stack} --path hostKeys.${host.name} -- '${host.hostKey}'`, 60_000);
-    assert.equal(r.status, 0, r.stderr);
-  }
-  const secret = pulumi(`config set --secret --stack ${stack} tsigSecret -- '${tsigSecret}'`, 60_000);
-  assert.equal(secret.status, 0, secret.stderr);
+    ...Object.fromEntries(sshHosts.hosts.map((h) => [`hostKeys.${h.name}`, h.hostKey])),
+  };
+  const quote = (v: string | number) => `'${String(v).replace(/'/g, `'\\''`)}'`;
+  const plain = Object.entries(settings).map(([k, v]) => `--plaintext ${quote(`${k}=${v}`)}`).join(" ");
+  const secrets = `--secret ${quote(`tsigSecret=${tsigSecret}`)} --secret "sshPrivateKey=$(cat ${sshHosts.privateKeyPath})"`;
+  const set = pulumi(`config set-all --stack ${stack} --path ${plain} ${secrets}`, 60_000);
+  assert.equal(set.status, 0, set.stderr);
 });
 
 after(async () => {
   // Whatever happened: destroy through the engine, then make sure nothing of ours is left.
-  if (existsSync(join(example, `Pulumi.${stack}.yaml`)) && sshHosts) pulumi(`destroy --yes --skip-preview --stack ${stack}`, 300_000);
+  if (existsSync(join(projectDir, `Pulumi.${stack}.yaml`)) && sshHosts) pulumi(`destroy --yes --skip-preview --stack ${stack}`, 300_000);
   for (const host of ["client", "node1", "node2"]) {
     const run = `${stateDir}/${host}/opt/run`;
     if (existsSync(run)) for (const f of readdirSync(run).filter((f) => f.endsWith(".pid"))) sh(`kill -9 $(cat ${run}/${f}) 2>/dev/null || true`);
@@ -153,7 +184,7 @@ bash ${fixtures}/apache.sh stop ${apacheDir} >/dev/null 2>&1 || true`);
   for (const line of processesOfStateDir()) sh(`kill -9 ${line.split(" ")[0]} 2>/dev/null || true`);
   await sshHosts?.stop();
   pulumi(`stack rm --yes --force ${stack}`, 60_000);
-  rmSync(join(example, `Pulumi.${stack}.yaml`), { force: true });
+  rmSync(projectDir, { recursive: true, force: true });
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(backendDir, { recursive: true, force: true });
   rmSync(bindDir, { recursive: true, force: true });
@@ -175,6 +206,7 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
     assert.ok(types.includes(`command:remote:Command seed-${host}-runtime`), `${host}: runtime installed over ssh`);
   }
   assert.deepEqual(types.filter((t) => t.startsWith("command:local:")), ["command:local:Command seed-dns"]);
+  assert.doesNotMatch(JSON.stringify(state), /PRIVATE KEY/, "the ssh private key is a secret in the state");
   // ... and each host's steps reached that host's own sshd.
   for (const host of sshHosts!.hosts) {
     const logins = readFileSync(host.logFile, "utf8").match(/Accepted publickey for root/g) ?? [];
@@ -218,21 +250,22 @@ test("changing a server option over ssh restarts the nodes one at a time and the
   let ok = 0;
   const failures: string[] = [];
   let polling = true;
+  const t0 = Date.now();
   const poller = (async () => {
     while (polling) {
       try {
         const r = await httpGet(ports.web);
         if (r.status === 200) ok++;
-        else failures.push(`HTTP ${r.status}`);
+        else failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: HTTP ${r.status}`);
       } catch (e) {
-        failures.push((e as Error).message);
+        failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${(e as Error).message}`);
       }
       await sleep(100);
     }
   })();
-  const t0 = Date.now();
-  const up = pulumi(`up --yes --skip-preview --stack ${stack}`);
+  const up = await pulumiAsync(`up --yes --skip-preview --stack ${stack}`);
   timings.rollingUp = (Date.now() - t0) / 1000;
+  timings.rollingUpRequestsAnswered = ok;
   polling = false;
   await poller;
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);

@@ -3,9 +3,11 @@
 // silently divergent data. Seed topology on 127.0.0.2/127.0.0.3:24510.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile, writeFile, open } from "node:fs/promises";
 import { join } from "node:path";
-import { AckLedger, runWriter } from "../helpers/checksum-writer";
+import { AckLedger, runWriter, verify } from "../helpers/checksum-writer";
 import { FaultCluster, nodeAddress, waitFor, type ClusterMount } from "../helpers/cluster";
 import { anyFaultRules, isolateNode, leftoverRules, removeAll, splitServers } from "../helpers/iptables";
 import { stopAllServers } from "../helpers/servers";
@@ -79,6 +81,17 @@ test("a partitioned node stalls the client at most transport-timeout + 1 s; heal
   await finishScenario(t, c, [ledger], { file: FILE, healTimeoutMs: 60_000 });
 });
 
+function rootChangelogs(): string {
+  return [1, 2].map((n) => {
+    try {
+      const x = execFileSync("getfattr", ["-d", "-m", "trusted.afr", "-e", "hex", c.brickPath(n as 1 | 2, ".")], { encoding: "utf8" });
+      return `brick${n}: ${x.trim().split("\n").slice(1).join(" ")}`;
+    } catch (e) {
+      return `brick${n}: ${(e as Error).message}`;
+    }
+  }).join(" | ");
+}
+
 async function writeSync(m: ClusterMount, rel: string, data: string): Promise<string> {
   try {
     const fh = await open(join(m.mountpoint, rel), "w");
@@ -111,6 +124,7 @@ test("a partition between the servers with clients on both sides: quorum refuses
       runWriter(lb, { root: b.mountpoint, prefix: "side-b", files: 20, fileSize: 16 << 10, chunk: 16 << 10 }),
     ]);
   } finally {
+    t.diagnostic(`root changelogs at the end of the partition: ${rootChangelogs()}`);
     cut.heal();
   }
   t.diagnostic(`writes to the contested file during the partition: node1 side ${results[0]}, node2 side ${results[1]}`);
@@ -128,12 +142,21 @@ test("a partition between the servers with clients on both sides: quorum refuses
   const info = await c.healInfo();
   const splitBrain = info.bricks.some((x) => x.entries.some((e) => e.path === "/contested" && e.status !== "pending"));
   t.diagnostic(`after the partition: bricks ${JSON.stringify(bricks)}, read via node1 ${JSON.stringify(readA)}, via node2 ${JSON.stringify(readB)}, split-brain reported: ${splitBrain}`);
+  // Before anything is resolved: each side's acknowledged files are visible through both mounts.
+  const early = await Promise.all([la, lb].flatMap((l) => [a, b].map((m) => verify(l, { label: `mount via ${m.hosts}`, root: m.mountpoint }, []))));
+  const earlyProblems = early.flatMap((r) => r.problems);
+  const sideB = () => [1, 2].map((n) => `brick${n}:${existsSync(c.brickPath(n as 1 | 2, "side-b/f00000")) ? "has" : "lacks"} side-b/f00000`).join(" ");
+  t.diagnostic(`before resolving: ${sideB()}`);
+  t.diagnostic(`right after the partition: ${earlyProblems.length} problems ${earlyProblems.slice(0, 4).join("; ")}`);
   if (results[0] === "OK" && results[1] === "OK") {
     // Both sides acknowledged a different content: only a reported split-brain is acceptable.
     assert.ok(splitBrain, "heal info reports /contested in split-brain");
     assert.deepEqual([readA, readB], ["EIO", "EIO"], "reading a file in split-brain fails with EIO through either server");
     const resolved = await c.cli(["heal", "split-brain", "/contested", "--source", nodeAddress(1), "-f", c.volfiles[0]]);
     assert.equal(resolved.status, 0, resolved.stderr);
+    const afterResolve = await verify(lb, { label: "mount a", root: a.mountpoint }, []);
+    t.diagnostic(`after resolving: ${sideB()}`);
+    t.diagnostic(`after resolving /contested from node1: ${afterResolve.problems.length} problems with node2's files ${afterResolve.problems.slice(0, 3).join("; ")}`);
     await waitFor("/contested readable after resolution", async () => (await readFile(join(a.mountpoint, "contested"), "utf8")) === "written through node1\n", 20_000, 250);
   } else {
     // Quorum refused one side: the survivor's content wins everywhere once healed.
@@ -143,6 +166,7 @@ test("a partition between the servers with clients on both sides: quorum refuses
     assert.equal(await readFile(c.brickPath(1, "contested"), "utf8"), winner);
     assert.equal(await readFile(c.brickPath(2, "contested"), "utf8"), winner);
   }
+  assert.deepEqual(earlyProblems, [], "both sides' acknowledged files survive the end of the partition");
   await finishScenario(t, c, [la, lb], { file: FILE, mount: a, extraOps: 2 });
 });
 

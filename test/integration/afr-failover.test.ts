@@ -149,10 +149,15 @@ test("heal full repopulates a wiped brick, can be interrupted and resumes from i
   // Interrupted run: SIGINT after it started.
   const { spawn } = await import("node:child_process");
   const child = spawn(process.execPath, [join(__dirname, "../../dist/bin/gluster-ha.js"), "heal", "full", "-f", c.volfiles[1], "--checkpoint", checkpoint], { stdio: "pipe" });
+  // Listen before the signal: a run that ended early must fail the test, not hang it.
+  const exited = new Promise<number | null>((r) => child.once("exit", r));
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
   await waitUntil(() => existsSync(checkpoint), 20000, 10);
   child.kill("SIGINT");
-  const code = await new Promise<number | null>((r) => child.once("exit", r));
-  assert.equal(code, 130);
+  const code = await exited;
+  assert.equal(code, 130, output);
   assert.ok(existsSync(checkpoint), "checkpoint kept after an interrupt");
   const r = c.cli(["heal", "full", "-f", c.volfiles[1], "--checkpoint", checkpoint, "--json"]);
   assert.equal(r.status, 0, r.stdout + r.stderr);

@@ -201,12 +201,21 @@ test("a volume re-created on retained bricks serves the old data; retainData: fa
   assert.doesNotMatch(left, /trusted\./, "no GlusterFS xattrs left on the brick root");
 });
 
-/** The pid of the brick process serving `address:brickDir`, from `gluster volume status --xml`. */
-function brickPid(volume: string, address: string, brickDir: string): number {
+/** One brick's entry of `gluster volume status --xml`. */
+function brickStatus(volume: string, address: string, brickDir: string): string {
   const xml = gluster("volume", "status", volume, "--xml").stdout;
-  const node = [...xml.matchAll(/<node>([\s\S]*?)<\/node>/g)].map((m) => m[1]!).find((n) => n.includes(`<hostname>${address}</hostname>`) && n.includes(`<path>${brickDir}</path>`));
-  const pid = Number(/<pid>(\d+)<\/pid>/.exec(node ?? "")?.[1]);
-  assert.ok(pid > 0, `no brick pid for ${address}:${brickDir} in\n${xml}`);
+  return [...xml.matchAll(/<node>([\s\S]*?)<\/node>/g)].map((m) => m[1]!).find((n) => n.includes(`<hostname>${address}</hostname>`) && n.includes(`<path>${brickDir}</path>`)) ?? "";
+}
+
+function brickOnline(volume: string, address: string, brickDir: string): boolean {
+  return /<status>1<\/status>/.test(brickStatus(volume, address, brickDir));
+}
+
+/** The pid of the brick process serving `address:brickDir`. */
+function brickPid(volume: string, address: string, brickDir: string): number {
+  const node = brickStatus(volume, address, brickDir);
+  const pid = Number(/<pid>(\d+)<\/pid>/.exec(node)?.[1]);
+  assert.ok(pid > 0, `no brick pid for ${address}:${brickDir} in\n${node}`);
   return pid;
 }
 
@@ -228,12 +237,21 @@ test("replica 3 arbiter 1 on 127.0.0.2-4: the arbiter brick holds names but no d
   assert.equal(existsSync(join(n1.brickDir, "b.txt")), false, "node1 missed the write");
 
   // `volume start force` restarts the dead brick; self-heal brings node1 up to date.
-  assert.equal(gluster("volume", "start", b.volume, "force").status, 0);
-  gluster("volume", "heal", b.volume);
+  // `volume start force` restarts the dead brick, once glusterd no longer sees its pid (until the
+  // killed process is reaped it reports "already running"): retry until the brick is online.
+  let online = false;
+  for (let i = 0; i < 30 && !online; i++) {
+    assert.equal(gluster("volume", "start", b.volume, "force").status, 0);
+    online = brickOnline(b.volume, n1.address, n1.brickDir);
+    if (!online) spawnSync("sleep", ["1"]);
+  }
+  assert.ok(online, "node1's brick is back");
   let healed = false;
-  for (let i = 0; i < 150 && !healed; i++) {
+  for (let i = 0; i < 60 && !healed; i++) {
+    // An index heal is only taken once the brick is back; ask again until it has run.
+    if (i % 5 === 0) gluster("volume", "heal", b.volume);
     healed = existsSync(join(n1.brickDir, "b.txt")) && readFileSync(join(n1.brickDir, "b.txt"), "utf8") === "written while node1 was down\n";
-    if (!healed) spawnSync("sleep", ["0.2"]);
+    if (!healed) spawnSync("sleep", ["0.5"]);
   }
   assert.ok(healed, "node1's brick healed the missed write");
   down(b, true);

@@ -14,7 +14,7 @@ import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Xlator } from "../../runtime/core/xlator";
 import { checkVolfile, parseVolfile } from "../../runtime/volfile";
 import { Posix } from "../../runtime/xlators/storage/posix";
-import { MdCache, type MdCacheOptions } from "../../runtime/xlators/performance/md-cache";
+import { inoFromGfid, MdCache, type MdCacheOptions } from "../../runtime/xlators/performance/md-cache";
 import { withMdCache } from "../../runtime/xlators/performance/md-cache/mount-stack";
 import mdCacheSchema from "../../schema/xlators/performance/md-cache.json";
 
@@ -307,4 +307,24 @@ test("a file created through this client answers the kernel's per-write capabili
   // not assumed for the xattrs a new file may inherit or be labelled with
   await md.getxattr(ctx, { path: "/new" }, "system.posix_acl_access").catch(() => undefined);
   assert.equal(probe.n("getxattr"), 1);
+});
+
+test("every attribute md-cache hands up carries the gfid's inode number, whichever reply it came from", async (t) => {
+  const s = setup(t);
+  const { md } = s.client();
+  await md.mkdir(ctx, { path: "/d" }, 0o755);
+  const fd = new Fd("/d/f", FS.O_RDWR);
+  const created = await md.create(ctx, { path: "/d/f" }, FS.O_RDWR | FS.O_CREAT, 0o644, fd);
+  await md.release(ctx, fd);
+  assert.equal(created.ino, inoFromGfid(created.gfid));
+  assert.notEqual(created.ino, (await s.posix.stat(ctx, { path: "/d/f" })).ino, "differs from the brick's own number");
+  md.cache.clear();
+  const fdDir = new Fd("/d", FS.O_RDONLY, true);
+  await md.opendir(ctx, { path: "/d" }, fdDir);
+  const listed = (await md.readdir(ctx, fdDir, 0, true)).find((e) => e.name === "f")!;
+  await md.releasedir(ctx, fdDir);
+  assert.equal(listed.stat!.ino, created.ino);
+  md.cache.clear();
+  assert.equal((await md.lookup(ctx, { path: "/d/f" })).stat.ino, created.ino);
+  assert.equal((await md.lookup(ctx, { path: "/" })).stat.ino, 1, "the root is inode 1");
 });

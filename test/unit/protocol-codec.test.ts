@@ -114,3 +114,35 @@ test("an error reply carries its errno code back", () => {
   const m = decodeServerMsg(encodeMsg({ t: "rep", id: 9, err: { code: "ENOENT", message: "no such file" } }));
   assert.deepEqual(m, { t: "rep", id: 9, err: { code: "ENOENT", message: "no such file" } });
 });
+
+test("frames from a reused read buffer (transient chunks) stay intact after the buffer is overwritten", () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 30 }), (cuts) => {
+    const sizes = [0, 300, 9000, 131072];
+    const msgs = sizes.map((n, id) => ({ t: "rep" as const, id, ok: n === 0 ? "small" : Buffer.alloc(n, id + 1) }));
+    const stream = Buffer.concat(msgs.map((m) => Buffer.concat(encodeFrame(m))));
+    const reused = Buffer.alloc(65536);
+    const dec = new FrameDecoder(1 << 20);
+    const out: Frame[] = [];
+    let pos = 0;
+    for (let k = 0; pos < stream.length; k++) {
+      const n = Math.min(cuts[k % cuts.length]!, stream.length - pos, reused.length);
+      stream.copy(reused, 0, pos, pos + n);
+      out.push(...dec.push(reused.subarray(0, n), true));
+      reused.fill(0xee);
+      pos += n;
+    }
+    assert.equal(out.length, msgs.length);
+    out.forEach((f, i) => assert.deepEqual((decodeServerMsg(f.meta, f.payload) as { ok: unknown }).ok, msgs[i]!.ok));
+    assert.equal(dec.pending, 0);
+  }));
+});
+
+test("a big frame's buffer grows with what arrives, not with what its header announces", () => {
+  const dec = new FrameDecoder(16 << 20);
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(10, 0);
+  header.writeUInt32BE(15 << 20, 4);
+  assert.deepEqual(dec.push(Buffer.concat([header, Buffer.alloc(100)])), []);
+  assert.equal(dec.pending, 108);
+  assert.ok(((dec as unknown as { body: Buffer }).body.length) <= 1 << 20, "no 15 MiB reserved for 100 bytes");
+});

@@ -4,10 +4,12 @@
  * passed to every replica in xdata gfid-req, so all copies share their identity.
  */
 import { randomUUID } from "node:crypto";
+import { constants as fsc } from "node:fs";
 import { posix as pathPosix } from "node:path";
 import type { CallCtx, Fd, Iatt, Loc, Xdata } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
+import { startEagerBatch } from "./eager-lock";
 import { batchedEntryOp, finishEntryBatches } from "./entry-eager";
 import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
@@ -42,6 +44,8 @@ export async function create(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, mo
   fd.gfid = stat.gfid;
   const fc: AfrFdCtx = { opened, readChild: afr.pickReadChild([...out.results.keys()], stat.gfid), flags };
   fd.set(afr, fc);
+  // A file created for writing is about to be written: its write batch starts now, in the background.
+  if ((flags & 3) !== fsc.O_RDONLY && out.results.size === afr.children.length) startEagerBatch(afr, ctx, fd, fc);
   return stat;
 }
 

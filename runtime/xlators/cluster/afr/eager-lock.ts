@@ -4,13 +4,19 @@
  * and unlock run when the fd goes idle (`post-op-delay`), after `eager-lock-max-hold`, or before any
  * other fop on the fd (flush, fsync, fsetattr, release). A replica that fails any write of the batch
  * stays blamed; a crash inside the window leaves every replica self-accusing, which heal handles.
+ *
+ * Crash safety of the answers: a write is answered before the post-op only when the marks on disk
+ * already say the right thing after a crash — it succeeded on every replica (all self-accusing: no
+ * copy is preferred, and they are equal), or the batch runs on one replica alone ("solo": its pre-op
+ * blamed the others without accusing itself, so it stays the source). Any other partial result ends
+ * the batch (post-op, blaming the replica that missed it) before the write is answered.
  */
 import { FopError } from "../../../core/errors";
 import type { CallCtx, Fd } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { delta } from "./changelog";
 import { dataLock, fdLoc } from "./inode-write";
-import { lockAll, type HeldLocks } from "./transaction";
+import { lockAll, specKey, type HeldLocks } from "./transaction";
 
 interface EagerTxn {
   ready: Promise<void>;
@@ -18,12 +24,16 @@ interface EagerTxn {
   ctx: CallCtx;
   keys: string[];
   marked: number[];
+  /** One replica alone: its pre-op blamed the others and not itself. */
+  solo: boolean;
   failed: Set<number>;
   succeeded: Set<number>;
   inflight: number;
   idle?: NodeJS.Timeout;
   startedAt: number;
   closing?: Promise<void>;
+  /** Ends "own marks in flight" on the file (lookup does not mistake them for a heal to do). */
+  unbusy: () => void;
 }
 
 const eager = new WeakMap<AfrFdCtx, EagerTxn>();
@@ -38,7 +48,8 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
   if (!afr.hasQuorum(up)) throw afr.err("EROFS", "write", "quorum not met");
   const txn: EagerTxn = {
     ready: Promise.resolve(), ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)),
-    marked: [], failed: new Set(), succeeded: new Set(), inflight: 0, startedAt: Date.now(),
+    marked: [], solo: false, failed: new Set(), succeeded: new Set(), inflight: 0, startedAt: Date.now(),
+    unbusy: afr.after.markBusy(fd.path),
   };
   eager.set(fc, txn);
   txn.ready = (async () => {
@@ -46,7 +57,8 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
     txn.held = await lockAll(afr, txn.ctx, [dataLock(afr, loc)], up);
     let locked = txn.held.children;
     if (locked.length === 0) locked = up; // unlinked while open: no path to lock
-    const mark = Object.fromEntries(txn.keys.map((k) => [k, delta("data", 1)]));
+    txn.solo = locked.length === 1 && afr.children.length > 1;
+    const mark = Object.fromEntries(txn.keys.filter((_, j) => !txn.solo || j !== locked[0]).map((k) => [k, delta("data", 1)]));
     await Promise.all(locked.map(async (i) => {
       try {
         await afr.children[i]!.xattrop(txn.ctx, loc, "add32", mark);
@@ -60,10 +72,42 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
     await txn.ready;
   } catch (err) {
     eager.delete(fc);
+    txn.unbusy();
     await txn.held?.releaseAll();
     throw err;
   }
   return txn;
+}
+
+function armIdle(afr: Afr, fd: Fd, txn: EagerTxn): void {
+  if (txn.idle) clearTimeout(txn.idle);
+  const delay = (afr.options["post-op-delay"] ?? 0.1) * 1000;
+  txn.idle = setTimeout(() => void finishEager(afr, fd), delay);
+}
+
+/**
+ * Opens the batch of a file just created, ahead of its first write: lock and pre-op run while the
+ * client is still busy with the create's answer, so the write finds them done. Without a write the
+ * batch ends after `post-op-delay`, or at flush.
+ */
+export function startEagerBatch(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): void {
+  if (!eagerEnabled(afr) || eager.has(fc)) return;
+  void begin(afr, ctx, fd, fc).then((txn) => {
+    if (txn.inflight === 0 && !txn.closing) armIdle(afr, fd, txn);
+  }, () => undefined);
+}
+
+/**
+ * At flush: a batch whose marks already tell the truth after a crash (nothing failed; every replica
+ * marked, or one alone) ends in the background; otherwise the post-op is on disk before the answer.
+ */
+export async function flushEager(afr: Afr, fd: Fd): Promise<void> {
+  const fc = afr.fdCtx(fd);
+  const txn = fc ? eager.get(fc) : undefined;
+  if (!txn) return;
+  const clean = txn.failed.size === 0 && (txn.solo || txn.marked.length === afr.children.length);
+  if (clean) void finishEager(afr, fd);
+  else await finishEager(afr, fd);
 }
 
 /** Post-op and unlock of the fd's pending batch, if any. */
@@ -77,17 +121,24 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
     if (eager.get(fc) === txn) eager.delete(fc);
     if (txn.idle) clearTimeout(txn.idle);
     const ok = [...txn.succeeded].filter((i) => !txn.failed.has(i));
-    const undo = ok.length > 0 ? ok : afr.children.map((_, j) => j);
+    const all = afr.children.map((_, j) => j);
+    // Solo: nothing of its own to undo; the others' blame is undone only if no write took.
+    const undo = txn.solo ? (txn.succeeded.size > 0 ? [] : all.filter((j) => j !== txn.marked[0])) : ok.length > 0 ? ok : all;
     const change = Object.fromEntries(undo.map((j) => [txn.keys[j]!, delta("data", -1)]));
     const loc = fdLoc(fd);
-    await Promise.all(txn.marked.map(async (i) => {
-      try {
-        await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change);
-      } catch (err) {
-        afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
-      }
-    }));
-    await txn.held?.releaseAll();
+    if (undo.length > 0) {
+      await Promise.all(txn.marked.map(async (i) => {
+        try {
+          await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change);
+        } catch (err) {
+          afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
+        }
+      }));
+    }
+    txn.unbusy();
+    // The unlock holds up nothing: a following transaction of this process waits for it in lockAll.
+    const held = txn.held;
+    if (held) afr.after.run([specKey(dataLock(afr, loc))], () => held.releaseAll());
   })();
   await txn.closing;
 }
@@ -95,6 +146,11 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
 /** One write inside the fd's batch (starting one if needed). */
 export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, op: (i: number) => Promise<number>): Promise<number> {
   let txn = eager.get(fc);
+  if (txn && !txn.closing) {
+    // A batch still locking (opened at create) is judged on what it marked, once it has.
+    await txn.ready.catch(() => undefined);
+    txn = eager.get(fc);
+  }
   const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
   // A batch ends when a replica came back (it must join the next one) or it was held long enough.
   if (txn && (txn.closing || Date.now() - txn.startedAt > maxHold || afr.upChildren().some((i) => fc.opened[i] && !txn!.marked.includes(i) && !txn!.failed.has(i)))) {
@@ -105,6 +161,7 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, o
   await txn.ready;
   txn.inflight++;
   if (txn.idle) clearTimeout(txn.idle);
+  let settle = false;
   try {
     const targets = txn.marked.length > 0 ? txn.marked : afr.upChildren();
     const results = new Map<number, number>();
@@ -127,14 +184,17 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, o
     if (results.size === 0) {
       throw errors.find((e) => e.code !== "ENOTCONN" && e.code !== "EBADF") ?? errors[0] ?? afr.err("ENOTCONN", "write");
     }
+    settle = results.size < afr.children.length && !txn.solo;
     if (!results.has(fc.readChild)) fc.readChild = results.keys().next().value!;
     if (afr.options["quorum-type"] !== "none" && !afr.hasQuorum([...results.keys()])) throw afr.err("EROFS", "write", "succeeded on fewer replicas than the quorum");
     return results.get(fc.readChild)!;
   } finally {
     txn.inflight--;
-    if (txn.inflight === 0 && !txn.closing) {
-      const delay = (afr.options["post-op-delay"] ?? 0.1) * 1000;
-      txn.idle = setTimeout(() => void finishEager(afr, fd), delay);
+    if (settle) {
+      // A replica missed an answered write: its blame goes to disk first.
+      await finishEager(afr, fd);
+    } else if (txn.inflight === 0 && !txn.closing) {
+      armIdle(afr, fd, txn);
     }
   }
 }

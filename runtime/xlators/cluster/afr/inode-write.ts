@@ -6,7 +6,7 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
-import { eagerEnabled, eagerWrite, finishEager } from "./eager-lock";
+import { eagerEnabled, eagerWrite, finishEager, flushEager } from "./eager-lock";
 import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
 const REOPEN_RETRY_MS = 1000;
@@ -114,7 +114,7 @@ export async function removexattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string
 
 /** A fop that goes to every replica the fd is open on; succeeds if any did. */
 async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false): Promise<void> {
-  await finishEager(afr, fd);
+  await (fop === "flush" ? flushEager(afr, fd) : finishEager(afr, fd));
   const fc = afr.fdCtx(fd);
   const targets = afr.children.map((_, i) => i).filter((i) => (fc ? fc.opened[i] : true) && (forget || afr.childUp(i)));
   const errors: FopError[] = [];

@@ -20,7 +20,11 @@ export function installTrace(afr: Afr): void {
   const own: Record<string, number> = {};
   for (const f of FOP_NAMES) {
     const orig = (afr as any)[f].bind(afr);
-    (afr as any)[f] = (...args: unknown[]) => { own[f] = (own[f] ?? 0) + 1; return orig(...args); };
+    (afr as any)[f] = async (...args: unknown[]) => {
+      own[f] = (own[f] ?? 0) + 1;
+      const t0 = performance.now();
+      try { return await orig(...args); } finally { own[f + "_ms"] = (own[f + "_ms"] ?? 0) + performance.now() - t0; }
+    };
   }
   setInterval(() => writeFileSync(`${process.env.GHA_AFR_TRACE}/trace-${process.pid}-${afr.name}.json`, JSON.stringify({ own, counts }, null, 1)), 500).unref();
 }

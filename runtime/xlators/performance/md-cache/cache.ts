@@ -6,13 +6,28 @@ export interface CachedXattr {
   at: number;
 }
 
-/** What is cached about one file (gfid): its attributes and some xattrs, each with when it was seen. */
+/**
+ * What is cached about one file (gfid): its attributes and xattrs, each with when it was seen. Kept
+ * small (there may be tens of thousands): the usual answer for the policy's names, "none of them",
+ * is one timestamp.
+ */
 class MdInode {
-  iatt: Iatt | undefined;
+  iatt: Iatt | undefined = undefined;
   iattAt = 0;
-  readonly xattrs = new Map<string, CachedXattr>();
   /** The epoch of the last local change: a fill that started before it may carry old data. */
   changedAt = 0;
+  /** When the whole set of names a readdirplus/lookup asks for was read (0: never)... */
+  setAt = 0;
+  /** ...and the values of those the file has (undefined: none). */
+  setValues: Record<string, Buffer> | undefined = undefined;
+  /** Names read one at a time (getxattr). */
+  single: Map<string, CachedXattr> | undefined = undefined;
+
+  dropXattrs(): void {
+    this.setAt = 0;
+    this.setValues = undefined;
+    this.single = undefined;
+  }
 }
 
 interface NameEntry {
@@ -60,11 +75,16 @@ export class MetadataCache {
     invalidations: 0, evictions: 0, staleFillsDropped: 0,
   };
 
+  /** Whole milliseconds: small integers are stored inline, fractional ones cost a heap object each. */
+  private readonly now: () => number;
+
   constructor(
     private readonly timeoutMs: () => number,
     private readonly limit: () => number,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    clock: () => number = () => performance.now(),
+  ) {
+    this.now = () => Math.floor(clock());
+  }
 
   private fresh(at: number): boolean {
     return this.now() - at < this.timeoutMs();
@@ -140,9 +160,14 @@ export class MetadataCache {
     return undefined;
   }
 
-  /** A fresh cached xattr (value or known absence), counted as a hit or a miss. */
-  xattrOf(gfid: string | undefined, name: string): CachedXattr | undefined {
-    const x = gfid === undefined ? undefined : this.inodes.get(gfid)?.xattrs.get(name);
+  /**
+   * A fresh cached xattr (value or known absence), counted as a hit or a miss. `inSet`: the name is
+   * one of those primeXattrSet reads.
+   */
+  xattrOf(gfid: string | undefined, name: string, inSet: boolean): CachedXattr | undefined {
+    const inode = gfid === undefined ? undefined : this.inodes.get(gfid);
+    let x = inode?.single?.get(name);
+    if (!(x && this.fresh(x.at)) && inode && inSet && inode.setAt > 0) x = { value: inode.setValues?.[name] ?? null, at: inode.setAt };
     if (x && this.fresh(x.at)) {
       if (x.value) this.counters.xattrHits++;
       else this.counters.xattrNegativeHits++;
@@ -178,12 +203,25 @@ export class MetadataCache {
     if (this.names.size > this.limit()) this.shrink();
   }
 
-  /** xattrs seen in a reply: null = the file has none of that name. Values are copied (replies are views of whole frames). */
-  primeXattrs(gfid: string, values: Iterable<[string, Buffer | null]>, since: FillToken): void {
+  /**
+   * The whole set of xattrs a readdirplus/lookup asked for (`present`: those the file has; every
+   * other name of the set it has not). Values are copied: replies are views of whole frames.
+   */
+  primeXattrSet(gfid: string, present: Record<string, Buffer>, since: FillToken): void {
     if (!this.accepts(gfid, since)) return;
     const inode = this.inode(gfid);
-    const at = this.now();
-    for (const [name, v] of values) inode.xattrs.set(name, { value: v ? Buffer.from(v) : null, at });
+    inode.setAt = this.now();
+    inode.single = undefined;
+    let values: Record<string, Buffer> | undefined;
+    for (const [name, v] of Object.entries(present)) (values ??= {})[name] = Buffer.from(v);
+    inode.setValues = values;
+  }
+
+  /** One xattr read on its own: its value, or null when the file has none. */
+  primeXattr(gfid: string, name: string, value: Buffer | null, since: FillToken): void {
+    if (!this.accepts(gfid, since)) return;
+    const inode = this.inode(gfid);
+    (inode.single ??= new Map()).set(name, { value: value ? Buffer.from(value) : null, at: this.now() });
   }
 
   /** A local change of a file: drop its attributes (and xattrs unless only data changed). */
@@ -193,7 +231,7 @@ export class MetadataCache {
     const inode = this.inode(gfid);
     inode.changedAt = ++this.epoch;
     inode.iatt = undefined;
-    if (what === "all") inode.xattrs.clear();
+    if (what === "all") inode.dropXattrs();
   }
 
   /** A local change of the namespace at `path`: what it names is no longer known. */

@@ -26,6 +26,17 @@ const CAPABILITY = "security.capability";
 
 const LIVE_OPTIONS = ["timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
 
+/**
+ * The inode number of a file, from its gfid (as GlusterFS's storage/posix makes it): the bricks'
+ * own inode numbers differ between replicas, and the cache serves attributes that came from
+ * different replicas (a create's reply, a directory listing, a lookup's read child); `stat` of the
+ * same file must not show two numbers. The root's gfid (...0001) gives 1.
+ */
+export function inoFromGfid(gfid: string): number {
+  const n = Number.parseInt(gfid.slice(-12), 16);
+  return Number.isSafeInteger(n) && n > 0 ? n : 1;
+}
+
 export function parentOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
@@ -85,6 +96,12 @@ export class MdCache extends Xlator {
     return this.options.timeout > 0;
   }
 
+  /** Gives a reply's attributes the gfid's inode number (see inoFromGfid); replies are ours to change. */
+  private readonly stable = <T extends Iatt | undefined>(iatt: T): T => {
+    if (iatt && this.enabled) iatt.ino = inoFromGfid(iatt.gfid);
+    return iatt;
+  };
+
   private err(code: string, fop: string, msg: string): FopError {
     return new FopError(code, msg, { xlator: this.name, fop });
   }
@@ -117,7 +134,9 @@ export class MdCache extends Xlator {
     if (!xattrs || typeof xattrs !== "object" || this.xattrPolicy.names.length === 0) return;
     // A server reads a symlink's xattrs through the link: not the link's own (lgetxattr) answers.
     if ((stat.mode & fsc.S_IFMT) === fsc.S_IFLNK) return;
-    this.cache.primeXattrs(stat.gfid, this.xattrPolicy.names.map((n) => [n, xattrs[n] ?? null]), since);
+    const present: Record<string, Buffer> = {};
+    for (const n of this.xattrPolicy.names) if (xattrs[n]) present[n] = xattrs[n]!;
+    this.cache.primeXattrSet(stat.gfid, present, since);
   }
 
   // ---- reads served from the cache ----
@@ -136,15 +155,17 @@ export class MdCache extends Xlator {
     let res: LookupResult;
     try {
       res = await this.child.lookup(ctx, loc, xdata);
+      this.stable(res.stat);
     } catch (err) {
       if (err instanceof FopError && err.code === "ENOENT") this.cache.forgetName(loc.path);
       throw err;
     }
     this.cache.primeStat(loc.path, res.stat, since);
-    this.primeXattrs(res.stat, res.xattrs, since);
     if (plain) return { stat: res.stat };
     const asked = xdata?.[XDATA.wantXattrs];
     if (!Array.isArray(asked) || !res.xattrs) return { stat: res.stat };
+    // a reply says which names are absent only among those asked for
+    if (this.xattrPolicy.names.every((n) => asked.includes(n))) this.primeXattrs(res.stat, res.xattrs, since);
     const xattrs: Record<string, Buffer> = {};
     for (const n of asked as string[]) if (res.xattrs[n]) xattrs[n] = res.xattrs[n]!;
     return { stat: res.stat, xattrs };
@@ -161,7 +182,7 @@ export class MdCache extends Xlator {
     const cached = this.cache.statOf(s.gfid);
     if (cached) return { ...cached };
     const since = this.cache.beginFill();
-    const iatt = await this.child.fstat(ctx, fd);
+    const iatt = this.stable(await this.child.fstat(ctx, fd));
     s.gfid = iatt.gfid;
     this.cache.primeStat(undefined, iatt, since);
     return iatt;
@@ -172,6 +193,7 @@ export class MdCache extends Xlator {
     const since = this.cache.beginFill();
     const entries = await this.child.readdir(ctx, fd, offset, true, this.wantXattrs(xdata));
     for (const e of entries) {
+      this.stable(e.stat);
       if (!e.stat || e.name === "..") continue;
       this.cache.primeStat(e.name === "." ? fd.path : childOf(fd.path, e.name), e.stat, since);
       this.primeXattrs(e.stat, e.xattrs, since);
@@ -182,7 +204,7 @@ export class MdCache extends Xlator {
   override async getxattr(ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<Buffer> {
     if (!this.enabled || xdata || !this.xattrPolicy.caches(name)) return this.child.getxattr(ctx, loc, name, xdata);
     const gfid = this.gfidOfLoc(loc);
-    const hit = this.cache.xattrOf(gfid, name);
+    const hit = this.cache.xattrOf(gfid, name, this.xattrPolicy.names.includes(name));
     if (hit) {
       if (!hit.value) throw this.err("ENODATA", "getxattr", `${loc.path}: no ${name} (cached)`);
       return hit.value;
@@ -190,10 +212,10 @@ export class MdCache extends Xlator {
     const since = this.cache.beginFill();
     try {
       const v = await this.child.getxattr(ctx, loc, name);
-      if (gfid !== undefined) this.cache.primeXattrs(gfid, [[name, v]], since);
+      if (gfid !== undefined) this.cache.primeXattr(gfid, name, v, since);
       return v;
     } catch (err) {
-      if (gfid !== undefined && err instanceof FopError && err.code === "ENODATA") this.cache.primeXattrs(gfid, [[name, null]], since);
+      if (gfid !== undefined && err instanceof FopError && err.code === "ENODATA") this.cache.primeXattr(gfid, name, null, since);
       throw err;
     }
   }
@@ -220,7 +242,7 @@ export class MdCache extends Xlator {
   override setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
     const before = this.lastGfidOfLoc(loc);
     // A mode change rewrites an access ACL too: drop xattrs as well.
-    return this.changing(() => this.child.setattr(ctx, loc, attr, xdata), (iatt) => {
+    return this.changing(() => this.child.setattr(ctx, loc, attr, xdata).then(this.stable), (iatt) => {
       this.cache.invalidate(before);
       if (iatt) {
         this.cache.invalidate(iatt.gfid);
@@ -231,7 +253,7 @@ export class MdCache extends Xlator {
 
   override fsetattr(ctx: CallCtx, fd: Fd, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
     const s = this.fdState(fd);
-    return this.changing(() => this.child.fsetattr(ctx, fd, attr, xdata), (iatt) => {
+    return this.changing(() => this.child.fsetattr(ctx, fd, attr, xdata).then(this.stable), (iatt) => {
       this.cache.invalidate(s.gfid);
       if (iatt) {
         s.gfid = iatt.gfid;
@@ -284,7 +306,7 @@ export class MdCache extends Xlator {
 
   override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
     const before = this.lastGfidOfLoc(loc);
-    return this.changing(() => this.child.create(ctx, loc, flags, mode, fd, xdata), (iatt) => {
+    return this.changing(() => this.child.create(ctx, loc, flags, mode, fd, xdata).then(this.stable), (iatt) => {
       this.cache.invalidate(before, "stat");
       this.entryChanged(loc.path);
       if (iatt) {
@@ -293,7 +315,7 @@ export class MdCache extends Xlator {
         // The kernel asks for security.capability before every write (to drop it). The kernel sends
         // CREATE for a name it found free, and a new file never starts with capabilities (only an
         // explicit setxattr gives them; ACLs and SELinux labels may be inherited, so not those).
-        if (this.xattrPolicy.names.includes(CAPABILITY)) this.cache.primeXattrs(iatt.gfid, [[CAPABILITY, null]], this.cache.beginFill());
+        if (this.xattrPolicy.names.includes(CAPABILITY)) this.cache.primeXattr(iatt.gfid, CAPABILITY, null, this.cache.beginFill());
       }
     });
   }
@@ -306,20 +328,20 @@ export class MdCache extends Xlator {
   }
 
   override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.mknod(ctx, loc, mode, rdev, xdata));
+    return this.newEntry(loc, () => this.child.mknod(ctx, loc, mode, rdev, xdata).then(this.stable));
   }
 
   override mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.mkdir(ctx, loc, mode, xdata));
+    return this.newEntry(loc, () => this.child.mkdir(ctx, loc, mode, xdata).then(this.stable));
   }
 
   override symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.symlink(ctx, target, loc, xdata));
+    return this.newEntry(loc, () => this.child.symlink(ctx, target, loc, xdata).then(this.stable));
   }
 
   override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
     const file = this.lastGfidOfLoc(from);
-    return this.changing(() => this.child.link(ctx, from, to, xdata), (iatt) => {
+    return this.changing(() => this.child.link(ctx, from, to, xdata).then(this.stable), (iatt) => {
       // nlink and ctime of the file change for every name it has
       this.cache.invalidate(file, "stat");
       this.entryChanged(to.path);

@@ -26,6 +26,9 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
+/** The reused read buffer of a plain TCP connection. */
+const READ_BUFFER_BYTES = 256 << 10;
+
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -95,7 +98,15 @@ export class ClientConnection {
   static connect(opts: ConnectOptions): Promise<ClientConnection> {
     return new Promise((resolve, reject) => {
       const where = { xlator: opts.xlator, fop: "handshake" };
-      const tcp = net.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
+      // Plain TCP reads into one reused buffer (no allocation per chunk): the decoder copies each reply
+      // once, into a buffer of the reply's size. TLS reads itself, so it delivers 'data' chunks.
+      const tcp = net.connect({
+        host: opts.host, port: opts.port, localAddress: opts.localAddress,
+        ...(opts.tls ? {} : { onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Buffer) => {
+          deliver(buf.subarray(0, n), true);
+          return true;
+        } } }),
+      });
       const socket = opts.tls
         ? tls.connect({
           socket: tcp, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca,
@@ -128,10 +139,10 @@ export class ClientConnection {
       });
       socket.on("error", (err: NodeJS.ErrnoException) => fail(FopError.from(err, where)));
       socket.on("close", () => fail(new FopError("ECONNRESET", `${opts.host}:${opts.port} closed the connection during the handshake`, where)));
-      const onData = (chunk: Buffer) => {
+      const onHandshakeData = (chunk: Buffer, transient: boolean) => {
         let msg: ServerMsg | undefined;
         try {
-          const frames = decoder.push(chunk);
+          const frames = decoder.push(chunk, transient);
           if (frames.length === 0) return;
           if (frames.length > 1) throw new ProtocolError("data after the handshake reply");
           msg = decodeServerMsg(frames[0]!.meta, frames[0]!.payload);
@@ -145,21 +156,21 @@ export class ClientConnection {
         settled = true;
         clearTimeout(timer);
         opts.signal?.removeEventListener("abort", onAbort);
-        socket.removeAllListeners("data");
         socket.removeAllListeners("close");
         socket.removeAllListeners("error");
         const conn = new ClientConnection(socket, opts, decoder, writer);
         conn.clientId = msg.client;
         conn.attach();
+        deliver = (c, transient) => conn.onData(c, transient);
         resolve(conn);
       };
-      socket.on("data", onData);
+      let deliver: (chunk: Buffer, transient: boolean) => void = onHandshakeData;
+      if (opts.tls) socket.on("data", (chunk: Buffer) => deliver(chunk, false));
     });
   }
 
   private attach(): void {
     const s = this.socket;
-    s.on("data", (chunk: Buffer) => this.onData(chunk));
     s.on("error", (err: NodeJS.ErrnoException) => {
       this.closeReason = err.message;
       if (err.code === "ECONNRESET" || err.code === "EPIPE") this.resetByPeer = true;
@@ -200,11 +211,11 @@ export class ClientConnection {
     }
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, transient: boolean): void {
     this.lastHeard = Date.now();
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.decoder.push(chunk, transient);
     } catch (err) {
       return this.abandon(`${this.address}: ${(err as Error).message}`);
     }
