@@ -32,6 +32,11 @@ const bindDir = mkdtempSync("/tmp/gha-ssh-e2e-bind-");
 const apacheDir = `${stateDir}/client/apache`;
 const mountPoint = `${stateDir}/client/mnt`;
 const timings: Record<string, number> = {};
+/** The per-resource step durations pulumi printed, kept for the report at the end. */
+const stepLog: string[] = [];
+const logSteps = (what: string, out: string): void => {
+  stepLog.push(`${what}:`, ...out.split("\n").filter((l) => /\b(created|updated|deleted|replaced)\b.*\(\d/.test(l)).map((l) => `  ${l.trim()}`));
+};
 let sshHosts: SshHosts | undefined;
 
 type Run = { status: number | null; stdout: string; stderr: string };
@@ -188,13 +193,14 @@ bash ${fixtures}/apache.sh stop ${apacheDir} >/dev/null 2>&1 || true`);
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(backendDir, { recursive: true, force: true });
   rmSync(bindDir, { recursive: true, force: true });
-  process.stdout.write(`# timings (s): ${JSON.stringify(timings)}\n`);
+  process.stdout.write(`# timings (s): ${JSON.stringify(timings)}\n${stepLog.map((l) => `# ${l}\n`).join("")}`);
 });
 
 test("pulumi up over ssh: both servers and the mount come up, a file written through the mount is on both bricks, the site and DNS answer", async () => {
   const t0 = Date.now();
   const up = pulumi(`up --yes --skip-preview --stack ${stack}`);
   timings.up = (Date.now() - t0) / 1000;
+  logSteps("up", up.stdout);
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
 
   // Every host step went through remote.Command / CopyToRemote; only the DNS update runs here.
@@ -266,6 +272,7 @@ test("changing a server option over ssh restarts the nodes one at a time and the
   const up = await pulumiAsync(`up --yes --skip-preview --stack ${stack}`);
   timings.rollingUp = (Date.now() - t0) / 1000;
   timings.rollingUpRequestsAnswered = ok;
+  logSteps("rolling up", up.stdout);
   polling = false;
   await poller;
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
@@ -281,6 +288,7 @@ test("pulumi destroy over ssh leaves no process, mount, site, record or runtime 
   const t0 = Date.now();
   const r = pulumi(`destroy --yes --skip-preview --stack ${stack}`);
   timings.destroy = (Date.now() - t0) / 1000;
+  logSteps("destroy", r.stdout);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.deepEqual(processesOfStateDir(), []);
   assert.ok(!mounted());

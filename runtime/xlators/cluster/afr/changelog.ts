@@ -71,20 +71,22 @@ export interface Direction {
 
 /**
  * afr_selfheal_find_direction: a replica with M[i][i] != 0 accuses itself (a transaction died half way
- * there) and its accusations are ignored; sources are the present replicas no other trustworthy one
- * accuses; if trustworthy replicas exist but all are accused, it is split-brain.
+ * there: its pre-op added 1 for every replica and no post-op came) and those accusations are ignored —
+ * but only up to its self-accusation: a dead pre-op adds as much to M[i][j] as to M[i][i], so blame
+ * beyond M[i][i] is a change replica j really missed (e.g. a peer's pre-op that arrived while its
+ * answer was lost to a partition must not hide what this replica took on its own). Sources are the
+ * present replicas no replica accuses; if replicas exist but all are accused, it is split-brain.
  */
 export function findDirection(m: ReadonlyMap<number, number[]>): Direction {
   const present = [...m.keys()];
-  const selfAccusing = new Set(present.filter((i) => (m.get(i)?.[i] ?? 0) !== 0));
   const accused = new Set<number>();
   let pending = false;
   for (const i of present) {
     const row = m.get(i) ?? [];
     if (row.some((v) => v !== 0)) pending = true;
-    if (selfAccusing.has(i)) continue;
+    const self = Math.max(0, row[i] ?? 0);
     row.forEach((v, j) => {
-      if (j !== i && v !== 0) accused.add(j);
+      if (j !== i && v - self > 0) accused.add(j);
     });
   }
   const sources = present.filter((i) => !accused.has(i));

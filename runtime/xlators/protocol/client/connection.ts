@@ -260,7 +260,13 @@ export class ClientConnection {
   abandon(reason: string): void {
     if (this.socket.destroyed) return;
     this.closeReason = reason;
-    this.socket.destroy();
+    // Reset, not close: a plain close leaves unsent requests in the kernel's send queue, retransmitted
+    // to the server once a partition heals — fops this side already failed would then be carried out.
+    try {
+      this.socket.resetAndDestroy();
+    } catch {
+      this.socket.destroy(); // TLS: no TCP handle of its own to reset
+    }
   }
 
   private onClose(): void {

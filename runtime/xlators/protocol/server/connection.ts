@@ -57,6 +57,7 @@ export class ServerConnection {
   private readonly backlog: { msg: ClientMsg; bytes: number }[] = [];
   private backlogBytes = 0;
   private closed = false;
+  private handshakeDeadline: NodeJS.Timeout | undefined;
   readonly done: Promise<void>;
   private finish!: () => void;
 
@@ -72,9 +73,14 @@ export class ServerConnection {
     this.writer = new FrameWriter(socket);
     this.done = new Promise((r) => (this.finish = r));
     socket.setNoDelay(true);
-    // A silent new connection is dropped after handshake-timeout (then the client's own timeout applies).
-    socket.setTimeout(num(host.options["handshake-timeout"], 10) * 1000);
-    socket.on("timeout", () => this.drop(this.volume ? "client silent for longer than its transport-timeout" : "no handshake within handshake-timeout"));
+    // The handshake must be complete within handshake-timeout: a one-shot deadline, not an idle timer,
+    // so a client trickling bytes cannot hold the connection. After it, the client's own timeout applies.
+    this.handshakeDeadline = setTimeout(
+      () => this.drop("no handshake within handshake-timeout"),
+      num(host.options["handshake-timeout"], 10) * 1000,
+    );
+    this.handshakeDeadline.unref();
+    socket.on("timeout", () => this.drop("client silent for longer than its transport-timeout"));
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (err) => this.host.log.debug({ client: this.id, err: err.message }, "socket error"));
     socket.on("close", () => void this.cleanup());
@@ -173,6 +179,7 @@ export class ServerConnection {
     if (!volume) return refuse("ENOENT", `no volume "${msg.volume}" on ${this.host.name}`);
     const decision = authorize(this.address, authRulesFor(this.host.options, msg.volume));
     if (!decision.ok) return refuse("EACCES", `access to volume "${msg.volume}" denied: ${decision.reason}`);
+    clearTimeout(this.handshakeDeadline);
     this.volume = volume;
     this.volumeName = msg.volume;
     const timeout = Math.min(Math.max(num(msg.timeout, 42), 1), 3600);
@@ -317,6 +324,7 @@ export class ServerConnection {
   private async cleanup(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.handshakeDeadline);
     if (this.decoder.pending > 0) {
       this.host.log.warn({ client: this.id, address: this.address }, `connection closed inside a truncated frame (${this.decoder.pending} bytes)`);
     }
