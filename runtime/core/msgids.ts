@@ -43,8 +43,10 @@ export const MSGIDS = {
   PS_AUTH_REFUSED: def("warn", "protocol/server", "A handshake was refused: address not allowed by auth.ip.<volume>.allow/reject (EACCES), unknown volume (ENOENT) or protocol version (EPROTO).", "If the client should get in: add its address to auth.ip.<volume>.allow and send SIGHUP (auth lists apply live)."),
   PS_CONNECTION_DROPPED: def("warn", "protocol/server", "The server dropped one connection: no handshake in time, a silent client, a malformed or oversized frame.", "A silent client (network partition, frozen host) is expected to reconnect; malformed frames mean a wrong or hostile peer on that port."),
   PS_TLS_FAILED: def("warn", "protocol/server", "A TLS handshake with a client failed (certificate not signed by ssl-ca, wrong key).", "Check the client's ssl-cert/ssl-key against the server's ssl-ca."),
+  PS_STOP_SLOW: def("warn", "protocol/server", "On stop, some connections' open files were not released down the graph within the wait; the server stopped anyway.", "Nothing is lost (the sockets are closed); if it repeats, take a statedump before stopping to see which fds were open."),
 
   // ---- protocol/client ----
+  PC_RESEND: def("debug", "protocol/client", "The connection was lost under a fop that is safe to send again (a read, or a change the server provably never received); it is sent on the next connection.", "Nothing."),
   PC_CONNECTED: def("info", "protocol/client", "Connected and attached to the remote volume; the subvolume is up.", "Nothing."),
   PC_DISCONNECTED: def("warn", "protocol/client", "The connection to the server was lost (`reason`: closed, or silent for transport-timeout); operations through it fail with ENOTCONN until it reconnects.", "Check the server process and the network between; it reconnects by itself."),
   PC_CONNECT_FAILED: def("warn", "protocol/client", "A connection attempt failed (refused, unreachable, timed out); retried with backoff. Logged once per distinct error.", "Check that glusterfsd runs on that address and port and that no firewall drops it."),

@@ -16,7 +16,6 @@ import { AfterWork } from "./after-work";
 import { finishAllEntryBatches } from "./entry-eager";
 import { metrics } from "../../../core/metrics";
 import { pendingPaths } from "../../../heal/pending-index";
-import { installTrace } from "./trace-tmp";
 
 export interface AfrOptions {
   "read-subvolume"?: string;
@@ -66,7 +65,6 @@ export class Afr extends Xlator {
     this.brickIds = this.children.map(() => undefined);
     this.heals = new HealScheduler(this);
     this.daemon = new HealDaemon(this);
-    installTrace(this);
     const rs = this.options["read-subvolume"];
     if (rs !== undefined && !this.children.some((c) => c.name === rs)) {
       throw this.configError(`read-subvolume "${rs}" is not one of the subvolumes`, "read-subvolume");
