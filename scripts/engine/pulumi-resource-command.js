@@ -63,7 +63,7 @@ function execute(program, args, { env = process.env, cwd = process.cwd(), stdin 
       // Upstream trims one trailing newline from each stream.
       const out = { stdout: stdout.replace(/\r?\n$/, ""), stderr: stderr.replace(/\r?\n$/, ""), code };
       if (code === 0) resolve(out);
-      else reject(Object.assign(new Error(`exit status ${code ?? signal}: ${what}:\n${out.stderr || out.stdout}`), { code }));
+      else reject(Object.assign(new Error(`exit status ${code ?? signal}: ${what}:\n${out.stderr || out.stdout}`), { code, stderr: out.stderr }));
     });
     child.stdin.on("error", () => {}); // the program may exit without reading stdin
     child.stdin.end(stdin);
@@ -103,14 +103,20 @@ function sshSession(connection) {
   if (c.agentSocketPath) env.SSH_AUTH_SOCK = c.agentSocketPath;
   const target = `${c.user ?? "root"}@${c.host}`;
   const withPort = (flag) => options.map((o) => (o === "-P_PORT" ? flag : o));
-  /** ssh exits 255 when it cannot connect: retry up to dialErrorLimit times, as upstream does. */
+  /**
+   * Retry up to dialErrorLimit times when the host could not be reached, as upstream does. ssh exits
+   * 255 for that, but also when the host refused us (wrong host key, key not accepted: retrying will
+   * not help) and when the remote command itself exits 255 (it must not run again): so only 255 with
+   * a connection error is retried.
+   */
+  const dialError = /ssh: connect to host|Connection (refused|timed out|reset|closed)|kex_exchange_identification|No route to host|Network is unreachable|Could not resolve hostname/;
   const retrying = async (run) => {
     const limit = c.dialErrorLimit ?? 10;
     for (let attempt = 1; ; attempt++) {
       try {
         return await run();
       } catch (e) {
-        if (e.code !== 255 || (limit > 0 && attempt >= limit)) throw e;
+        if (e.code !== 255 || !dialError.test(e.stderr ?? "") || (limit > 0 && attempt >= limit)) throw e;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }

@@ -1,8 +1,8 @@
 // examples/ssh with the real Pulumi engine, every step over SSH: three private sshd instances stand in
 // for the seed's hosts (node1 127.0.0.2, node2 127.0.0.3, client 127.0.0.1), each "host" with its own
 // directories under a temp state dir. up from nothing (servers, mount, DNS, Apache site), a second up
-// changes nothing, a server option change rolls through both nodes while the site keeps answering,
-// destroy leaves only the brick data.
+// changes nothing, a server option change rolls through both nodes while the site keeps answering, a
+// host key other than the pinned one is refused, destroy leaves only the brick data.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -204,7 +204,6 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
 
   // Every host step went through remote.Command / CopyToRemote; only the DNS update runs here.
-  const t = Date.now();
   const state = JSON.parse(pulumi(`stack export --stack ${stack}`, 60_000).stdout) as { deployment: { resources: Array<{ urn: string; type: string }> } };
   const types = state.deployment.resources.map((r) => `${r.type} ${r.urn.split("::").pop()}`);
   for (const host of ["node1", "node2", "client"]) {
@@ -213,6 +212,15 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
   }
   assert.deepEqual(types.filter((t) => t.startsWith("command:local:")), ["command:local:Command seed-dns"]);
   assert.doesNotMatch(JSON.stringify(state), /PRIVATE KEY/, "the ssh private key is a secret in the state");
+  // The pinned host keys reached the provider (it then checks them strictly).
+  // (The connection holds the private key: the whole object is a secret, its plaintext a JSON string.)
+  type Resource = { urn: string; inputs?: { connection?: { plaintext?: string } } };
+  const revealed = JSON.parse(pulumi(`stack export --show-secrets --stack ${stack}`, 60_000).stdout) as { deployment: { resources: Resource[] } };
+  for (const host of sshHosts!.hosts) {
+    const runtime = revealed.deployment.resources.find((r) => r.urn.endsWith(`::seed-${host.name}-runtime`));
+    const connection = JSON.parse(runtime?.inputs?.connection?.plaintext ?? "{}") as { hostKey?: string };
+    assert.equal(connection.hostKey, host.hostKey, `${host.name}: connection.hostKey`);
+  }
   // ... and each host's steps reached that host's own sshd.
   for (const host of sshHosts!.hosts) {
     const logins = readFileSync(host.logFile, "utf8").match(/Accepted publickey for root/g) ?? [];
@@ -220,7 +228,6 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
   }
 
   const outputs = JSON.parse(pulumi(`stack output --json --show-secrets --stack ${stack}`, 60_000).stdout);
-  timings.exportAndOutputs = (Date.now() - t) / 1000;
   assert.match(outputs.nodeStatus.node1, new RegExp(`^node1 up 127\\.0\\.0\\.2:${ports.server} release=[0-9a-f]{16}$`));
   assert.match(outputs.nodeStatus.node2, new RegExp(`^node2 up 127\\.0\\.0\\.3:${ports.server} release=[0-9a-f]{16}$`));
   for (const host of ["node1", "node2", "client"]) {
@@ -231,7 +238,6 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
     assert.equal(status.status, 0, `${n}: ${status.stdout}${status.stderr}`);
   }
 
-  timings.serviceStatus = (Date.now() - t) / 1000 - timings.exportAndOutputs;
   assert.ok(mounted(), `${mountPoint} mounted`);
   writeFileSync(`${mountPoint}/over-ssh.txt`, "written through the mount\n");
   for (const n of ["node1", "node2"]) assert.equal(readFileSync(`${stateDir}/${n}/brick/over-ssh.txt`, "utf8"), "written through the mount\n", `${n}'s brick`);
@@ -282,6 +288,19 @@ test("changing a server option over ssh restarts the nodes one at a time and the
   assert.deepEqual(failures, [], `${ok} requests answered, ${failures.length} failed`);
   assert.ok(ok > 10, `only ${ok} requests made it during the update`);
   for (const n of ["node1", "node2"]) assert.match(readFileSync(`${stateDir}/${n}/opt/etc/server.vol`, "utf8"), /option thread-count 16\n/);
+});
+
+test("a host presenting another host key than the pinned one is refused", () => {
+  const wrongKey = sshHosts!.byName.node1!.hostKey;
+  assert.equal(pulumi(`config set --stack ${stack} --path hostKeys.client -- '${wrongKey}'`, 60_000).status, 0);
+  try {
+    const up = pulumi(`up --yes --skip-preview --stack ${stack}`);
+    assert.notEqual(up.status, 0, "up must fail: the client's sshd presents its own key");
+    assert.match(up.stdout + up.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    assert.ok(mounted(), "the failed update left the running cluster alone");
+  } finally {
+    assert.equal(pulumi(`config set --stack ${stack} --path hostKeys.client -- '${sshHosts!.byName.client!.hostKey}'`, 60_000).status, 0);
+  }
 });
 
 test("pulumi destroy over ssh leaves no process, mount, site, record or runtime — only the brick data", async () => {

@@ -105,6 +105,7 @@ export async function flushEager(afr: Afr, fd: Fd): Promise<void> {
   const fc = afr.fdCtx(fd);
   const txn = fc ? eager.get(fc) : undefined;
   if (!txn) return;
+  await txn.ready.catch(() => undefined);
   const clean = txn.failed.size === 0 && (txn.solo || txn.marked.length === afr.children.length);
   if (clean) void finishEager(afr, fd);
   else await finishEager(afr, fd);

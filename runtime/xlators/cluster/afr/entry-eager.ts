@@ -156,7 +156,6 @@ function leave(afr: Afr, b: EntryBatch): void {
   if (b.closing) return;
   const delay = (afr.options["post-op-delay"] ?? 0.1) * 1000;
   b.idle = setTimeout(() => void finish(afr, b), delay);
-  b.idle.unref?.();
 }
 
 /**
@@ -190,7 +189,7 @@ export async function batchedEntryOp<T>(afr: Afr, ctx: CallCtx, fop: string, dir
       const locked = new Set(held.children);
       await Promise.all(everyone.map(async (i) => {
         if (!locked.has(i)) {
-          failed.set(i, afr.err("ENOTCONN", fop, "could not lock this subvolume"));
+          failed.set(i, held.failed.get(i) ?? afr.err("ENOTCONN", fop, "could not lock this subvolume"));
           return;
         }
         try {

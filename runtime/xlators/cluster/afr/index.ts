@@ -2,7 +2,9 @@
  * cluster/afr (alias cluster/replicate): automatic file replication.
  *
  * Files: afr.ts (the translator: children, identity, quorum, events), transaction.ts (lock, pre-op,
- * op, post-op, unlock), changelog.ts (trusted.afr.* counters, source/sink direction), inspect.ts,
+ * op, post-op, unlock), after-work.ts (unlocks and clean post-ops after the answer), eager-lock.ts
+ * (write batches per fd), entry-eager.ts (entry-fop batches per directory), changelog.ts
+ * (trusted.afr.* counters, source/sink direction), inspect.ts,
  * inode-read.ts, inode-write.ts, dir-write.ts, lock-fops.ts, self-heal*.ts, split-brain.ts,
  * heal-scheduler.ts, heal-daemon.ts. The index crawler is in runtime/heal/ (shared with the CLI).
  */

@@ -8,7 +8,9 @@ import { FopError } from "../../../core/errors";
 import type { CallCtx, DirEntry, Fd, Iatt, Loc, LookupResult, Statfs, Xdata } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
+import { entryLock } from "./dir-write";
 import { fsetattr } from "./inode-write";
+import { lockAll } from "./transaction";
 import { direction, gfidConflict, inspect, isDir, needsHeal, readable, type Inspection } from "./inspect";
 
 /** Errors after which another replica may answer differently. */
@@ -36,12 +38,27 @@ function readOrder(afr: Afr, gfid: string | undefined, candidates = afr.upChildr
 }
 
 /**
+ * Two gfids for one name, seen without a lock, may be another server's rename or create caught
+ * between its replicas: look again under the name's entry lock (entry fops hold it until they are
+ * done on every replica). What still differs then is a real mismatch.
+ */
+async function inspectUnderNameLock(afr: Afr, loc: Loc, extraXattrs: readonly string[]): Promise<Inspection> {
+  const held = await lockAll(afr, afr.internalCtx(), [entryLock(afr, loc)], afr.upChildren());
+  try {
+    return await inspect(afr, loc, afr.upChildren(), extraXattrs);
+  } finally {
+    await held.releaseAll();
+  }
+}
+
+/**
  * Which answer of a lookup is the truth. An entry present on some replicas only is real unless the
  * parent directory's changelog says those replicas are stale for entries (a file deleted while they
  * were down must not come back).
  */
 async function resolveLookup(afr: Afr, loc: Loc, extraXattrs: readonly string[] = []): Promise<{ insp: Inspection; read: number; splitBrain: boolean }> {
-  const insp = await inspect(afr, loc, afr.upChildren(), extraXattrs);
+  let insp = await inspect(afr, loc, afr.upChildren(), extraXattrs);
+  if (gfidConflict(insp) && loc.path !== "/") insp = await inspectUnderNameLock(afr, loc, extraXattrs);
   if (insp.present.size === 0) {
     if (insp.missing.length > 0) throw afr.err("ENOENT", "lookup");
     throw [...insp.errors.values()][0] ?? afr.err("ENOTCONN", "lookup", "no subvolume is up");

@@ -76,6 +76,8 @@ async function releaseLock(afr: Afr, ctx: CallCtx, i: number, s: LockSpec): Prom
 /** Locks held by one transaction, per child. */
 export class HeldLocks {
   readonly held = new Map<number, LockSpec[]>();
+  /** Why a child was left out (its last lock error). */
+  readonly failed = new Map<number, FopError>();
   constructor(private readonly afr: Afr, private readonly ctx: CallCtx) {}
   get children(): number[] {
     return [...this.held.keys()];
@@ -114,6 +116,7 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
         await takeLock(afr, ctx, i, s, blocking);
         taken.push(s);
       }
+      held.failed.delete(i);
       return undefined;
     } catch (err) {
       const e = FopError.from(err, { xlator: afr.name, fop: "inodelk" });
@@ -126,6 +129,7 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
         return undefined;
       }
       await held.releaseChild(i);
+      held.failed.set(i, e);
       return e;
     }
   };
@@ -137,6 +141,14 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
     if (e) afr.log.debug({ child: afr.children[i]!.name, code: e.code }, "blocking lock failed; child left out");
   }
   return held;
+}
+
+/** Nothing could be locked: the children's errno when they all gave the same (EACCES on a bad path), else ENOTCONN. */
+export function lockFailure(afr: Afr, fop: string, held: HeldLocks): FopError {
+  const codes = new Set([...held.failed.values()].map((e) => e.code));
+  const only = codes.size === 1 ? held.failed.values().next().value : undefined;
+  if (only && !CONTENTION.has(only.code)) return new FopError(only.code, only.message, { xlator: afr.name, fop });
+  return afr.err("ENOTCONN", fop, "could not lock any subvolume");
 }
 
 export function bestError(afr: Afr, fop: string, failed: Map<number, FopError>): FopError {
@@ -162,7 +174,7 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
   try {
     let locked = held.children;
     if (locked.length === 0 && spec.fdBased) locked = up;
-    if (locked.length === 0) throw afr.err("ENOTCONN", spec.fop, "could not lock any subvolume");
+    if (locked.length === 0) throw lockFailure(afr, spec.fop, held);
     if (!afr.hasQuorum(locked)) throw afr.err("EROFS", spec.fop, "quorum not met");
     // Keys fixed for the whole transaction, so post-op undoes exactly what pre-op added.
     const keys = afr.children.map((_, j) => afr.blameKey(j));

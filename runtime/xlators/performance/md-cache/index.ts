@@ -2,7 +2,7 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
 import {
-  XDATA, type CallCtx, type DirEntry, type Fd, type Iatt, type Loc, type LookupResult, type SetattrArgs, type Xdata,
+  XDATA, type CallCtx, type DirEntry, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
 } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/md-cache.json";
 import { MetadataCache } from "./cache";
@@ -291,6 +291,22 @@ export class MdCache extends Xlator {
 
   override release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     return this.changing(() => this.child.release(ctx, fd, xdata), () => this.landed(fd));
+  }
+
+  /**
+   * A granted lock is where another client's changes become visible (the lock holder before us
+   * wrote under it): what was cached about the file before the grant must not answer after it, or a
+   * locked read-modify-write reads a stale size and loses updates (test/faults/concurrency.test.ts).
+   */
+  override async lk(ctx: CallCtx, fd: Fd, cmd: LkCmd, lock: Flock, xdata?: Xdata): Promise<Flock> {
+    const r = await this.child.lk(ctx, fd, cmd, lock, xdata);
+    if (this.enabled && cmd !== "getlk" && lock.type !== "un") this.cache.invalidate(this.fdState(fd).gfid, "stat");
+    return r;
+  }
+
+  override async flock(ctx: CallCtx, fd: Fd, op: "sh" | "ex" | "un", nonblock: boolean, xdata?: Xdata): Promise<void> {
+    await this.child.flock(ctx, fd, op, nonblock, xdata);
+    if (this.enabled && op !== "un") this.cache.invalidate(this.fdState(fd).gfid, "stat");
   }
 
   override async open(ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {

@@ -1,0 +1,111 @@
+// Entry batches (delayed post-op of entry fops on a directory), background unlock/post-op and the
+// one-round-trip lookup: fewer changelog updates, and the marks on disk still tell the truth.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { constants as fsc } from "node:fs";
+import { Fd } from "../../runtime/core/types";
+import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
+import { ROOT, replicaSet, waitFor, type ReplicaSet } from "./afr-harness";
+
+async function changelogOf(rs: ReplicaSet, brick: number, path: string, blamed: number): Promise<number[]> {
+  const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
+  const r = await rs.bricks[brick]!.lookup(ROOT, { path }, { "want-xattrs": [key] });
+  return decodeCounters(r.xattrs?.[key]);
+}
+
+/** Counts the fops each switch (child of AFR) passes down, by name and path. */
+function countFops(rs: ReplicaSet, fops: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  rs.switches.forEach((sw, i) => {
+    for (const fop of fops) {
+      const x = sw as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+      const orig = x[fop]!.bind(sw);
+      x[fop] = (...args: unknown[]) => {
+        const key = `${i}:${fop}:${(args[1] as { path?: string })?.path}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        return orig(...args);
+      };
+    }
+  });
+  return counts;
+}
+
+async function create(rs: ReplicaSet, path: string): Promise<void> {
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd(path, flags);
+  await rs.afr.create(ROOT, { path }, flags, 0o644, fd);
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+}
+
+async function allClear(rs: ReplicaSet, path: string): Promise<boolean> {
+  for (const b of [0, 1]) for (const j of [0, 1]) if ((await changelogOf(rs, b, path, j)).some((v) => v !== 0)) return false;
+  return true;
+}
+
+test("a burst of creates in one directory marks the directory once and clears it after post-op-delay", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 1, "eager-lock-max-hold": 30 });
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  const counts = countFops(rs, ["xattrop"]);
+  for (let i = 0; i < 20; i++) await create(rs, `/d/f${i}`);
+  assert.deepEqual(await changelogOf(rs, 1, "/d", 0), [0, 0, 1], "the open batch's pre-op is on disk");
+  assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "post-op clears the directory");
+  assert.equal(counts.get("0:xattrop:/d"), 2, "one pre-op and one post-op on brick0");
+  assert.equal(counts.get("1:xattrop:/d"), 2, "one pre-op and one post-op on brick1");
+  const index = JSON.parse((await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index")).toString()) as unknown[];
+  assert.deepEqual(index, []);
+});
+
+test("an entry op that fails on one replica inside a batch blames it before it is answered", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  await create(rs, "/d/first"); // opens the batch (held 5 s idle)
+  // A name only brick0 has: the create fails there (EEXIST) and succeeds on brick1.
+  const fd = new Fd("/d/x", fsc.O_RDWR | fsc.O_CREAT);
+  await rs.bricks[0]!.create(ROOT, { path: "/d/x" }, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o644, fd);
+  await rs.bricks[0]!.release(ROOT, fd);
+  await create(rs, "/d/x");
+  assert.deepEqual(await changelogOf(rs, 1, "/d", 0), [0, 0, 1], "brick1 blames brick0 at once");
+  assert.deepEqual(await changelogOf(rs, 1, "/d", 1), [0, 0, 0], "brick1 does not accuse itself");
+});
+
+test("an entry heal waits for an open batch and never drives its counters negative", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.2 });
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  await create(rs, "/d/a");
+  const heal = rs.afr.heals.healNow("/d");
+  await create(rs, "/d/b");
+  await heal;
+  assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "counters back to zero, not below");
+  for (const b of [0, 1]) {
+    const names = (await Promise.all(["/d/a", "/d/b"].map((p) => rs.bricks[b]!.lookup(ROOT, { path: p })))).map((r) => r.stat.gfid);
+    assert.equal(names.length, 2);
+  }
+});
+
+test("lookup with want-xattrs asks each replica once", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await create(rs, "/f");
+  await rs.afr.setxattr(ROOT, { path: "/f" }, "user.colour", Buffer.from("blue"), 0);
+  const counts = countFops(rs, ["lookup"]);
+  const r = await rs.afr.lookup(ROOT, { path: "/f" }, { "want-xattrs": ["user.colour"] });
+  assert.equal(r.xattrs?.["user.colour"]?.toString(), "blue");
+  assert.deepEqual(Object.keys(r.xattrs ?? {}), ["user.colour"], "only what was asked");
+  assert.equal(counts.get("0:lookup:/f"), 1);
+  assert.equal(counts.get("1:lookup:/f"), 1);
+});
+
+test("a chmod answered before its post-op leaves no marks behind, and the next one waits for its unlock", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await create(rs, "/m");
+  await Promise.all([0o600, 0o640, 0o644, 0o604].map((mode) => rs.afr.setattr(ROOT, { path: "/m" }, { mode })));
+  await rs.afr.after.drain();
+  assert.ok(await allClear(rs, "/m"), "no marks left");
+  const modes = await Promise.all(rs.bricks.map((b) => b.lookup(ROOT, { path: "/m" })));
+  assert.equal(modes[0]!.stat.mode & 0o777, modes[1]!.stat.mode & 0o777, "replicas agree on the mode");
+});
