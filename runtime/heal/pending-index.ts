@@ -33,6 +33,17 @@ export async function pendingPaths(afr: Afr): Promise<string[]> {
   return byDepth(lists.flat().map((e) => e.path));
 }
 
+/**
+ * Has each brick re-judge its index entry of `path`: an xattrop (adding nothing) makes storage/posix
+ * drop the entry when every counter is zero — an entry left behind by a process killed between the
+ * post-op and the index update would otherwise stay "pending" for ever.
+ */
+export async function refreshIndexEntry(afr: Afr, path: string): Promise<void> {
+  const ctx = afr.internalCtx();
+  await Promise.all(afr.upChildren().map((i) =>
+    afr.children[i]!.xattrop(ctx, { path }, "add32", { [afr.blameKey(i)]: Buffer.alloc(12) }).catch(() => undefined)));
+}
+
 /** Heals every entry of the index once (the heal daemon's crawl). Resolves to the number healed. */
 export async function crawlIndex(afr: Afr): Promise<{ pending: number; healed: number; splitBrain: string[] }> {
   const paths = await pendingPaths(afr);
@@ -51,6 +62,8 @@ export async function crawlIndex(afr: Afr): Promise<{ pending: number; healed: n
       if (r?.healed) healed++;
       if (r?.splitBrain) splitBrain.push(r.path);
     }
+    const settled = results.filter((r) => r && !r.splitBrain && !r.missing && r.gfidMismatch.length === 0);
+    await Promise.all(settled.map((r) => refreshIndexEntry(afr, r!.path)));
   }
   return { pending: paths.length, healed, splitBrain };
 }

@@ -332,6 +332,8 @@ test("path traversal through every path-taking fop over the network touches noth
   record({ file: FILE, note: `path traversal outcomes ${JSON.stringify(results)}` });
   assert.equal(after, before, "nothing outside the bricks changed");
   assert.deepEqual(leaks, [], "no traversal read the canary or wrote anything");
+  // Refused by both bricks alike: the bricks' errno, not "could not lock any subvolume" (ENOTCONN).
+  assert.deepEqual(firstPath.filter((x) => x.endsWith("=ENOTCONN")), [], "fops on /../canary answer the bricks' errno");
   // "/stolen" may exist: renaming the in-brick symlink "/abs-out" is legal. It must not be the canary.
   for (const n of ["stolen", "stolen-link"]) {
     const p = c.brickPath(1, n);

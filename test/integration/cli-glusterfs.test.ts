@@ -56,7 +56,8 @@ describe("glusterfs CLI", () => {
     await writeFile(join(m.mountpoint, "hello"), "world");
     assert.equal(readFileSync(join(brick, "hello"), "utf8"), "world");
     const mounted = (await m.log()).split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === "mounted");
-    assert.equal(mounted?.volume, "locks");
+    // The mount stacks performance/md-cache on the volfile's top (see runtime/cli/glusterfs.ts).
+    assert.equal(mounted?.volume, "locks-md-cache");
     m.child.kill("SIGTERM");
     assert.equal(await waitForExit(m.child, 10_000), 0);
     assert.equal(mountEntry(m.mountpoint), undefined);
@@ -75,7 +76,8 @@ describe("glusterfs CLI", () => {
     assert.ok(path && path.startsWith(`/tmp/glusterdump.${m.pid}.`), String(path));
     cleanups.push(() => rm(path!, { force: true }));
     const dump = JSON.parse(readFileSync(path!, "utf8"));
-    assert.deepEqual(Object.keys(dump.graph).sort(), ["brick", "locks"]);
+    assert.deepEqual(Object.keys(dump.volumes).sort(), ["brick", "locks", "locks-md-cache"]);
+    assert.equal(dump.volumes["locks-md-cache"].type, "performance/md-cache");
     assert.equal(dump.fuse.mountpoint, m.mountpoint);
     await m.unmount();
   });

@@ -83,7 +83,8 @@ describe("glusterfsd CLI", () => {
     const dumped = await waitForLog(log, "statedump written");
     const dump = JSON.parse(readFileSync(dumped.path as string, "utf8"));
     await rm(dumped.path as string, { force: true });
-    assert.deepEqual(Object.keys(dump.graph).sort(), ["brick", "locks"]);
+    assert.deepEqual(Object.keys(dump.volumes).sort(), ["brick", "locks"]);
+    assert.equal(dump.top, "locks");
 
     child.kill("SIGTERM");
     assert.equal(await waitForExit(child, 10_000), 0);

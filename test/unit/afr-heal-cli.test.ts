@@ -76,4 +76,9 @@ test("source selection: blame, self-accusation and split-brain", () => {
   assert.deepEqual(findDirection(new Map([[0, [1, 1]], [1, [1, 1]]])).sources, [0, 1]);
   // nothing pending.
   assert.equal(findDirection(new Map([[0, [0, 0]], [1, [0, 0]]])).pending, false);
+  // node2 was killed inside a transaction (a dead pre-op: [1,1]) while node1 went on: node1 is the source.
+  assert.deepEqual(findDirection(new Map([[0, [0, 1]], [1, [1, 1]]])).sources, [0]);
+  // a partition: node1's pre-op reached node2 but its answer was lost ([.., +1] on node2 for both),
+  // and node2 took changes node1 missed (blame beyond its self-accusation): split-brain, not node1.
+  assert.equal(findDirection(new Map([[0, [0, 1]], [1, [2, 1]]])).splitBrain, true);
 });

@@ -136,6 +136,8 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
         }
       }));
     }
+    // Blame stays on disk: heal it as soon as the replica that missed writes is back.
+    if (txn.succeeded.size > 0 && (txn.solo || ok.length < all.length)) afr.daemon.notePending([fd.path]);
     txn.unbusy();
     // The unlock holds up nothing: a following transaction of this process waits for it in lockAll.
     const held = txn.held;

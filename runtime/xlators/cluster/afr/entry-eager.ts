@@ -102,6 +102,7 @@ function finish(afr: Afr, b: EntryBatch): Promise<void> {
         afr.log.warn({ child: afr.children[i]!.name, dir: b.dir, err: (err as Error).message }, "entry batch post-op failed; replica stays marked");
       }
     }));
+    if (b.failed.size > 0 && ok.length > 0) afr.daemon.notePending([b.dir]);
     b.unbusy();
     const held = b.held;
     // Not keyed: a following batch of this process takes the same shared lock without waiting.

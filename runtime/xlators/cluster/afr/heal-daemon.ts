@@ -4,8 +4,11 @@
  * bricks at once; and every heal-timeout seconds. One crawl at a time; a request during a crawl
  * queues exactly one more.
  */
-import { crawlIndex } from "../../../heal/pending-index";
+import { byDepth, crawlIndex, refreshIndexEntry } from "../../../heal/pending-index";
 import type { Afr } from "./afr";
+
+/** How long a noted file waits before its heal (lets the batch that marked it end first). */
+const NOTED_HEAL_DELAY_MS = 1000;
 
 export class HealDaemon {
   private timer: NodeJS.Timeout | undefined;
@@ -13,6 +16,9 @@ export class HealDaemon {
   private again = false;
   private stopped = true;
   lastCrawl: { at: number; pending: number; healed: number } | undefined;
+  /** Files a post-op left blamed since they were last healed (healed soon, not at the next crawl). */
+  private readonly noted = new Set<string>();
+  private notedTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly afr: Afr) {}
 
@@ -30,6 +36,36 @@ export class HealDaemon {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.notedTimer) clearTimeout(this.notedTimer);
+    this.notedTimer = undefined;
+  }
+
+  /**
+   * A transaction ended leaving blame on disk (a replica missed it): heal those paths soon — once
+   * every replica is up — instead of waiting for the next crawl (heal-timeout, 600 s by default).
+   */
+  notePending(paths: readonly string[]): void {
+    if (!this.enabled || this.stopped) return;
+    for (const p of paths) this.noted.add(p);
+    if (this.afr.upChildren().length >= 2) this.armNoted();
+  }
+
+  private armNoted(): void {
+    if (this.notedTimer || this.noted.size === 0) return;
+    this.notedTimer = setTimeout(() => {
+      this.notedTimer = undefined;
+      if (this.stopped || this.afr.upChildren().length < 2) return;
+      const paths = byDepth(this.noted);
+      this.noted.clear();
+      // Parents first, one after the other: an entry heal may create what a file heal then fills.
+      void (async () => {
+        for (const p of paths) {
+          const r = await this.afr.heals.schedule(p);
+          if (r && !r.splitBrain && !r.missing && r.gfidMismatch.length === 0) await refreshIndexEntry(this.afr, p);
+        }
+      })();
+    }, NOTED_HEAL_DELAY_MS);
+    this.notedTimer.unref();
   }
 
   restartTimer(): void {
@@ -44,7 +80,10 @@ export class HealDaemon {
     void this.afr.learnBrickId(i).then(() => {
       if (!this.enabled || this.stopped) return;
       const delay = (this.afr.options["child-up-heal-delay"] ?? 0) * 1000;
-      setTimeout(() => this.trigger(), delay).unref();
+      setTimeout(() => {
+        void this.trigger();
+        this.armNoted();
+      }, delay).unref();
     });
   }
 

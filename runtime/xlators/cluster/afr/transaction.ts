@@ -219,6 +219,8 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
     const everywhere = succeeded.length === afr.children.length && marked.length === afr.children.length;
     if (everywhere) afterwards = postOp;
     else await postOp();
+    // Blame stays on disk: heal it as soon as the replica that missed the op is back.
+    if (succeeded.length > 0 && succeeded.length < afr.children.length) afr.daemon.notePending(spec.changelog.map((l) => l.path));
     if (succeeded.length === 0) throw bestError(afr, spec.fop, failed);
     if (failed.size > 0) {
       afr.log.debug({ fop: spec.fop, failed: [...failed].map(([i, e]) => `${afr.children[i]!.name}:${e.code}`) }, "op failed on some replicas");
