@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join, resolve } from "node:path";
 
 export const REPO = resolve(__dirname, "../..");
-const SEED = resolve(REPO, "../shared/seed");
+const SEED = resolve(REPO, "test/fixtures/seed");
 /** This bench's ports (24300-24399). */
 const PORT_NODE1 = 24301;
 const PORT_NODE2 = 24302;

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
-export const SEED = resolve(__dirname, "../../../shared/seed");
+export const SEED = resolve(__dirname, "../fixtures/seed");
 
 export interface SeedServerOptions {
   brick: string;

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureBuilt, GLUSTERFSD_BIN, posixLocksVolfile, waitForExit } from "../helpers/mount";
 
-const SEED = resolve(__dirname, "../../../shared/seed");
+const SEED = resolve(__dirname, "../fixtures/seed");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function logLines(file: string): Record<string, unknown>[] {

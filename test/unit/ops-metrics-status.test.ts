@@ -75,7 +75,7 @@ test("status finds every brick of a seed server volfile: the local one at its bi
     ["gfs-node2-ds", "127.0.0.3", 24699, "gfs-ds-locks"],
   ]);
   // The seed's own volfile (no bind-address, default port): local brick on loopback.
-  const seed = checkVolfile(parseVolfile(readFileSync(join(__dirname, "../../../shared/seed/node2-server.vol"), "utf8"), "node2-server.vol"));
+  const seed = checkVolfile(parseVolfile(readFileSync(join(__dirname, "../fixtures/seed/node2-server.vol"), "utf8"), "node2-server.vol"));
   assert.deepEqual(nodesOfVolfile(seed, { host: "10.0.0.3" }).map((n) => `${n.host}:${n.port}/${n.volume}`), ["10.0.0.3:6996/gfs-ds-locks", "10.0.0.2:6996/gfs-ds-locks"]);
 });
 
