@@ -11,6 +11,7 @@ import { renderClientVolfile, renderServerVolfile } from "./planners/volfiles";
 import { planGlusterfsVolume, type GlusterfsPlan } from "./engines/glusterfs";
 import { glusterfsSteps } from "./engines/glusterfs-steps";
 import { engineGuard, guardedDependsOn } from "./engines/guard";
+import { nodeIdentity } from "./planners/replace";
 import { bundleRuntime, type RuntimeBundle } from "./runtime-bundle";
 import * as scripts from "./scripts";
 import { resolveClusterConfig } from "./validate";
@@ -128,11 +129,13 @@ export class Cluster extends pulumi.ComponentResource {
     const port = c.listenPort;
     const parent = this;
 
-    const run = (resource: string, host: Host, steps: Steps, deps: pulumi.Resource[], extraDeps?: pulumi.ResourceOptions["dependsOn"]) => {
+    // `triggers`: a changed value replaces the step (the new one is created, the old one deleted last).
+    const run = (resource: string, host: Host, steps: Steps, deps: pulumi.Resource[], extraDeps?: pulumi.ResourceOptions["dependsOn"], triggers?: string[]) => {
       const common = {
         create: scripts.asBash(steps.create),
         update: steps.update === undefined ? undefined : scripts.asBash(steps.update),
         delete: scripts.asBash(steps.delete),
+        ...(triggers ? { triggers } : {}),
       };
       const dependsOn = extraDeps === undefined ? deps : pulumi.output(extraDeps).apply((d) => [...deps, ...(Array.isArray(d) ? d : [d])]);
       return host.connection.local
@@ -187,13 +190,15 @@ export class Cluster extends pulumi.ComponentResource {
       );
     }
 
-    // 3. Volfiles and servers, one node after the other: an option change restarts node1, waits for it
-    //    to answer and for heal to finish, then node2 — the client keeps its mount throughout.
-    const servers: Array<command.local.Command | command.remote.Command> = glusterfs ? [...glusterfs.servers] : [];
-    (bundled ? c.nodes : []).forEach((n, i) => {
+    // 3. Volfiles and servers. A node with a new identity (address, host or brick directory) is another
+    //    node: its bring-up step is replaced, so the new node starts first; its join step, run on the
+    //    survivor, heals it FULLY; only then do the server steps switch the survivor's volfile to the new
+    //    peer (rolling), then the client's. The old node's steps are deleted last (server stopped).
+    const nodeService = (i: number): scripts.ServiceDef => {
+      const n = c.nodes[i]!;
       const host = nodeHosts[i]!;
       const volfile = `${host.paths.etc}/server.vol`;
-      const svc: scripts.ServiceDef = {
+      return {
         name: `gluster-ha-${n.name}`,
         manager: c.serviceManager,
         paths: host.paths,
@@ -201,7 +206,53 @@ export class Cluster extends pulumi.ComponentResource {
         logFile: `${host.paths.log}/glusterfsd.log`,
         description: `gluster-ha storage server ${n.name} (glusterfsd)`,
       };
-      const probeHost = n.bindAddress === "0.0.0.0" ? n.address : n.bindAddress;
+    };
+    const probeHostOf = (n: ClusterConfig["nodes"][number]): string => (n.bindAddress === "0.0.0.0" ? n.address : n.bindAddress!);
+    const identities = c.nodes.map((n) => nodeIdentity(n));
+    const bringUps: pulumi.Resource[] = (bundled ? c.nodes : []).map((n, i) => {
+      const host = nodeHosts[i]!;
+      const svc = nodeService(i);
+      const volfile = `${host.paths.etc}/server.vol`;
+      const id = identities[i]!;
+      const up = [
+        `# node ${id}, runtime release ${bundle.hash}`,
+        scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
+        scripts.writeIdentityScript(svc, id),
+        scripts.restartServiceScript(svc),
+        scripts.waitForServerScript(host.paths, probeHostOf(n), port),
+        `echo "${n.name} brought up as ${id}"`,
+      ].join("\n");
+      return run(`${n.name}-bringup`, host, {
+        create: up,
+        // Option changes are the server step's (rolling); this step only marks the node's arrival.
+        update: `echo "${n.name} is ${id}"`,
+        // The old incarnation's server stops unless the new one took its service over on the same host.
+        delete: scripts.ifIdentityScript(svc, id, [scripts.stopServiceScript(svc), `rm -f ${scripts.sh(volfile)}`].join("\n")),
+      }, [runtimeInstalled.get(n.name)!], undefined, [id]);
+    });
+    const joins: pulumi.Resource[] = (bundled ? c.nodes : []).map((n, j) => {
+      const i = 1 - j;
+      const survivor = c.nodes[i]!;
+      const host = nodeHosts[i]!;
+      const staged = `${host.paths.etc}/server.vol.join-${n.name}`;
+      const heal = [
+        `# ${survivor.name} heals ${identities[j]} in fully`,
+        // The survivor's server volfile as it will be with the new peer; its running one is switched later.
+        scripts.installVolfileScript(staged, plan.volfiles[survivor.name]!, `${host.paths.bin}/glusterfsd.js`),
+        scripts.fullHealScript(host.paths, staged, probeHostOf(survivor), `${host.paths.run}/heal-join-${identities[j]}.json`),
+        `rm -f ${scripts.sh(staged)}`,
+        `echo "${n.name} joined: full heal from ${survivor.name} complete"`,
+      ].join("\n");
+      return run(`${n.name}-join`, host, { create: heal, update: `echo "${n.name} is ${identities[j]}"`, delete: `rm -f ${scripts.sh(staged)}` },
+        [bringUps[i]!, bringUps[j]!], undefined, [identities[j]!]);
+    });
+
+    const servers: Array<command.local.Command | command.remote.Command> = glusterfs ? [...glusterfs.servers] : [];
+    (bundled ? c.nodes : []).forEach((n, i) => {
+      const host = nodeHosts[i]!;
+      const volfile = `${host.paths.etc}/server.vol`;
+      const svc = nodeService(i);
+      const probeHost = probeHostOf(n);
       const start = [
         `# runtime release ${bundle.hash}`,
         scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
@@ -225,7 +276,7 @@ export class Cluster extends pulumi.ComponentResource {
             update: [...start, ...(c.replication === "server" ? [scripts.waitForHealScript(host.paths, volfile, n.address)] : []), status].join("\n"),
             delete: stop.join("\n"),
           },
-          [runtimeInstalled.get(n.name)!, ...servers],
+          [runtimeInstalled.get(n.name)!, bringUps[i]!, ...joins, ...servers],
         ),
       );
     });

@@ -78,6 +78,7 @@ export function installRuntimeScript(p: HostPaths, hash: string, archivePath: st
   const release = `${p.prefix}/releases/${hash}`;
   return `
 if [ ! -f ${sh(`${release}/.complete`)} ]; then
+  echo "unpacking runtime ${hash} ($(du -h ${sh(archivePath)} | cut -f1))"
   rm -rf ${sh(release)} && mkdir -p ${sh(release)}
   tar -xzf ${sh(archivePath)} -C ${sh(release)}
   touch ${sh(`${release}/.complete`)}
@@ -144,7 +145,9 @@ fi`;
 
 /** Waits until the server answers a protocol handshake for its exported volume (polls, not a sleep). */
 export function waitForServerScript(p: HostPaths, host: string, port: number, volume = "gfs", seconds = 30): string {
-  return `node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)} --timeout ${seconds}`;
+  // A line before each wait: Pulumi shows a step's output, so a slow step says what it waits for.
+  return `echo "waiting up to ${seconds} s for ${host}:${port} to serve ${volume}"
+node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)} --timeout ${seconds}`;
 }
 
 /**
@@ -152,12 +155,14 @@ export function waitForServerScript(p: HostPaths, host: string, port: number, vo
  * catches up before the next one goes down).
  */
 export function waitForHealScript(p: HostPaths, volfile: string, address: string, seconds = 300): string {
-  return `node ${sh(`${p.bin}/gluster-ha.js`)} heal info -f ${sh(volfile)} --host ${sh(address)} --wait-empty --timeout ${seconds}`;
+  return `echo "waiting up to ${seconds} s until ${address} has nothing left to heal"
+node ${sh(`${p.bin}/gluster-ha.js`)} heal info -f ${sh(volfile)} --host ${sh(address)} --wait-empty --timeout ${seconds}`;
 }
 
 /** Mounted (per /proc/mounts)? Polls up to a deadline. */
 export function waitForMountScript(mountPoint: string, seconds = 30): string {
-  return `for i in $(seq 1 ${seconds * 10}); do
+  return `echo "waiting up to ${seconds} s for the mount at ${mountPoint}"
+for i in $(seq 1 ${seconds * 10}); do
   if awk -v m=${sh(mountPoint)} '$2 == m && $3 ~ /^fuse/ { found = 1 } END { exit !found }' /proc/mounts; then break; fi
   [ "$i" -lt ${seconds * 10} ] || { echo "${mountPoint} not mounted after ${seconds} s" >&2; exit 1; }
   sleep 0.1
@@ -182,4 +187,41 @@ export function unmountScript(mountPoint: string): string {
   fusermount -uz ${sh(mountPoint)} 2>/dev/null || umount -l ${sh(mountPoint)}
 fi
 rmdir ${sh(mountPoint)} 2>/dev/null || true`;
+}
+
+/**
+ * Which node incarnation owns a service on its host. A replaced node's old delete step stops the
+ * service only while the stamp still names it: with the same host and prefix, the new node owns it.
+ */
+export function identityStampPath(s: ServiceDef): string {
+  return s.manager === "systemd" ? `/etc/gluster-ha/${s.name}.identity` : `${s.paths.run}/${s.name}.identity`;
+}
+
+export function writeIdentityScript(s: ServiceDef, identity: string): string {
+  const stamp = identityStampPath(s);
+  return `mkdir -p "$(dirname ${sh(stamp)})"
+printf '%s\\n' ${sh(identity)} > ${sh(`${stamp}.tmp`)} && mv -f ${sh(`${stamp}.tmp`)} ${sh(stamp)}`;
+}
+
+/** Runs `body` (and drops the stamp) only while this host's service still belongs to `identity`. */
+export function ifIdentityScript(s: ServiceDef, identity: string, body: string): string {
+  const stamp = identityStampPath(s);
+  return `if [ "$(cat ${sh(stamp)} 2>/dev/null || true)" = ${sh(identity)} ] || [ ! -e ${sh(stamp)} ]; then
+${body}
+rm -f ${sh(stamp)}
+else
+  echo "${s.name}: now run by $(cat ${sh(stamp)}), not ${identity}; left running"
+fi`;
+}
+
+/**
+ * A (new) peer joins: a FULL heal from the survivor's brick to the peer's, then waits until nothing is
+ * pending. `volfile` is the survivor's server volfile naming the new peer; the checkpoint (one per
+ * joining incarnation) lets a re-run after a failure resume instead of starting over.
+ */
+export function fullHealScript(p: HostPaths, volfile: string, address: string, checkpoint: string, seconds = 3600): string {
+  const cli = sh(`${p.bin}/gluster-ha.js`);
+  return `node ${cli} heal full -f ${sh(volfile)} --host ${sh(address)} --checkpoint ${sh(checkpoint)}
+node ${cli} heal info -f ${sh(volfile)} --host ${sh(address)} --wait-empty --timeout ${seconds}
+rm -f ${sh(checkpoint)}`;
 }

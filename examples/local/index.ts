@@ -85,9 +85,14 @@ export const nodeStatus = cluster.nodeStatus;
 export const volfiles = cluster.volfiles;
 export const runtimeRelease = cluster.runtimeRelease;
 export const dnsServer = `127.0.0.1:${dnsPort}`;
+// The seed's failover test, step by step. (A stopped server is not something `pulumi up` can see — the
+// state says it runs — so node1 comes back through its supervisor, not the stack.)
+const ghaCli = (host: string) => `node ${stateDir}/${host}/opt/current/bin/gluster-ha.js`;
 export const tryNext = [
   `curl http://127.0.0.1:${webPort}/`,
   `dig +short @127.0.0.1 -p ${dnsPort} ${clusterName} A`,
-  `failover (as in the seed): node ${stateDir}/node1/opt/current/bin/gluster-ha.js service stop gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run; curl again`,
-  `echo "testing failure" > ${stateDir}/client/mnt/test.txt; ./run.sh up (restarts node1); ls ${stateDir}/node1/brick`,
+  `kill node1's server: ${ghaCli("node1")} service stop gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run; curl again`,
+  `echo "testing failure" > ${stateDir}/client/mnt/test.txt; ls ${stateDir}/node2/brick ${stateDir}/node1/brick`,
+  `bring node1 back: ${ghaCli("node1")} service start gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run; ls -lR ${stateDir}/client/mnt; ls ${stateDir}/node1/brick`,
+  `heal info: ${ghaCli("node1")} heal info -f ${stateDir}/node1/opt/etc/server.vol --host 127.0.0.2`,
 ];

@@ -38,7 +38,7 @@ export const MSGIDS = {
 
   // ---- protocol/server ----
   PS_LISTENING: def("info", "protocol/server", "The server listens for clients at `address`:`port`.", "Nothing."),
-  PS_CLIENT_ATTACHED: def("info", "protocol/server", "A client completed its handshake and attached to `volume`.", "Nothing."),
+  PS_CLIENT_ATTACHED: def("info", "protocol/server", "A client completed its handshake and attached to `exportedVolume`.", "Nothing."),
   PS_CLIENT_DETACHED: def("info", "protocol/server", "A client connection ended; its open fds were released and its locks dropped.", "Nothing, unless unexpected: then look for PC_DISCONNECTED on the client for the reason."),
   PS_AUTH_REFUSED: def("warn", "protocol/server", "A handshake was refused: address not allowed by auth.ip.<volume>.allow/reject (EACCES), unknown volume (ENOENT) or protocol version (EPROTO).", "If the client should get in: add its address to auth.ip.<volume>.allow and send SIGHUP (auth lists apply live)."),
   PS_CONNECTION_DROPPED: def("warn", "protocol/server", "The server dropped one connection: no handshake in time, a silent client, a malformed or oversized frame.", "A silent client (network partition, frozen host) is expected to reconnect; malformed frames mean a wrong or hostile peer on that port."),
@@ -47,7 +47,7 @@ export const MSGIDS = {
 
   // ---- protocol/client ----
   PC_RESEND: def("debug", "protocol/client", "The connection was lost under a fop that is safe to send again (a read, or a change the server provably never received); it is sent on the next connection.", "Nothing."),
-  PC_CONNECTED: def("info", "protocol/client", "Connected and attached to the remote volume; the subvolume is up.", "Nothing."),
+  PC_CONNECTED: def("info", "protocol/client", "Connected and attached to the remote volume (`remoteVolume`); the subvolume is up.", "Nothing."),
   PC_DISCONNECTED: def("warn", "protocol/client", "The connection to the server was lost (`reason`: closed, or silent for transport-timeout); operations through it fail with ENOTCONN until it reconnects.", "Check the server process and the network between; it reconnects by itself."),
   PC_CONNECT_FAILED: def("warn", "protocol/client", "A connection attempt failed (refused, unreachable, timed out); retried with backoff. Logged once per distinct error.", "Check that glusterfsd runs on that address and port and that no firewall drops it."),
   PC_REFUSED: def("error", "protocol/client", "The server refused the handshake: not allowed by its auth rules (EACCES), no such volume (ENOENT) or protocol mismatch (EPROTO).", "Fix the server's auth.ip.<volume>.allow or this volfile's remote-subvolume; the client keeps retrying."),

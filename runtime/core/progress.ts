@@ -18,6 +18,8 @@ export interface ProgressOptions {
   plainEveryMs?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** When the operation began, if before this Progress was made (rate and elapsed count from it). */
+  startedAt?: number;
 }
 
 export function formatAmount(n: number, unit: "count" | "bytes"): string {
@@ -58,7 +60,7 @@ export class Progress {
     this.stream = opts.stream ?? process.stderr;
     this.tty = opts.tty ?? this.stream.isTTY === true;
     this.now = opts.now ?? Date.now;
-    this.started = this.now();
+    this.started = opts.startedAt ?? this.now();
     this.total = opts.total;
   }
 

@@ -8,7 +8,8 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { FULL, QUICK, dropCaches, runWorkloads, type Sizes } from "./workloads";
+import { Progress } from "../../runtime/core/progress";
+import { FULL, QUICK, dropCaches, runWorkloads, type Sizes, type TrackWorkload } from "./workloads";
 import { REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from "./targets";
 import { sampleRss, type RssPeaks } from "./rss";
 import { svgChart, table, type SystemResult } from "./report";
@@ -30,6 +31,16 @@ const only = new Set((values.only ?? "local,gluster-ha,glusterfs").split(","));
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const profileDir = join(values.out!, `profiles-${stamp}`);
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+/** A progress line per system and workload on stderr (redrawn on a terminal; plain lines in a log). */
+const trackWorkload = (system: string): TrackWorkload => (label, total, unit) => {
+  const progress = new Progress({ label: `[bench] ${system}: ${label}`, total, unit });
+  let done = 0;
+  return {
+    step: (n = 1) => progress.update((done += n)),
+    done: (figure) => progress.finish(`= ${figure}`),
+  };
+};
 
 interface SystemRun extends SystemResult {
   rssMB?: RssPeaks["byRole"];
@@ -53,7 +64,7 @@ async function runSystem(name: string, setup: () => Promise<Target>): Promise<Sy
     const rss = sampleRss(target.pids());
     const results = (() => {
       try {
-        return runWorkloads(target.dir, sizes, (m) => log(`${name}: ${m}`));
+        return runWorkloads(target.dir, sizes, trackWorkload(name));
       } catch (err) {
         return err as Error;
       }

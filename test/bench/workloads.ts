@@ -66,24 +66,37 @@ function smallContent(i: number): Buffer {
 
 export type Results = Record<string, number>;
 
+/** One workload's progress: `step` after each item (bytes or files), `done` with its figure. */
+export interface WorkloadProgress {
+  step(n?: number): void;
+  done(figure: string): void;
+}
+/** Starts the progress of a workload of `total` items. */
+export type TrackWorkload = (label: string, total: number, unit: "count" | "bytes") => WorkloadProgress;
+
 /** Runs every workload under `root` (which must be empty and is left empty). */
-export function runWorkloads(root: string, sizes: Sizes, log: (m: string) => void): Results {
+export function runWorkloads(root: string, sizes: Sizes, track: TrackWorkload): Results {
   const r: Results = {};
   // 1. sequential write with fsync
   const big = join(root, "seq.bin");
   const chunk = Buffer.alloc(MiB);
   for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  let pr = track("seq write", sizes.seqMiB * MiB, "bytes");
   let secs = timed(() => {
     const fd = fs.openSync(big, "w");
-    for (let i = 0; i < sizes.seqMiB; i++) fs.writeSync(fd, chunk, 0, chunk.length, i * MiB);
+    for (let i = 0; i < sizes.seqMiB; i++) {
+      fs.writeSync(fd, chunk, 0, chunk.length, i * MiB);
+      pr.step(MiB);
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
   });
   r.seqWrite = (sizes.seqMiB * MiB) / 1e6 / secs;
-  log(`seq write ${r.seqWrite.toFixed(1)} MB/s`);
+  pr.done(`${r.seqWrite.toFixed(1)} MB/s`);
   // 2. cold sequential read
   dropCaches();
   const buf = Buffer.alloc(MiB);
+  pr = track("cold seq read", sizes.seqMiB * MiB, "bytes");
   secs = timed(() => {
     const fd = fs.openSync(big, "r");
     let total = 0;
@@ -91,77 +104,98 @@ export function runWorkloads(root: string, sizes: Sizes, log: (m: string) => voi
       const n = fs.readSync(fd, buf, 0, buf.length, total);
       if (n === 0) break;
       total += n;
+      pr.step(n);
     }
     fs.closeSync(fd);
     if (total !== sizes.seqMiB * MiB) throw new Error(`read ${total} bytes, wrote ${sizes.seqMiB * MiB}`);
   });
   r.seqRead = (sizes.seqMiB * MiB) / 1e6 / secs;
-  log(`seq read ${r.seqRead.toFixed(1)} MB/s`);
+  pr.done(`${r.seqRead.toFixed(1)} MB/s`);
   fs.unlinkSync(big);
   // 3. small files: create, stat, read+verify, unlink
   const small = join(root, "small");
   fs.mkdirSync(small);
   const names = Array.from({ length: sizes.smallFiles }, (_, i) => join(small, `f${i}`));
-  secs = timed(() => names.forEach((n, i) => fs.writeFileSync(n, smallContent(i), { flag: "wx" })));
+  pr = track("create", sizes.smallFiles, "count");
+  secs = timed(() => names.forEach((n, i) => {
+    fs.writeFileSync(n, smallContent(i), { flag: "wx" });
+    pr.step();
+  }));
   r.create = sizes.smallFiles / secs;
-  log(`create ${r.create.toFixed(0)} files/s`);
+  pr.done(`${r.create.toFixed(0)} files/s`);
   dropCaches();
+  pr = track("stat", sizes.smallFiles, "count");
   secs = timed(() => names.forEach((n) => {
     if (fs.statSync(n).size !== 4096) throw new Error(`${n}: wrong size`);
+    pr.step();
   }));
   r.stat = sizes.smallFiles / secs;
-  log(`stat ${r.stat.toFixed(0)} /s`);
+  pr.done(`${r.stat.toFixed(0)} stats/s`);
   dropCaches();
+  pr = track("read+verify", sizes.smallFiles, "count");
   secs = timed(() => names.forEach((n, i) => {
     if (!fs.readFileSync(n).equals(smallContent(i))) throw new Error(`${n}: content differs`);
+    pr.step();
   }));
   r.readVerify = sizes.smallFiles / secs;
-  log(`read+verify ${r.readVerify.toFixed(0)} files/s`);
-  secs = timed(() => names.forEach((n) => fs.unlinkSync(n)));
+  pr.done(`${r.readVerify.toFixed(0)} files/s`);
+  pr = track("unlink", sizes.smallFiles, "count");
+  secs = timed(() => names.forEach((n) => {
+    fs.unlinkSync(n);
+    pr.step();
+  }));
   r.unlink = sizes.smallFiles / secs;
-  log(`unlink ${r.unlink.toFixed(0)} files/s`);
+  pr.done(`${r.unlink.toFixed(0)} files/s`);
   fs.rmdirSync(small);
   // 4. tree walk (20 directories)
   const tree = join(root, "tree");
-  makeTree(tree, 20, sizes.walkFiles, 1024);
+  makeTree(tree, 20, sizes.walkFiles, 1024, track("tree walk: make the tree", sizes.walkFiles, "count"));
   dropCaches();
   let seen = 0;
+  pr = track("tree walk", sizes.walkFiles + 20, "count");
   secs = timed(() => {
-    seen = walk(tree);
+    seen = walk(tree, pr);
   });
   if (seen !== sizes.walkFiles + 20) throw new Error(`walk saw ${seen} entries, expected ${sizes.walkFiles + 20}`);
   r.walk = secs;
-  log(`walk ${r.walk.toFixed(2)} s`);
+  pr.done(`${r.walk.toFixed(2)} s`);
   fs.rmSync(tree, { recursive: true });
   // 5. ls -lR (10 directories)
   const lsTree = join(root, "ls");
-  makeTree(lsTree, 10, sizes.lsFiles, 0);
+  makeTree(lsTree, 10, sizes.lsFiles, 0, track("ls -lR: make the tree", sizes.lsFiles, "count"));
   dropCaches();
+  pr = track("ls -lR", sizes.lsFiles, "count"); // one child process: its files count when it ends
   secs = timed(() => {
     const res = spawnSync("ls", ["-lR", lsTree], { stdio: ["ignore", "ignore", "pipe"] });
     if (res.status !== 0) throw new Error(`ls -lR failed: ${res.stderr}`);
+    pr.step(sizes.lsFiles);
   });
   r.lsR = secs;
-  log(`ls -lR ${r.lsR.toFixed(2)} s`);
+  pr.done(`${r.lsR.toFixed(2)} s`);
   fs.rmSync(lsTree, { recursive: true });
   return r;
 }
 
-function makeTree(dir: string, dirs: number, files: number, size: number): void {
+function makeTree(dir: string, dirs: number, files: number, size: number, pr: WorkloadProgress): void {
   fs.mkdirSync(dir);
   const content = Buffer.alloc(size, "t");
   for (let d = 0; d < dirs; d++) fs.mkdirSync(join(dir, `d${d}`));
-  for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `d${i % dirs}`, `f${i}`), content);
+  for (let i = 0; i < files; i++) {
+    fs.writeFileSync(join(dir, `d${i % dirs}`, `f${i}`), content);
+    pr.step();
+  }
+  pr.done(`${files} files`);
 }
 
 /** Like `find -ls`: every entry listed and lstat'ed; returns how many entries were seen. */
-function walk(dir: string): number {
+function walk(dir: string, pr: WorkloadProgress): number {
   let n = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     fs.lstatSync(p);
     n++;
-    if (e.isDirectory()) n += walk(p);
+    pr.step();
+    if (e.isDirectory()) n += walk(p, pr);
   }
   return n;
 }

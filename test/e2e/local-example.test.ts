@@ -75,7 +75,7 @@ function httpGet(port: number, path = "/"): Promise<{ status: number; body: stri
 
 function digA(name: string): string[] {
   const r = spawnSync("dig", ["+short", "+norecurse", "+tries=1", "+time=2", "@127.0.0.1", "-p", String(ports.dns), name, "A"], { encoding: "utf8" });
-  return r.stdout.split("\n").filter(Boolean).sort();
+  return r.stdout.split("\n").filter((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l)).sort();
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
@@ -100,6 +100,13 @@ function processesOfStateDir(): string[] {
     });
 }
 
+const clientLogFile = `${stateDir}/client/opt/log/glusterfs.log`;
+/** When (ms since the epoch) the mount's protocol/client lost a server connection, from its log. */
+const clientDisconnects = (): number[] =>
+  readFileSync(clientLogFile, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"msgid":"PC_DISCONNECTED"'))
+    .map((l) => (JSON.parse(l) as { time: number }).time);
 const mounted = (): boolean => readFileSync("/proc/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === mountPoint);
 const gha = (host: string, args: string): Run => sh(`node ${stateDir}/${host}/opt/current/bin/gluster-ha.js ${args}`, 60_000);
 
@@ -186,6 +193,7 @@ test("a second pulumi up changes nothing", () => {
 });
 
 test("with node1's server down the site answers; a file written meanwhile reaches node1 when it returns", async () => {
+  const disconnectsBefore = clientDisconnects().length;
   const stop = gha("node1", `service stop gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run`);
   assert.equal(stop.status, 0, stop.stderr);
   assert.equal(gha("node1", `service status gluster-ha-node1 --run-dir ${stateDir}/node1/opt/run`).status, 3);
@@ -193,6 +201,8 @@ test("with node1's server down the site answers; a file written meanwhile reache
   const t0 = Date.now();
   await until("the site answering with node1 down", async () => (await httpGet(ports.web).catch(() => ({ status: 0 }))).status === 200, 20_000);
   timings.siteWithNode1Down = (Date.now() - t0) / 1000;
+  // The client was using node1 (the first address of its list): it lost it and failed over to node2.
+  await until("the client noticing node1 is gone", () => clientDisconnects().length > disconnectsBefore, 15_000);
   writeFileSync(`${mountPoint}/test.txt`, "testing failure\n");
   assert.equal(readFileSync(`${stateDir}/node2/brick/test.txt`, "utf8"), "testing failure\n");
   assert.ok(!existsSync(`${stateDir}/node1/brick/test.txt`), "node1 is down: it cannot have the file yet");
@@ -208,16 +218,21 @@ test("with node1's server down the site answers; a file written meanwhile reache
 
 test("changing a server option restarts the nodes one at a time and the site never fails", async () => {
   assert.equal(pulumi(`config set --stack ${stack} ioThreadCount 16`, 60_000).status, 0);
+  const disconnectsBefore = clientDisconnects().length;
   let ok = 0;
+  let lastOk = 0;
   const failures: string[] = [];
   let polling = true;
   const t0 = Date.now();
   const poller = (async () => {
     while (polling) {
       try {
+        const started = Date.now();
         const r = await httpGet(ports.web);
-        if (r.status === 200) ok++;
-        else failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: HTTP ${r.status}`);
+        if (r.status === 200) {
+          ok++;
+          lastOk = started;
+        } else failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: HTTP ${r.status}`);
       } catch (e) {
         failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${(e as Error).message}`);
       }
@@ -234,8 +249,13 @@ test("changing a server option restarts the nodes one at a time and the site nev
   assert.match(up.stdout, /local-node1-server\s+updated/);
   assert.match(up.stdout, /local-node2-server\s+updated/);
   assert.doesNotMatch(up.stdout, /local-client-mount\s+updated/, "a server option must not remount the client");
-  assert.deepEqual(failures, [], `${ok} requests answered, ${failures.length} failed`);
+  const clientLog = readFileSync(clientLogFile, "utf8").split("\n").slice(-30).join("\n");
+  assert.deepEqual(failures, [], `${ok} requests answered, ${failures.length} failed; client log:\n${clientLog}`);
   assert.ok(ok > 10, `only ${ok} requests made it during the update`);
+  // Both nodes restarted, so the client lost the one it was using: the site kept answering through a failover.
+  const failovers = clientDisconnects().slice(disconnectsBefore);
+  assert.ok(failovers.length >= 1, `the client never lost its server during the update; client log:\n${clientLog}`);
+  assert.ok(lastOk > failovers[0]!, "requests were answered after the client's failover");
   const outputs = JSON.parse(pulumi(`stack output --json --stack ${stack}`, 60_000).stdout);
   assert.match(outputs.volfiles.node1, /option thread-count 16\n/);
   for (const n of ["node1", "node2"]) assert.match(readFileSync(`${stateDir}/${n}/opt/etc/server.vol`, "utf8"), /option thread-count 16\n/);

@@ -140,6 +140,7 @@ export class FaultCluster {
     try {
       await c.startNode(1);
       await c.startNode(2);
+      await c.waitPeersConnected();
       if (o.mount !== false) await c.mount();
     } catch (err) {
       await c.close();
@@ -158,6 +159,16 @@ export class FaultCluster {
     this.watch(p.child, `node${n} glusterfsd`, p.log);
     this.nodes[n - 1] = p;
     return p;
+  }
+
+  /**
+   * Until each server's AFR has its peer up. node1 starts before node2 and reaches it on its next
+   * reconnect attempt: a scenario that wrote before then would begin with node2 already "down" for
+   * node1 (a double fault once a node is killed), not with the healthy pair it means to break.
+   */
+  async waitPeersConnected(timeoutMs = 20_000): Promise<void> {
+    await waitFor("both servers connected to their peer", () =>
+      ([1, 2] as NodeNo[]).every((n) => this.nodes[n - 1]?.log().includes('"msgid":"AFR_CHILD_UP"')), timeoutMs, 50);
   }
 
   /** kill -9, and wait until it is gone. */

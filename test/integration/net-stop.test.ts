@@ -44,8 +44,8 @@ test("glusterfsd exits within 1 s of SIGTERM with a FUSE mount and the peer's AF
   t.after(() => c.close());
   const node1 = c.nodes[0]!;
   // Attached: the mount (through the FUSE client) and node2's AFR link to node1.
-  assert.ok(await waitUntil(() => /"msgid":"PS_CLIENT_ATTACHED".*"volume":"gfs-ds-locks"/.test(node1.log()), 5000), "node2's AFR link attached");
-  assert.match(node1.log(), /"msgid":"PS_CLIENT_ATTACHED".*"volume":"gfs"/);
+  assert.ok(await waitUntil(() => /"msgid":"PS_CLIENT_ATTACHED".*"exportedVolume":"gfs-ds-locks"/.test(node1.log()), 5000), "node2's AFR link attached");
+  assert.match(node1.log(), /"msgid":"PS_CLIENT_ATTACHED".*"exportedVolume":"gfs"/);
   const exited = new Promise<number>((r) => node1.child.once("exit", () => r(Date.now())));
   const t0 = Date.now();
   node1.child.kill("SIGTERM");

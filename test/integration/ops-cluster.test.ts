@@ -212,7 +212,7 @@ describe("operability on a two-node seed cluster", () => {
     // The brick directory change was not half-applied: the old brick still serves.
     const st = await client!.top.stat(CTX, { path: "/metered" });
     assert.equal(st.size, 1000);
-    assert.ok(await waitUntil(() => logLines(n1).some((l) => l.time >= t0 && l.msgid === "PC_CONNECTED" && l.volume !== "gfs"), 15_000), "node1 reconnected to node2");
+    assert.ok(await waitUntil(() => logLines(n1).some((l) => l.time >= t0 && l.msgid === "PC_CONNECTED" && l.volume === "gfs-node2-ds" && l.remoteVolume === "gfs-ds-locks"), 15_000), "node1 reconnected to node2");
   });
 
   test("status with one node down: it is DOWN, the survivor reports the pending heals", async () => {

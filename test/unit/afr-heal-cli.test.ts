@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { parseVolfile, checkVolfile } from "../../runtime/volfile";
 import { adminVolfile } from "../../runtime/heal/admin-graph";
-import { walkCompare } from "../../runtime/heal/full-crawl";
+import { walkCompare, type FullHealProgress } from "../../runtime/heal/full-crawl";
 import { byDepth } from "../../runtime/heal/pending-index";
-import { progressLine } from "../../runtime/cli/commands/heal";
+import { healFullProgress } from "../../runtime/cli/commands/heal";
 import { findDirection } from "../../runtime/xlators/cluster/afr/changelog";
 
 const NODE2 = `volume gfs-ds
@@ -60,11 +61,51 @@ test("index entries heal parents first", () => {
   assert.deepEqual(byDepth(["/d/x", "/", "/d", "/a", "/d/x"]), ["/", "/a", "/d", "/d/x"]);
 });
 
-test("progress line shows files, bytes, rate and ETA", () => {
-  const line = progressLine({ files: 10, dirs: 1, bytes: 10 << 20, healedBytes: 0, healed: 10, splitBrain: [], gfidMismatch: [], failed: [], skipped: 0,
-    totalFiles: 100, totalBytes: 100 << 20, startedAt: Date.now() - 1000 });
-  assert.match(line, /files 10\/100/);
-  assert.match(line, /ETA /);
+function healReport(o: Partial<FullHealProgress>): FullHealProgress {
+  return { files: 0, dirs: 1, bytes: 0, healedBytes: 0, healed: 0, splitBrain: [], gfidMismatch: [], failed: [], skipped: 0, startedAt: 0, ...o };
+}
+
+function sink(isTTY: boolean): Writable & { isTTY: boolean; text: string } {
+  const w = new Writable({ write(chunk, _enc, cb) { w.text += chunk.toString(); cb(); } }) as Writable & { isTTY: boolean; text: string };
+  w.text = "";
+  w.isTTY = isTTY;
+  return w;
+}
+
+test("heal full's progress on a terminal: bytes bar, files, rate and ETA, redrawn, then a final line", () => {
+  let now = 0;
+  const out = sink(true);
+  const progress = healFullProgress("heal full gfs-ds-afr", { stream: out, now: () => now });
+  now = 1000;
+  progress.report(healReport({ files: 10, bytes: 10 << 20, healed: 10, totalFiles: 100, totalBytes: 100 << 20 }));
+  assert.equal(progress.onScreen, true);
+  now = 2000;
+  const last = healReport({ files: 100, bytes: 100 << 20, healed: 100, totalFiles: 100, totalBytes: 100 << 20 });
+  progress.report(last); // fullHeal's final report
+  progress.finish(last);
+  const frames = out.text.split("\r").filter(Boolean);
+  assert.equal(frames.length, 3, JSON.stringify(out.text));
+  assert.match(frames[0]!, /^heal full gfs-ds-afr  \[##-{18}\]  10%  10\.0 MiB\/100\.0 MiB  10\.0 MiB\/s  ETA 9s  files 10\/100  10 files\/s  healed 10\x1b\[K$/);
+  assert.match(frames[1]!, /100%.*ETA 0s/);
+  assert.match(frames[2]!, /100%.*elapsed 2s  files 100\/100  50 files\/s  healed 100\x1b\[K\n$/);
+  assert.equal(progress.onScreen, false);
+});
+
+test("heal full's progress of empty files counts files; not a terminal: plain lines", () => {
+  let now = 0;
+  const out = sink(false);
+  const progress = healFullProgress("heal full v", { stream: out, now: () => now });
+  now = 1000;
+  progress.report(healReport({ files: 40, totalFiles: 80, totalBytes: 0 }));
+  now = 1500;
+  const last = healReport({ files: 80, totalFiles: 80, totalBytes: 0 });
+  progress.report(last); // within the plain interval: not printed
+  progress.finish(last);
+  assert.doesNotMatch(out.text, /[\r\x1b]/);
+  const lines = out.text.trim().split("\n");
+  assert.equal(lines.length, 2, out.text);
+  assert.match(lines[0]!, /^heal full v  \[#{10}-{10}\]  50%  40\/80  40\/s  ETA 1s  files 40\/80/);
+  assert.match(lines[1]!, /100%  80\/80 .* files 80\/80/);
 });
 
 test("source selection: blame, self-accusation and split-brain", () => {

@@ -514,3 +514,17 @@ test("reconfigure applies fsync live and dump reports the brick", async (t) => {
   assert.equal(px.dump().openFds, 0);
 });
 
+test("dump lists the open fds with path and flags, at most 100 of them", async (t) => {
+  const { px } = brick(t);
+  const first = await createFile(px, "/held");
+  const listed = () => px.dump().openFdList as { path: string; flags: string; gfid?: string }[];
+  assert.deepEqual(listed().map((f) => [f.path, f.flags]), [["/held", "O_RDWR"]]);
+  assert.equal(listed()[0]!.gfid, first.gfid);
+  const many: Fd[] = [];
+  for (let i = 0; i < 120; i++) many.push(await createFile(px, `/f${i}`));
+  assert.equal(px.dump().openFds, 121);
+  assert.equal(listed().length, 100);
+  for (const fd of [first, ...many]) await px.release(ctx, fd);
+  assert.deepEqual(listed(), []);
+});
+

@@ -69,6 +69,7 @@ test("a local cluster is the seed's steps in order: prepare, runtime, node1, nod
   assert.deepEqual(new Set(names), new Set([
     "loc-node1-prepare", "loc-node2-prepare", "loc-client-prepare",
     "loc-node1-runtime", "loc-node2-runtime", "loc-client-runtime",
+    "loc-node1-bringup", "loc-node2-bringup", "loc-node1-join", "loc-node2-join",
     "loc-node1-server", "loc-node2-server", "loc-dns", "loc-client-mount", "loc-client-apache",
   ]));
   const at = (n: string): number => names.indexOf(`loc-${n}`);

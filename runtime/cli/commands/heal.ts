@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, FopError } from "../../core/errors";
 import { createLogger, silentLogger } from "../../core/log";
 import { openAdminGraph, type AdminGraph } from "../../heal/admin-graph";
+import { formatDuration, Progress, type ProgressOptions } from "../../core/progress";
 import { fullHeal, Interrupted, type FullHealProgress } from "../../heal/full-crawl";
 import { formatHealInfo, healInfo } from "../../heal/heal-info";
 import { childByNode } from "../../xlators/cluster/afr/split-brain";
@@ -43,23 +44,40 @@ function mib(n: number): string {
   return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
 }
 
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${Math.round(s % 60)}s` : `${s.toFixed(1)}s`;
+/** What heal full's progress tracks: bytes against the counted total, or files when the files are all empty. */
+function tracked(p: FullHealProgress): { unit: "bytes" | "count"; done: number; total?: number } {
+  if (p.totalBytes === 0 && p.totalFiles !== undefined) return { unit: "count", done: p.files + p.skipped, total: p.totalFiles };
+  return { unit: "bytes", done: p.bytes, total: p.totalBytes };
 }
 
-export function progressLine(p: FullHealProgress): string {
-  const secs = Math.max(0.001, (Date.now() - p.startedAt) / 1000);
-  const rate = p.bytes / secs;
+/** The files and heals beside the bytes bar: "files 10/100  5 files/s  healed 10". */
+export function healDetail(p: FullHealProgress, now = Date.now()): string {
+  const secs = Math.max(0.001, (now - p.startedAt) / 1000);
   const files = p.totalFiles !== undefined ? `${p.files + p.skipped}/${p.totalFiles}` : `${p.files}`;
-  const bytes = p.totalBytes !== undefined ? `${mib(p.bytes)}/${mib(p.totalBytes)}` : mib(p.bytes);
-  let eta = "";
-  if (p.totalBytes !== undefined && p.totalFiles !== undefined) {
-    const left = p.totalBytes > 0 ? (p.totalBytes - p.bytes) / Math.max(rate, 1) : (p.totalFiles - p.files - p.skipped) / Math.max(p.files / secs, 0.001);
-    eta = `  ETA ${duration(Math.max(0, left))}`;
-  }
-  return `files ${files}  ${bytes}  ${mib(rate)}/s  ${(p.files / secs).toFixed(0)} files/s  healed ${p.healed}${eta}`;
+  return `files ${files}  ${(p.files / secs).toFixed(0)} files/s  healed ${p.healed}`;
+}
+
+/**
+ * heal full's progress on stderr (runtime/core/progress.ts: redrawn on a terminal, a plain line every
+ * few seconds otherwise). Made at the first report, once the totals are counted.
+ */
+export function healFullProgress(label: string, o: { stream?: ProgressOptions["stream"]; tty?: boolean; now?: () => number } = {}) {
+  let bar: Progress | undefined;
+  const report = (p: FullHealProgress): Progress => {
+    const t = tracked(p);
+    bar ??= new Progress({ label, unit: t.unit, total: t.total, stream: o.stream, tty: o.tty, now: o.now, startedAt: p.startedAt });
+    bar.update(t.done, { total: t.total, detail: healDetail(p, o.now?.()) });
+    return bar;
+  };
+  return {
+    report,
+    // fullHeal reports its final state before it returns: the bar has it, and redrawing it first would print it twice.
+    finish: (p: FullHealProgress) => (bar ?? report(p)).finish(healDetail(p, o.now?.())),
+    /** Whether a redrawn line is open (a caller printing something else ends it first). */
+    get onScreen() {
+      return bar?.onScreen ?? false;
+    },
+  };
 }
 
 async function withGraph<T>(v: Values, fn: (g: AdminGraph) => Promise<T>): Promise<T> {
@@ -79,10 +97,22 @@ async function info(v: Values): Promise<number> {
   const timeout = Number(v.timeout ?? "60");
   return withGraph(v, async (g) => {
     const end = Date.now() + timeout * 1000;
+    // --wait-empty (a deploy step between node restarts): how far the heal got, on stderr.
+    let waiting: Progress | undefined;
+    let mostPending = 0;
     for (;;) {
       const bricks = await healInfo(g.afr, g.labels);
       const empty = bricks.every((b) => b.status === "Connected" && b.count === 0);
+      const pending = bricks.reduce((n, b) => n + b.count, 0);
+      mostPending = Math.max(mostPending, pending);
+      const down = bricks.filter((b) => b.status !== "Connected").map((b) => b.brick);
+      const detail = `${pending} pending${down.length ? `  not connected: ${down.join(", ")}` : ""}`;
+      if (v["wait-empty"] && !empty) {
+        waiting ??= new Progress({ label: `waiting for heal of ${g.afr.name}`, unit: "count" });
+        waiting.update(mostPending - pending, { total: mostPending, detail });
+      }
       if (!v["wait-empty"] || empty || Date.now() >= end) {
+        waiting?.finish(detail);
         process.stdout.write(v.json ? `${JSON.stringify({ volume: g.afr.name, bricks }, null, 2)}\n` : formatHealInfo(bricks, v["split-brain"]));
         if (v["wait-empty"]) return empty ? 0 : 1;
         return 0;
@@ -101,22 +131,16 @@ async function full(v: Values): Promise<number> {
   process.once("SIGTERM", onSig);
   try {
     return await withGraph(v, async (g) => {
-      let lastDraw = 0;
+      const progress = healFullProgress(`heal full ${g.afr.name}`);
       try {
-        const p = await fullHeal(g.afr, {
-          checkpointFile: checkpoint, countFirst: tty, signal: ac.signal,
-          onProgress: (pr) => {
-            if (!tty || Date.now() - lastDraw < 200) return;
-            lastDraw = Date.now();
-            process.stderr.write(`\r${progressLine(pr)}\x1b[K`);
-          },
-        });
-        if (tty) process.stderr.write(`\r${progressLine(p)}\x1b[K\n`);
+        // Counting first is a second walk: worth it for the bar and ETA someone watches, not for a log.
+        const p = await fullHeal(g.afr, { checkpointFile: checkpoint, countFirst: tty, signal: ac.signal, onProgress: progress.report });
+        progress.finish(p);
         const secs = (Date.now() - p.startedAt) / 1000;
         if (v.json) {
           process.stdout.write(`${JSON.stringify({ ...p, seconds: secs, mbPerSec: p.bytes / (1 << 20) / Math.max(secs, 0.001), filesPerSec: p.files / Math.max(secs, 0.001) })}\n`);
         } else {
-          process.stdout.write(`heal full of ${g.afr.name}: ${p.files} files and ${p.dirs} directories walked (${mib(p.bytes)}) in ${duration(secs)}; ` +
+          process.stdout.write(`heal full of ${g.afr.name}: ${p.files} files and ${p.dirs} directories walked (${mib(p.bytes)}) in ${formatDuration(secs)}; ` +
             `${p.healed} healed (${mib(p.healedBytes)} written), ${p.splitBrain.length} in split-brain, ${p.gfidMismatch.length} gfid mismatches, ${p.failed.length} failed` +
             `${p.skipped ? `, ${p.skipped} skipped (done before the checkpoint)` : ""}\n`);
           for (const s of p.splitBrain) process.stdout.write(`split-brain: ${s}\n`);
@@ -126,7 +150,7 @@ async function full(v: Values): Promise<number> {
         return p.failed.length > 0 || p.splitBrain.length > 0 || p.gfidMismatch.length > 0 ? 1 : 0;
       } catch (err) {
         if (err instanceof Interrupted) {
-          process.stderr.write(`\ninterrupted; progress saved in ${checkpoint}: run the same command to resume\n`);
+          process.stderr.write(`${progress.onScreen ? "\n" : ""}interrupted; progress saved in ${checkpoint}: run the same command to resume\n`);
           return 130;
         }
         throw err;

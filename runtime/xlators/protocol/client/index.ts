@@ -257,7 +257,7 @@ export class ProtocolClient extends Xlator {
     this.up = true;
     metrics().connections.inc({ volume: this.name });
     if (this.generation > 1) metrics().reconnects.inc({ volume: this.name });
-    this.log.info({ msgid: "PC_CONNECTED", address: conn.address, volume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
+    this.log.info({ msgid: "PC_CONNECTED", address: conn.address, remoteVolume: this.options["remote-subvolume"], client: conn.clientId }, "connected");
     for (const p of this.parents) p.notify("child-up", this);
     // Queued fops run only now, after their fds were reopened.
     const waiters = [...this.waiters];

@@ -104,7 +104,7 @@ export class ServerConnection {
   /** Logs why and drops this connection only. */
   drop(reason: string): void {
     if (this.socket.destroyed) return;
-    this.host.log.warn({ msgid: "PS_CONNECTION_DROPPED", client: this.id, address: this.address, volume: this.volumeName || undefined }, `dropping connection: ${reason}`);
+    this.host.log.warn({ msgid: "PS_CONNECTION_DROPPED", client: this.id, address: this.address, exportedVolume: this.volumeName || undefined }, `dropping connection: ${reason}`);
     this.socket.destroy();
   }
 
@@ -167,7 +167,7 @@ export class ServerConnection {
 
   private handshake(msg: HelloMsg): void {
     const refuse = (code: string, message: string) => {
-      this.host.log.warn({ msgid: "PS_AUTH_REFUSED", client: this.id, address: this.address, volume: msg.volume, code }, `handshake refused: ${message}`);
+      this.host.log.warn({ msgid: "PS_AUTH_REFUSED", client: this.id, address: this.address, exportedVolume: msg.volume, code }, `handshake refused: ${message}`);
       this.send({ t: "hello-err", code, message });
       this.socket.end();
       setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -186,7 +186,7 @@ export class ServerConnection {
     // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
     this.socket.setTimeout(timeout * 1500);
     metrics().connections.inc({ volume: msg.volume });
-    this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, volume: msg.volume, label: msg.label }, "client attached");
+    this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, exportedVolume: msg.volume, label: msg.label }, "client attached");
     this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id });
   }
 
@@ -334,7 +334,7 @@ export class ServerConnection {
       await Promise.all(fds.map((fd) => this.releaseFd(fd)));
       this.releaseLocks();
       metrics().connections.dec({ volume: this.volumeName });
-      this.host.log.info({ msgid: "PS_CLIENT_DETACHED", client: this.id, address: this.address, volume: this.volumeName, fds: fds.length }, "client detached");
+      this.host.log.info({ msgid: "PS_CLIENT_DETACHED", client: this.id, address: this.address, exportedVolume: this.volumeName, fds: fds.length }, "client detached");
     }
     this.host.forget(this);
     this.finish();

@@ -175,7 +175,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
         if (!c.attachedVolume) continue;
         const decision = authorize(c.address, authRulesFor(this.options, c.attachedVolume));
         if (decision.ok) continue;
-        this.log.warn({ msgid: "PS_AUTH_REFUSED", client: c.id, address: c.address, volume: c.attachedVolume, code: "EACCES" },
+        this.log.warn({ msgid: "PS_AUTH_REFUSED", client: c.id, address: c.address, exportedVolume: c.attachedVolume, code: "EACCES" },
           `access revoked by reconfigure: ${decision.reason}`);
         c.close();
       }

@@ -12,6 +12,7 @@ import { gfidFromBytes, gfidToBytes, newGfid, parseGfidReq, ROOT_GFID } from "./
 import { toIatt } from "./iatt";
 import { KeyedMutex } from "./keyed-mutex";
 import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
+import { openFlagNames } from "./open-flags";
 import { PendingIndex } from "./pending-index";
 import {
   AFR_PREFIX, GFID_XATTR, getXattr, getXattrSync, isInternalXattr, listXattrs, removeXattr, setXattr, setXattrSync,
@@ -40,6 +41,8 @@ const S_IFBLK = 0o060000;
 const S_IFSOCK = 0o140000;
 const S_ISGID = 0o2000;
 /** Flags a client may not pass to open: creation goes through create (gfid), O_DIRECT needs aligned buffers. */
+/** Open fds listed by dump() (the count is always exact). */
+const DUMP_FDS_MAX = 100;
 const OPEN_STRIPPED = FS.O_CREAT | FS.O_EXCL | FS.O_DIRECT | FS.O_NOCTTY;
 const READDIRPLUS_PARALLEL = 64;
 /** Linux O_PATH (node's fs.constants lacks it): a handle naming an inode without opening it for I/O. */
@@ -148,6 +151,10 @@ export class Posix extends Xlator {
       directory: this.paths.root,
       brickId: this.brickId,
       openFds: this.openFds.size,
+      // Which files are open (a statedump is for "who holds this file open?"), bounded for huge counts.
+      openFdList: [...this.openFds].slice(0, DUMP_FDS_MAX).map((fd) => ({
+        path: fd.path, flags: openFlagNames(fd.flags), gfid: fd.gfid, ...(fd.get<PosixFd>(this)?.isDir ? { dir: true } : {}),
+      })),
       pendingIndex: this.index.size,
       fsync: this.options.fsync,
     };

@@ -1,0 +1,179 @@
+// Replacing a storage node (new address, host or brick directory): the identity planner (tables), the
+// resource graph and its order (Pulumi mocks, dependsOn read through a transformation), and the guard
+// that keeps an old incarnation's delete from stopping the new node (run for real in bash).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterArgs, ConnectionConfig } from "../../provider/args";
+import { Cluster } from "../../provider/cluster";
+import { hostIdentity, nodeIdentity, type NodeIdentityInput } from "../../provider/planners/replace";
+import * as scripts from "../../provider/scripts";
+
+const inputs = new Map<string, Record<string, any>>();
+
+before(() => {
+  pulumi.runtime.setMocks(
+    {
+      newResource(r) {
+        inputs.set(r.name, r.inputs);
+        return { id: `${r.name}-id`, state: { ...r.inputs, stdout: "", stderr: "" } };
+      },
+      call: (c) => c.inputs,
+    },
+    "gluster-ha-test",
+    "unit",
+    false,
+  );
+});
+
+const value = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
+const bundle = { hash: "0123456789abcdef", archivePath: "/tmp/gluster-ha-runtime-test.tar.gz", version: "0.0.0" };
+const local: ConnectionConfig = { local: true, port: 22, user: "root" };
+
+function args(node2Address = "127.0.0.3", node2Brick = "/s/node2/brick"): ClusterArgs {
+  return {
+    nodes: [
+      { name: "node1", address: "127.0.0.2", connection: { local: true }, brickDir: "/s/node1/brick", installPrefix: "/s/node1/opt" },
+      { name: "node2", address: node2Address, connection: { local: true }, brickDir: node2Brick, installPrefix: "/s/node2/opt" },
+    ],
+    client: { address: "127.0.0.1", connection: { local: true }, mountPoint: "/s/client/mnt", installPrefix: "/s/client/opt", remoteHost: `127.0.0.2,${node2Address}` },
+    clusterName: "cluster.gha.test",
+    listenPort: 24400,
+    serviceManager: "process",
+    dns: { mode: "none" },
+    apache: false,
+  };
+}
+
+/** Builds a cluster; returns each step's inputs and its direct dependencies, by resource name. */
+async function build(name: string, a: ClusterArgs): Promise<{ step: (n: string) => Record<string, any>; dependsOn: (n: string) => Set<string> }> {
+  const byResource = new Map<pulumi.Resource, string>();
+  const deps = new Map<string, pulumi.Input<pulumi.Input<pulumi.Resource>[]> | pulumi.Input<pulumi.Resource> | undefined>();
+  const cluster = new Cluster(name, a, {
+    runtimeBundle: bundle,
+    // Children inherit the component's transformations: a way to read each step's dependsOn.
+    transformations: [(t) => {
+      byResource.set(t.resource, t.name.replace(`${name}-`, ""));
+      deps.set(t.name.replace(`${name}-`, ""), t.opts.dependsOn);
+      return undefined;
+    }],
+  });
+  await value(pulumi.all([cluster.nodeStatus, cluster.volfiles]));
+  await new Promise((r) => setTimeout(r, 50));
+  const resolved = new Map<string, Set<string>>();
+  for (const [n, d] of deps) {
+    const list = d === undefined ? [] : await value(pulumi.output(d as pulumi.Input<pulumi.Resource[]>));
+    resolved.set(n, new Set((Array.isArray(list) ? list : [list]).map((r) => byResource.get(r as pulumi.Resource) ?? "?")));
+  }
+  return {
+    step: (n) => inputs.get(`${name}-${n}`)!,
+    dependsOn: (n) => resolved.get(n) ?? new Set(),
+  };
+}
+
+/** Everything `n` waits for, directly or through other steps. */
+function closure(dependsOn: (n: string) => Set<string>, n: string, seen = new Set<string>()): Set<string> {
+  for (const d of dependsOn(n)) if (!seen.has(d)) { seen.add(d); closure(dependsOn, d, seen); }
+  return seen;
+}
+
+const base: NodeIdentityInput = { name: "node2", address: "10.0.0.3", brickDir: "/ha", installPrefix: "/opt/gluster-ha", connection: { ...local, local: false, host: "n2.example" } };
+
+test("a node's identity changes with its address, host, SSH port, install prefix and brick directory, not its peer's", () => {
+  const rows: Array<[string, Partial<NodeIdentityInput>, boolean]> = [
+    ["same inputs", {}, false],
+    ["address", { address: "10.0.0.4" }, true],
+    ["brick directory", { brickDir: "/ha2" }, true],
+    ["connection host", { connection: { ...base.connection, host: "n3.example" } }, true],
+    ["SSH port", { connection: { ...base.connection, port: 2222 } }, true],
+    ["install prefix", { installPrefix: "/opt/other" }, true],
+    ["SSH user (same machine)", { connection: { ...base.connection, user: "admin" } }, false],
+    ["local instead of SSH", { connection: local }, true],
+  ];
+  for (const [what, change, changes] of rows) {
+    assert.equal(nodeIdentity({ ...base, ...change }) !== nodeIdentity(base), changes, what);
+  }
+  assert.match(nodeIdentity(base), /^node2-[0-9a-f]{12}$/);
+});
+
+test("a node's host identity is where its files live: the connection host and the install prefix", () => {
+  const rows: Array<[Partial<NodeIdentityInput>, string]> = [
+    [{}, "n2.example:22:/opt/gluster-ha"],
+    [{ address: "10.0.0.4", brickDir: "/ha2" }, "n2.example:22:/opt/gluster-ha"],
+    [{ connection: { ...base.connection, port: 2222 } }, "n2.example:2222:/opt/gluster-ha"],
+    [{ connection: local, installPrefix: "/s/opt" }, "local:/s/opt"],
+  ];
+  for (const [change, want] of rows) assert.equal(hostIdentity({ ...base, ...change }), want);
+});
+
+test("a new node is brought up, healed fully from the survivor, then the survivor, the other server and the client switch", async () => {
+  const { step, dependsOn } = await build("ord", args());
+  const after = (n: string) => closure(dependsOn, n);
+  // The new node's bring-up needs only its own host: never the survivor's switch.
+  assert.ok(after("node2-bringup").has("node2-runtime") && after("node2-bringup").has("node2-prepare"));
+  for (const s of ["node1-server", "node2-server", "node1-join", "node2-join", "node1-bringup"]) assert.ok(!after("node2-bringup").has(s), s);
+  // The join (full heal) waits for both servers to be up.
+  assert.deepEqual(dependsOn("node2-join"), new Set(["node1-bringup", "node2-bringup"]));
+  // The survivor's volfile switch waits for the full heal; the servers stay rolling; the client comes last.
+  assert.ok(after("node1-server").has("node2-join") && after("node1-server").has("node1-join"));
+  assert.ok(after("node2-server").has("node1-server"), "rolling: node2 after node1");
+  assert.ok(after("client-mount").has("node2-server") && after("client-mount").has("node2-join"));
+  // The join runs on the survivor: heal full with its volfile naming the new peer, then wait until empty.
+  const join2 = step("node2-join").create as string;
+  const staged = "/s/node1/opt/etc/server.vol.join-node2";
+  const full = join2.indexOf(`gluster-ha.js heal full -f ${staged} --host 127.0.0.2 --checkpoint /s/node1/opt/run/heal-join-node2-`);
+  const wait = join2.indexOf(`gluster-ha.js heal info -f ${staged} --host 127.0.0.2 --wait-empty`);
+  assert.ok(join2.indexOf(`glusterfsd.js --volfile-check -f ${staged}.next`) < full && full >= 0 && full < wait, join2);
+  // Bring-up starts the node under the supervisor and stamps its identity; its delete is guarded by it.
+  const up2 = step("node2-bringup");
+  assert.match(up2.create, /node2\.identity/);
+  assert.match(up2.create, /service restart gluster-ha-node2 .*\n[\s\S]*probe 127\.0\.0\.3:24400 gfs/);
+  assert.match(up2.delete, /if \[ "\$\(cat \/s\/node2\/opt\/run\/gluster-ha-node2\.identity/);
+  assert.doesNotMatch(up2.update, /restart|heal/, "an option change is the rolling server steps' job");
+});
+
+test("changing node2's address and brick replaces node2's bring-up and join only; the survivor's volfile names the new peer", async () => {
+  const before = await build("old", args());
+  const after = await build("new", args("127.0.0.4", "/s/node2/brick-new"));
+  const triggers = (b: typeof before, n: string) => b.step(n).triggers;
+  assert.notDeepEqual(triggers(after, "node2-bringup"), triggers(before, "node2-bringup"));
+  assert.notDeepEqual(triggers(after, "node2-join"), triggers(before, "node2-join"));
+  assert.deepEqual(triggers(after, "node1-bringup"), triggers(before, "node1-bringup"));
+  assert.deepEqual(triggers(after, "node1-join"), triggers(before, "node1-join"));
+  // Steps without triggers are updated in place (their scripts are idempotent), never replaced.
+  for (const s of ["node1-server", "node2-server", "node2-prepare", "node2-runtime", "client-mount"]) assert.equal(triggers(after, s), undefined, s);
+  assert.match(after.step("node2-join").create, /option remote-host 127\.0\.0\.4/);
+  assert.match(after.step("node1-server").create, /option remote-host 127\.0\.0\.4/);
+  assert.match(after.step("node2-bringup").create, /option directory \/s\/node2\/brick-new/);
+  assert.match(after.step("node2-bringup").create, /probe 127\.0\.0\.4:24400/);
+  assert.match(after.step("client-mount").create, /127\.0\.0\.2,127\.0\.0\.4/);
+});
+
+test("an old incarnation's delete stops the service only while the host's stamp still names it", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gha-replace-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const paths = scripts.hostPaths(dir);
+  mkdirSync(paths.run, { recursive: true });
+  const svc: scripts.ServiceDef = { name: "gluster-ha-node2", manager: "process", paths, args: [], logFile: "/dev/null", description: "" };
+  const bash = (s: string) => spawnSync("bash", ["-c", s], { encoding: "utf8" });
+  const stopped = join(dir, "stopped");
+  const oldDelete = scripts.ifIdentityScript(svc, "node2-old", `touch ${stopped}`);
+  // The new node (same host and prefix) took the service over: the old delete leaves it running.
+  assert.equal(bash(scripts.writeIdentityScript(svc, "node2-new")).status, 0);
+  const r = bash(oldDelete);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(existsSync(stopped), false);
+  assert.match(r.stdout, /now run by node2-new, not node2-old; left running/);
+  // Its own incarnation (or no stamp, as deployed before stamps): stopped, stamp removed.
+  assert.equal(bash(scripts.writeIdentityScript(svc, "node2-old")).status, 0);
+  assert.equal(bash(oldDelete).status, 0);
+  assert.equal(existsSync(stopped), true);
+  assert.equal(existsSync(scripts.identityStampPath(svc)), false);
+  rmSync(stopped);
+  assert.equal(bash(oldDelete).status, 0);
+  assert.equal(existsSync(stopped), true, "no stamp: behaves as before stamps existed");
+});
