@@ -138,9 +138,11 @@ export class Cluster extends pulumi.ComponentResource {
         ...(triggers ? { triggers } : {}),
       };
       const dependsOn = extraDeps === undefined ? deps : pulumi.output(extraDeps).apply((d) => [...deps, ...(Array.isArray(d) ? d : [d])]);
+      // With an update script, @pulumi/command runs it for changed triggers; replacement must be asked for.
+      const options = { parent, dependsOn, ...(triggers ? { replaceOnChanges: ["triggers"] } : {}) };
       return host.connection.local
-        ? new command.local.Command(`${name}-${resource}`, common, { parent, dependsOn })
-        : new command.remote.Command(`${name}-${resource}`, { ...common, connection: sshConnection(host.connection) }, { parent, dependsOn });
+        ? new command.local.Command(`${name}-${resource}`, common, options)
+        : new command.remote.Command(`${name}-${resource}`, { ...common, connection: sshConnection(host.connection) }, options);
     };
 
     const nodeHosts: Host[] = c.nodes.map((n) => ({ key: n.name, connection: n.connection, paths: scripts.hostPaths(n.installPrefix) }));
@@ -300,6 +302,9 @@ export class Cluster extends pulumi.ComponentResource {
       scripts.installVolfileScript(clientVolfile, plan.volfiles[c.client.name]!, `${clientHost.paths.bin}/glusterfs.js`),
       `mkdir -p ${scripts.sh(c.client.mountPoint)}`,
       scripts.unmountScript(c.client.mountPoint).replace(/\nrmdir .*$/, ""), // a stale mount from a crash
+      // The last server step returns once its server answers; its peers link to it after their reconnect
+      // backoff. Mount once every node replicates, so the first writes reach both bricks.
+      ...(c.replication === "server" ? [scripts.waitForReplicationScript(clientHost.paths, c.nodes.map(probeHostOf), port)] : []),
       scripts.restartServiceScript(mountSvc),
       scripts.waitForMountScript(c.client.mountPoint),
       scripts.markerCheckScript(c.client.mountPoint, c.client.name),

@@ -151,6 +151,15 @@ node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)
 }
 
 /**
+ * Waits until each server's replicate volume has every child up: a server that just (re)started is
+ * reached by its peer only after the peer's reconnect backoff, and writes before that go to one brick
+ * (healed later) instead of both.
+ */
+export function waitForReplicationScript(p: HostPaths, hosts: string[], port: number, volume = "gfs", seconds = 30): string {
+  return hosts.map((h) => `node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${h}:${port}`)} ${sh(volume)} --replicated --timeout ${seconds}`).join("\n");
+}
+
+/**
  * Waits until nothing is left to heal between the two bricks (after a restart the returning node
  * catches up before the next one goes down).
  */

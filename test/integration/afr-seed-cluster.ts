@@ -73,6 +73,10 @@ export async function startSeedCluster(o: { port: number; afrOptions?: string[];
   try {
     await start(1);
     await start(2);
+    // As in the seed, the client mounts a running pair: wait until each server's AFR has its peer up
+    // (node1 reaches node2 on its next reconnect attempt), so a first write goes to both bricks.
+    const peersUp = await waitUntil(() => nodes.every((p) => p?.log().includes('"msgid":"AFR_CHILD_UP"') ?? false), 20_000, 50);
+    if (!peersUp) throw new Error("the two servers did not connect to each other within 20 s");
     mount = await mountVolfile(seedClientVolfile({ port: o.port, hosts: o.clientHosts }));
   } catch (err) {
     await close();

@@ -1,14 +1,18 @@
-// gluster-ha probe HOST:PORT VOLUME [--timeout S] [--ssl-cert F --ssl-key F --ssl-ca F]
+// gluster-ha probe HOST:PORT VOLUME [--replicated] [--timeout S] [--ssl-cert F --ssl-key F --ssl-ca F]
 // Exits 0 as soon as the server completes a handshake for VOLUME; retries until the timeout (the Pulumi
 // component waits for servers with it). Exit 1: no successful handshake in time (the last error is printed).
+// --replicated: also wait until every replicate volume of the server has all its children up (its link
+// to each peer is established), so writes from then on reach every brick, not a pending heal.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { FopError } from "../../core/errors";
 import { ClientConnection } from "../../xlators/protocol/client/connection";
+import { SERVER_STATUS_XATTR } from "../../xlators/protocol/server/connection";
 import type { Command } from "./command";
 
-const USAGE = "usage: gluster-ha probe HOST:PORT VOLUME [--timeout SECONDS] [--ssl-cert F --ssl-key F --ssl-ca F]\n";
+const USAGE = "usage: gluster-ha probe HOST:PORT VOLUME [--replicated] [--timeout SECONDS] [--ssl-cert F --ssl-key F --ssl-ca F]\n";
+const CTX = { uid: 0, gid: 0, pid: process.pid, lkOwner: "", client: "probe" };
 
 /** "host:port", "[v6]:port" or a bare host (port 6996). */
 export function parseHostPort(s: string): { host: string; port: number } | undefined {
@@ -18,24 +22,41 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined;
 }
 
-/** One handshake attempt; resolves when the server accepted VOLUME, rejects with its FopError otherwise. */
-export async function probeOnce(o: { host: string; port: number; volume: string; timeout: number; tls?: { cert: Buffer; key: Buffer; ca: Buffer } }): Promise<string> {
+/** The children of the server's replicate volumes that are down, as "afr-volume/child" (from its status xattr). */
+export async function downReplicaChildren(conn: ClientConnection): Promise<string[]> {
+  const raw = await conn.request("getxattr", [CTX, { path: "/" }, SERVER_STATUS_XATTR]);
+  const status = JSON.parse(Buffer.from(raw as Uint8Array).toString("utf8")) as {
+    replicate?: { name: string; children?: { name: string; up: boolean }[] }[];
+  };
+  return (status.replicate ?? []).flatMap((r) => (r.children ?? []).filter((c) => !c.up).map((c) => `${r.name}/${c.name}`));
+}
+
+/**
+ * One handshake attempt; resolves when the server accepted VOLUME (and, with `replicated`, every replica
+ * child of the server is up), rejects with its FopError otherwise.
+ */
+export async function probeOnce(o: { host: string; port: number; volume: string; timeout: number; tls?: { cert: Buffer; key: Buffer; ca: Buffer }; replicated?: boolean }): Promise<string> {
   const conn = await ClientConnection.connect({
     host: o.host, port: o.port, volume: o.volume, timeout: o.timeout, pingInterval: o.timeout,
     maxFrame: 1 << 20, tls: o.tls, label: `${hostname()}:${process.pid}:probe`, xlator: "probe",
   });
-  conn.abandon("probe done");
+  try {
+    const down = o.replicated ? await downReplicaChildren(conn) : [];
+    if (down.length) throw new FopError("ENOTCONN", `replica children down: ${down.join(", ")}`, { xlator: "probe", fop: "getxattr" });
+  } finally {
+    conn.abandon("probe done");
+  }
   return conn.clientId;
 }
 
 export const probe: Command = {
-  summary: "wait until a server answers a handshake for a volume (HOST:PORT VOLUME [--timeout S])",
+  summary: "wait until a server answers a handshake for a volume (HOST:PORT VOLUME [--replicated] [--timeout S])",
   async run(argv) {
     let parsed;
     try {
       parsed = parseArgs({
         args: argv, allowPositionals: true,
-        options: { timeout: { type: "string", default: "10" }, "ssl-cert": { type: "string" }, "ssl-key": { type: "string" }, "ssl-ca": { type: "string" } },
+        options: { timeout: { type: "string", default: "10" }, replicated: { type: "boolean" }, "ssl-cert": { type: "string" }, "ssl-key": { type: "string" }, "ssl-ca": { type: "string" } },
       });
     } catch (e) {
       process.stderr.write(`gluster-ha probe: ${(e as Error).message}\n${USAGE}`);
@@ -56,8 +77,8 @@ export const probe: Command = {
       const left = (deadline - Date.now()) / 1000;
       if (left <= 0) break;
       try {
-        await probeOnce({ ...addr, volume, timeout: Math.max(0.2, Math.min(left, 5)), tls });
-        process.stdout.write(`${target} serves ${volume}\n`);
+        await probeOnce({ ...addr, volume, timeout: Math.max(0.2, Math.min(left, 5)), tls, replicated: parsed.values.replicated });
+        process.stdout.write(`${target} serves ${volume}${parsed.values.replicated ? ", all replicas up" : ""}\n`);
         return 0;
       } catch (err) {
         last = FopError.from(err);
