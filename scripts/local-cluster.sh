@@ -14,20 +14,13 @@ up)
   bash examples/local/run.sh up
   cd examples/local
   url="$(bash run.sh pulumi stack output siteUrl 2>/dev/null || true)"
-  mount="$(bash run.sh pulumi stack output mountPoint 2>/dev/null || true)"
-  cat <<EOT
-
-The cluster is up.
-  site:         ${url:-see: bash examples/local/run.sh pulumi stack output}
-  mount point:  ${mount}
-Try next (the seed's failover test):
-  curl ${url}                                   # the page lives on the replicated volume
-  bash examples/local/run.sh pulumi stack output --json   # volfiles, DNS records, per-node status
-  node dist/bin/gluster-ha.js status --server 127.0.0.2:24400/gfs --server 127.0.0.3:24400/gfs
-  kill node1's server: node dist/bin/gluster-ha.js service stop node1 (see examples/local/README.md)
-  echo "testing failure" > ${mount}/test.txt; start node1 again; node dist/bin/gluster-ha.js heal info ...
-Tear it down with: bash scripts/local-cluster.sh down
-EOT
+  echo
+  echo "The cluster is up. Site: ${url}"
+  echo "Try next (the seed's failover test, heal info):"
+  bash run.sh pulumi stack output tryNext 2>/dev/null || true
+  echo
+  echo "All outputs (volfiles, DNS records, per-node status): bash examples/local/run.sh pulumi stack output --json"
+  echo "Tear it down with: bash scripts/local-cluster.sh down"
   ;;
 down)
   . scripts/pulumi-env.sh
