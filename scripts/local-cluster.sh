@@ -17,7 +17,8 @@ up)
   echo
   echo "The cluster is up. Site: ${url}"
   echo "Try next (the seed's failover test, heal info):"
-  bash run.sh pulumi stack output tryNext 2>/dev/null || true
+  bash run.sh pulumi stack output tryNext --json 2>/dev/null |
+    node -e 'for (const l of JSON.parse(require("fs").readFileSync(0, "utf8"))) console.log("  " + l)' || true
   echo
   echo "All outputs (volfiles, DNS records, per-node status): bash examples/local/run.sh pulumi stack output --json"
   echo "Tear it down with: bash scripts/local-cluster.sh down"
