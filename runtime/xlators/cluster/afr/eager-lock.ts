@@ -148,20 +148,28 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
 
 /** One write inside the fd's batch (starting one if needed). */
 export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, op: (i: number) => Promise<number>): Promise<number> {
-  let txn = eager.get(fc);
-  if (txn && !txn.closing) {
-    // A batch still locking (opened at create) is judged on what it marked, once it has.
-    await txn.ready.catch(() => undefined);
-    txn = eager.get(fc);
-  }
   const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
-  // A batch ends when a replica came back (it must join the next one) or it was held long enough.
-  if (txn && (txn.closing || Date.now() - txn.startedAt > maxHold || afr.upChildren().some((i) => fc.opened[i] && !txn!.marked.includes(i) && !txn!.failed.has(i)))) {
-    await finishEager(afr, fd);
-    txn = undefined;
+  let txn: EagerTxn | undefined;
+  for (;;) {
+    txn = eager.get(fc);
+    if (txn && !txn.closing) {
+      // A batch still locking (opened at create) is judged on what it marked, once it has.
+      await txn.ready.catch(() => undefined);
+      txn = eager.get(fc);
+    }
+    // A batch ends when a replica came back (it must join the next one) or it was held long enough.
+    if (txn && (txn.closing || Date.now() - txn.startedAt > maxHold || afr.upChildren().some((i) => fc.opened[i] && !txn!.marked.includes(i) && !txn!.failed.has(i)))) {
+      await finishEager(afr, fd);
+      txn = undefined;
+    }
+    txn ??= eager.get(fc) ?? (await begin(afr, ctx, fd, fc));
+    await txn.ready;
+    // The batch may have started closing (idle timer, max hold) while we waited: its lock is then
+    // being released, and a write outside it could interleave with another server's locked write
+    // in a different order on each replica. Join only a batch that is still open; the check and the
+    // inflight count below happen in the same tick, so a closing batch always waits for us.
+    if (!txn.closing && eager.get(fc) === txn) break;
   }
-  txn ??= eager.get(fc) ?? (await begin(afr, ctx, fd, fc));
-  await txn.ready;
   txn.inflight++;
   if (txn.idle) clearTimeout(txn.idle);
   let settle = false;
