@@ -129,17 +129,14 @@ export class Cluster extends pulumi.ComponentResource {
     const port = c.listenPort;
     const parent = this;
 
-    // `triggers`: a changed value replaces the step (the new one is created, the old one deleted last).
-    const run = (resource: string, host: Host, steps: Steps, deps: pulumi.Resource[], extraDeps?: pulumi.ResourceOptions["dependsOn"], triggers?: string[]) => {
+    const run = (resource: string, host: Host, steps: Steps, deps: pulumi.Resource[], extraDeps?: pulumi.ResourceOptions["dependsOn"]) => {
       const common = {
         create: scripts.asBash(steps.create),
         update: steps.update === undefined ? undefined : scripts.asBash(steps.update),
         delete: scripts.asBash(steps.delete),
-        ...(triggers ? { triggers } : {}),
       };
       const dependsOn = extraDeps === undefined ? deps : pulumi.output(extraDeps).apply((d) => [...deps, ...(Array.isArray(d) ? d : [d])]);
-      // With an update script, @pulumi/command runs it for changed triggers; replacement must be asked for.
-      const options = { parent, dependsOn, ...(triggers ? { replaceOnChanges: ["triggers"] } : {}) };
+      const options = { parent, dependsOn };
       return host.connection.local
         ? new command.local.Command(`${name}-${resource}`, common, options)
         : new command.remote.Command(`${name}-${resource}`, { ...common, connection: sshConnection(host.connection) }, options);
@@ -193,9 +190,12 @@ export class Cluster extends pulumi.ComponentResource {
     }
 
     // 3. Volfiles and servers. A node with a new identity (address, host or brick directory) is another
-    //    node: its bring-up step is replaced, so the new node starts first; its join step, run on the
-    //    survivor, heals it FULLY; only then do the server steps switch the survivor's volfile to the new
-    //    peer (rolling), then the client's. The old node's steps are deleted last (server stopped).
+    //    node: its bring-up and join steps are named by the identity, so the new node's are created: it
+    //    starts first, the join (run on the survivor) heals it FULLY, only then do the server steps switch
+    //    the survivor's volfile to the new peer (rolling), then the client's. The old node's steps, no longer in the program, are deleted
+    //    last (Pulumi deletes removed resources after every create and update), stopping its server.
+    //    (Not `triggers`: with an update script, @pulumi/command 1.2.1 runs the update for changed
+    //    triggers, even with replaceOnChanges — seen with the real engine in test/e2e/replace-node.test.ts.)
     const nodeService = (i: number): scripts.ServiceDef => {
       const n = c.nodes[i]!;
       const host = nodeHosts[i]!;
@@ -216,21 +216,31 @@ export class Cluster extends pulumi.ComponentResource {
       const svc = nodeService(i);
       const volfile = `${host.paths.etc}/server.vol`;
       const id = identities[i]!;
+      const content = plan.volfiles[n.name]!;
+      const cli = `${host.paths.bin}/gluster-ha.js`;
       const up = [
         `# node ${id}, runtime release ${bundle.hash}`,
-        scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
         scripts.writeIdentityScript(svc, id),
+        // A node already serving this very volfile (a stack deployed before this step existed) is not
+        // restarted: both bring-ups run at once, and the rolling server steps do the restarts.
+        `if [ -f ${scripts.sh(volfile)} ] && cmp -s ${scripts.sh(volfile)} - <<'GLUSTER_HA_CMP_EOF' && node ${scripts.sh(cli)} probe ${scripts.sh(`${probeHostOf(n)}:${port}`)} gfs --timeout 2 >/dev/null 2>&1; then`,
+        content.endsWith("\n") ? content.slice(0, -1) : content,
+        "GLUSTER_HA_CMP_EOF",
+        `echo "${n.name} already serving this volfile"`,
+        "else",
+        scripts.installVolfileScript(volfile, content, `${host.paths.bin}/glusterfsd.js`),
         scripts.restartServiceScript(svc),
         scripts.waitForServerScript(host.paths, probeHostOf(n), port),
+        "fi",
         `echo "${n.name} brought up as ${id}"`,
       ].join("\n");
-      return run(`${n.name}-bringup`, host, {
+      return run(`${id}-bringup`, host, {
         create: up,
         // Option changes are the server step's (rolling); this step only marks the node's arrival.
         update: `echo "${n.name} is ${id}"`,
         // The old incarnation's server stops unless the new one took its service over on the same host.
         delete: scripts.ifIdentityScript(svc, id, [scripts.stopServiceScript(svc), `rm -f ${scripts.sh(volfile)}`].join("\n")),
-      }, [runtimeInstalled.get(n.name)!], undefined, [id]);
+      }, [runtimeInstalled.get(n.name)!]);
     });
     const joins: pulumi.Resource[] = (bundled ? c.nodes : []).map((n, j) => {
       const i = 1 - j;
@@ -245,8 +255,8 @@ export class Cluster extends pulumi.ComponentResource {
         `rm -f ${scripts.sh(staged)}`,
         `echo "${n.name} joined: full heal from ${survivor.name} complete"`,
       ].join("\n");
-      return run(`${n.name}-join`, host, { create: heal, update: `echo "${n.name} is ${identities[j]}"`, delete: `rm -f ${scripts.sh(staged)}` },
-        [bringUps[i]!, bringUps[j]!], undefined, [identities[j]!]);
+      return run(`${identities[j]}-join`, host, { create: heal, update: `echo "${n.name} is ${identities[j]}"`, delete: `rm -f ${scripts.sh(staged)}` },
+        [bringUps[i]!, bringUps[j]!]);
     });
 
     const servers: Array<command.local.Command | command.remote.Command> = glusterfs ? [...glusterfs.servers] : [];

@@ -17,7 +17,8 @@ const stateDir = mkdtempSync("/tmp/gha-replace-e2e-");
 const backendDir = mkdtempSync("/tmp/gha-replace-e2e-backend-");
 const stack = "e2e";
 // Our port range is 25000-25099.
-const serverPort = 25010;
+// (GHA_E2E_REPLACE_PORT, within the range: a second run of this file at the same time, e.g. from a copy of the tree.)
+const serverPort = Number(process.env.GHA_E2E_REPLACE_PORT ?? 25010);
 const mountPoint = `${stateDir}/client/mnt`;
 const oldBrick = `${stateDir}/node2/brick`;
 const newBrick = `${stateDir}/node2/brick-new`;
@@ -144,13 +145,13 @@ test("node2 moved to 127.0.0.4 with an empty brick: brought up, fully healed, th
     assert.ok(m, `${re} in\n${out}`);
     return m.index;
   };
-  const bringUp = at(/rep-node2-bringup\s+created/);
-  const join2 = at(/rep-node2-join\s+created/);
+  const bringUp = at(/rep-node2-[0-9a-f]{12}-bringup\s+created/);
+  const join2 = at(/rep-node2-[0-9a-f]{12}-join\s+created/);
   const survivor = at(/rep-node1-server\s+updated/);
   const mount = at(/rep-client-mount\s+updated/);
-  const oldDeleted = at(/rep-node2-bringup\s+deleted/);
+  const oldDeleted = at(/rep-node2-[0-9a-f]{12}-bringup\s+deleted/);
   assert.ok(bringUp < join2 && join2 < survivor && survivor < mount && mount < oldDeleted, out);
-  assert.doesNotMatch(out, /rep-node1-bringup\s+(created|deleted)/, "the survivor is not replaced");
+  assert.doesNotMatch(out, /rep-node1-[0-9a-f]{12}-bringup\s+(created|deleted)/, "the survivor is not replaced");
 
   // Every file reached the new brick; the old one is retained (retainData defaults to true).
   for (const [name, content] of Object.entries(files)) {
