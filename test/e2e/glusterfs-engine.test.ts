@@ -47,9 +47,10 @@ function mounted(mountPoint: string): string | undefined {
 }
 
 function alive(pid: number): boolean {
+  // A zombie is dead: glusterd daemonizes, so once killed it waits for PID 1 to reap it, and this
+  // sandbox's PID 1 does not reap (a normal init would).
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
