@@ -218,3 +218,24 @@ export function describeError(err: unknown): string {
 export function openProcessLog(name: string, file: string | undefined, level: string | undefined): LogHandle {
   return openLog({ name, file, level: logLevel(level) });
 }
+
+/** A daemon that could not start: one log line with a msgid, the reason on stderr, and the waiting parent told. */
+export async function failStart(prog: string, logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
+  logs.log.error({ msgid: "PROC_START_FAILED", ...fields }, message);
+  logs.flush();
+  if (logs.file !== "-") process.stderr.write(`${prog}: ${message}\n`);
+  await reportFailure(message, EXIT_FAIL);
+  return EXIT_FAIL;
+}
+
+/** Runs a CLI's main and exits with its code; usage errors print the usage text and exit 2. */
+export function runCli(prog: string, main: (argv: string[]) => Promise<number>, usage: string): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${prog}: ${describeError(err)}\n`);
+      if (err instanceof UsageError) process.stderr.write(usage);
+      process.exit(err instanceof UsageError ? EXIT_USAGE : EXIT_FAIL);
+    },
+  );
+}

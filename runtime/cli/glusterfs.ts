@@ -11,9 +11,9 @@ import { loadVolfile } from "../volfile";
 import { volfileCheckMain } from "../volfile/check";
 import { withMdCache } from "../xlators/performance/md-cache/mount-stack";
 import {
-  COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
-  openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
-  writePidfile,
+  COMMON_FLAGS, daemonize, describeError, EXIT_OK, handleSignals, isDaemonChild,
+  openProcessLog, asUsage, reloadVolfile, removePidfile, reportReady, UsageError,
+  writePidfile, failStart, runCli,
 } from "./_common";
 import { changeLogLevel, countedTop, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump } from "./_ops";
 
@@ -110,7 +110,7 @@ async function run(
   try {
     graph = Graph.build(mountStack(loadVolfile(volfile)), { log: logs.log });
   } catch (err) {
-    return fail(logs, describeError(err), { volfile });
+    return failStart("glusterfs", logs, describeError(err), { volfile });
   }
   const log = logs.log.child({ volume: graph.top.name });
   let bridge: FuseBridge | undefined;
@@ -124,7 +124,7 @@ async function run(
   } catch (err) {
     await bridge?.unmount().catch(() => undefined);
     await graph.stop();
-    return fail(logs, describeError(err), { mountpoint, volfile });
+    return failStart("glusterfs", logs, describeError(err), { mountpoint, volfile });
   }
   log.info({ msgid: "FUSE_MOUNTED", mountpoint, volfile, options: bridge.options }, "mounted");
   const metricsServer = await serveMetrics(metricsAt, log);
@@ -163,19 +163,4 @@ async function run(
   return new Promise<number>(() => undefined); // runs until a signal ends the process
 }
 
-async function fail(logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
-  logs.log.error({ msgid: "PROC_START_FAILED", ...fields }, message);
-  logs.flush();
-  if (logs.file !== "-") process.stderr.write(`glusterfs: ${message}\n`);
-  await reportFailure(message, EXIT_FAIL);
-  return EXIT_FAIL;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`glusterfs: ${describeError(err)}\n`);
-    if (err instanceof UsageError) process.stderr.write(USAGE);
-    process.exit(err instanceof UsageError ? EXIT_USAGE : EXIT_FAIL);
-  },
-);
+runCli("glusterfs", main, USAGE);

@@ -4,9 +4,9 @@ import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
 import { volfileCheckMain } from "../volfile/check";
 import {
-  COMMON_FLAGS, daemonize, describeError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, handleSignals, isDaemonChild,
-  openProcessLog, asUsage, reloadVolfile, removePidfile, reportFailure, reportReady, UsageError,
-  writePidfile,
+  COMMON_FLAGS, daemonize, describeError, EXIT_OK, handleSignals, isDaemonChild,
+  openProcessLog, asUsage, reloadVolfile, removePidfile, reportReady, UsageError,
+  writePidfile, failStart, runCli,
 } from "./_common";
 import { changeLogLevel, metricsFlags, OPS_FLAGS, OPS_USAGE, serveMetrics, statedump, type MetricsFlags } from "./_ops";
 
@@ -52,7 +52,7 @@ async function run(volfile: string, pidfile: string | undefined, logs: LogHandle
     metricsAt = metricsFlags(flags, graph);
     if (pidfile) writePidfile(pidfile);
   } catch (err) {
-    return fail(logs, describeError(err), { volfile });
+    return failStart("glusterfsd", logs, describeError(err), { volfile });
   }
   const log = logs.log.child({ volume: graph.top.name });
   try {
@@ -60,7 +60,7 @@ async function run(volfile: string, pidfile: string | undefined, logs: LogHandle
   } catch (err) {
     await graph.stop();
     removePidfile(pidfile);
-    return fail(logs, describeError(err), { volfile });
+    return failStart("glusterfsd", logs, describeError(err), { volfile });
   }
   log.info({ msgid: "PROC_STARTED", volfile, volumes: [...graph.volumes.keys()] }, "started");
   const metricsServer = await serveMetrics(metricsAt, log);
@@ -86,19 +86,4 @@ async function run(volfile: string, pidfile: string | undefined, logs: LogHandle
   return new Promise<number>(() => undefined); // runs until a signal ends the process
 }
 
-async function fail(logs: LogHandle, message: string, fields: Record<string, unknown>): Promise<number> {
-  logs.log.error({ msgid: "PROC_START_FAILED", ...fields }, message);
-  logs.flush();
-  if (logs.file !== "-") process.stderr.write(`glusterfsd: ${message}\n`);
-  await reportFailure(message, EXIT_FAIL);
-  return EXIT_FAIL;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`glusterfsd: ${describeError(err)}\n`);
-    if (err instanceof UsageError) process.stderr.write(USAGE);
-    process.exit(err instanceof UsageError ? EXIT_USAGE : EXIT_FAIL);
-  },
-);
+runCli("glusterfsd", main, USAGE);
