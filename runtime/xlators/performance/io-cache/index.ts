@@ -2,6 +2,7 @@ import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from ".
 import type { CallCtx, Fd, Iatt, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/io-cache.json";
 import { InodeTable } from "../write-behind/inode-table";
+import { readFromPages } from "../pages";
 
 export interface IoCacheOptions {
   "cache-size": number;
@@ -116,18 +117,7 @@ export class IoCache extends Xlator {
       if (inode.size !== undefined && i * ps >= inode.size && i > first) break;
       pages.push(this.page(ctx, fd, inode, i));
     }
-    const parts: Buffer[] = [];
-    let pos = offset;
-    for (let k = 0; k < pages.length; k++) {
-      const data = await pages[k]!.promise;
-      const pageStart = (first + k) * ps;
-      const from = pos - pageStart;
-      const to = Math.min(data.length, offset + size - pageStart);
-      if (to > from) parts.push(data.subarray(from, to));
-      pos = pageStart + to;
-      if (data.length < ps) break;
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return readFromPages(pages, first, ps, offset, size);
   }
 
   /** The cached page, or a fill of it from the child. */

@@ -3,6 +3,7 @@ import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from ".
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/read-ahead.json";
 import { InodeTable } from "../write-behind/inode-table";
+import { readFromPages } from "../pages";
 
 export interface ReadAheadOptions {
   "page-size": number;
@@ -96,18 +97,7 @@ export class ReadAhead extends Xlator {
       const page = inode.pages.get(i) ?? this.prefetch(ctx, st, fd, i);
       if (i <= last) pages.push(page);
     }
-    const parts: Buffer[] = [];
-    let pos = offset;
-    for (let k = 0; k < pages.length; k++) {
-      const data = await pages[k]!.promise;
-      const pageStart = (first + k) * ps;
-      const from = pos - pageStart;
-      const to = Math.min(data.length, offset + size - pageStart);
-      if (to > from) parts.push(data.subarray(from, to));
-      pos = pageStart + to;
-      if (data.length < ps) break; // end of file
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return readFromPages(pages, first, ps, offset, size);
   }
 
   private prefetch(ctx: CallCtx, st: RaFd, fd: Fd, index: number): RaPage {
