@@ -11,8 +11,16 @@
 #        3. the official installer, only if its host answers within a few seconds;
 #        4. a build of the CLI from its Go module (scripts/engine/cli, go.sum pinned) — about 3-4 minutes
 #           cold on 2 cores, seconds with Go's build cache warm.
-# The language host and the command provider come from scripts/engine/*.js when not on PATH: their
-# upstream Go modules are not served by the module proxy here (see the comments in those files).
+# The language host, when not on PATH (or installed beside an official CLI), is the Go host built from
+# sdk/v3 v3.68.0 (scripts/engine/langhost, go.sum pinned; about a minute cold, cached with the CLI):
+# later releases moved it to a module of its own, which the module proxy here does not serve. That old
+# host speaks the current protocol (methods added since fall back in the CLI) and runs the program with
+# @pulumi/pulumi's own run script, so TypeScript entry points go through ts-node (the one vendored in
+# @pulumi/pulumi unless the project has its own) with type checking, as upstream.
+# scripts/engine/pulumi-language-nodejs.js is the fallback when that build fails (logged; retried only
+# when the pin changes or the marker file named in the log is removed).
+# The command provider comes from scripts/engine/pulumi-resource-command.js when not on PATH: its Go
+# module is not served by the module proxy here (see the comment in that file).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +75,57 @@ build_cli_from_go_module() {
   log "built pulumi in $((SECONDS - started))s"
 }
 
+# The Go language host. Its stamp records what it was built from (pin + go.sum), so a warm cache is a
+# file compare and a changed pin rebuilds.
+langhost_module="$repo_root/scripts/engine/langhost"
+langhost_stamp="$cache_dir/pulumi-language-nodejs.go-build"
+langhost_failed="$cache_dir/pulumi-language-nodejs.go-build-failed"
+langhost_source() {
+  local sdk
+  sdk="$(awk '$1 == "github.com/pulumi/pulumi/sdk/v3" { print $2 }' "$langhost_module/go.mod")"
+  echo "github.com/pulumi/pulumi/sdk/v3@$sdk go.sum:$(cksum <"$langhost_module/go.sum" | cut -d' ' -f1)"
+}
+
+build_language_host_from_go_module() {
+  local go_bin sdk started=$SECONDS
+  go_bin="$(command -v go || true)"
+  [[ -n "$go_bin" ]] || go_bin=/usr/local/go/bin/go
+  if [[ ! -x "$go_bin" ]]; then
+    log "no Go toolchain (go on PATH or /usr/local/go) to build the language host"
+    return 1
+  fi
+  sdk="$(awk '$1 == "github.com/pulumi/pulumi/sdk/v3" { print $2 }' "$langhost_module/go.mod")"
+  log "building pulumi-language-nodejs from github.com/pulumi/pulumi/sdk/v3@$sdk (about a minute when Go's build cache is cold)"
+  (cd "$langhost_module" &&
+    GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 "$go_bin" build -trimpath -tags osusergo \
+      -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$sdk" \
+      -o "$bin_dir/pulumi-language-nodejs.tmp" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs) >&2 || return 1
+  mv -f "$bin_dir/pulumi-language-nodejs.tmp" "$bin_dir/pulumi-language-nodejs"
+  langhost_source >"$langhost_stamp"
+  log "built pulumi-language-nodejs in $((SECONDS - started))s"
+}
+
+# The Go language host, cached; the Node one from scripts/engine when it cannot be built.
+install_language_host() {
+  local source
+  source="$(langhost_source)"
+  if [[ -f "$langhost_stamp" && "$(cat "$langhost_stamp")" == "$source" && -x "$bin_dir/pulumi-language-nodejs" ]]; then
+    log "using cached pulumi-language-nodejs (${source%% *})"
+    return 0
+  fi
+  rm -f "$langhost_stamp"
+  if [[ ! -f "$langhost_failed" || "$(cat "$langhost_failed")" != "$source" ]]; then
+    if build_language_host_from_go_module; then
+      rm -f "$langhost_failed"
+      return 0
+    fi
+    rm -f "$bin_dir/pulumi-language-nodejs.tmp"
+    echo "$source" >"$langhost_failed"
+  fi
+  log "the Go language host could not be built; falling back to scripts/engine/pulumi-language-nodejs.js (to retry the build: rm $langhost_failed)"
+  install_node_plugin pulumi-language-nodejs
+}
+
 install_with_official_installer() {
   local root="$cache_dir/official"
   log "installing pulumi $cli_version with the official installer into $root"
@@ -104,7 +163,8 @@ else
 fi
 [[ "$(cli_version_of "$bin_dir/pulumi")" == "$cli_version" ]] || fail "$bin_dir/pulumi does not report $cli_version"
 
-# The plugins: one on PATH (or installed beside an official CLI) wins; else the Node ones.
+# The plugins: one on PATH (or installed beside an official CLI) wins; else the Go language host and
+# the Node command provider.
 for plugin in pulumi-language-nodejs pulumi-resource-command; do
   if [[ -L "$bin_dir/$plugin" && -e "$bin_dir/$plugin" ]]; then
     continue
@@ -113,6 +173,8 @@ for plugin in pulumi-language-nodejs pulumi-resource-command; do
     ln -sfn "$existing" "$bin_dir/$plugin"
   elif [[ "$plugin" == pulumi-resource-command && -d "$cache_dir/official" ]]; then
     continue # installed by `pulumi plugin install` with the official CLI
+  elif [[ "$plugin" == pulumi-language-nodejs ]]; then
+    install_language_host
   else
     install_node_plugin "$plugin"
   fi

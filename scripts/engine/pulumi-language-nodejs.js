@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The Node.js language host that `pulumi` starts for `runtime: nodejs` projects.
 //
-// Why this exists: the upstream host (Go module sdk/nodejs/cmd/pulumi-language-nodejs) is not served
-// by the Go module proxy this project can reach, and no registry ships its binary. @pulumi/pulumi
-// itself contains a complete LanguageRuntime server (the one its Automation API uses for inline
-// programs), so this host serves that, with the project's entry point as the program. The engine,
-// resource monitor, state and providers are all the real ones.
+// The fallback: scripts/pulumi-engine.sh uses the upstream Go host, built from sdk/v3 v3.68.0 (the
+// last release that has it inside sdk/v3; its own module, sdk/nodejs/cmd/pulumi-language-nodejs, is
+// not served by the Go module proxy this project can reach), and installs this one only when that
+// build fails. @pulumi/pulumi itself contains a complete LanguageRuntime server (the one its
+// Automation API uses for inline programs), so this host serves that, with the project's entry point
+// as the program. The engine, resource monitor, state and providers are all the real ones.
 //
 // Protocol (same as any Pulumi plugin): started as `pulumi-language-nodejs [-flags] ENGINE_ADDRESS`,
 // print the gRPC port on stdout, serve until killed.
