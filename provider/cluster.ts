@@ -11,7 +11,7 @@ import { renderClientVolfile, renderServerVolfile } from "./planners/volfiles";
 import { planGlusterfsVolume, type GlusterfsPlan } from "./engines/glusterfs";
 import { glusterfsSteps } from "./engines/glusterfs-steps";
 import { engineGuard, guardedDependsOn } from "./engines/guard";
-import { nodeIdentity } from "./planners/replace";
+import { connectionTarget, nodeIdentity } from "./planners/replace";
 import { bundleRuntime, type RuntimeBundle } from "./runtime-bundle";
 import * as scripts from "./scripts";
 import { resolveClusterConfig } from "./validate";
@@ -176,24 +176,29 @@ export class Cluster extends pulumi.ComponentResource {
               connection: sshConnection(host.connection),
               source: new pulumi.asset.FileAsset(bundle.archivePath),
               remotePath: archiveOnHost,
-              triggers: [bundle.hash],
+              // The host too: a node moved to another host (same paths) gets the runtime copied there,
+              // whatever the provider makes of a changed connection.
+              triggers: [bundle.hash, connectionTarget(host.connection)],
             },
             { parent, dependsOn: deps },
           ),
         );
       }
-      const install = scripts.installRuntimeScript(host.paths, bundle.hash, archiveOnHost, !host.connection.local);
+      // Names the host: a re-copy (above) re-runs the install, which removes the copied archive.
+      const install = `# on ${connectionTarget(host.connection)}\n${scripts.installRuntimeScript(host.paths, bundle.hash, archiveOnHost, !host.connection.local)}`;
       runtimeInstalled.set(
         host.key,
         run(`${host.key}-runtime`, host, { create: install, update: install, delete: scripts.removeRuntimeScript(host.paths, bundle.hash) }, deps),
       );
     }
 
-    // 3. Volfiles and servers. A node with a new identity (address, host or brick directory) is another
-    //    node: its bring-up and join steps are named by the identity, so the new node's are created: it
-    //    starts first, the join (run on the survivor) heals it FULLY, only then do the server steps switch
-    //    the survivor's volfile to the new peer (rolling), then the client's. The old node's steps, no longer in the program, are deleted
-    //    last (Pulumi deletes removed resources after every create and update), stopping its server.
+    // 3. Volfiles and servers. A node with a new identity (address, host — SSH host, port or user — or
+    //    brick directory) is another node: its bring-up and join steps are named by the identity, so the
+    //    new node's are created: it starts first (on a new host after its prepare and runtime steps ran
+    //    there), the join (run on the survivor) heals it FULLY, only then do the server steps switch the
+    //    survivor's volfile to the new peer (rolling), then the client's. The old node's steps, no longer
+    //    in the program, are deleted last (Pulumi deletes removed resources after every create and
+    //    update), stopping its server — over the old connection, on the old host.
     //    (Not `triggers`: with an update script, @pulumi/command 1.2.1 runs the update for changed
     //    triggers, even with replaceOnChanges — seen with the real engine in test/e2e/replace-node.test.ts.)
     const nodeService = (i: number): scripts.ServiceDef => {
@@ -211,27 +216,35 @@ export class Cluster extends pulumi.ComponentResource {
     };
     const probeHostOf = (n: ClusterConfig["nodes"][number]): string => (n.bindAddress === "0.0.0.0" ? n.address : n.bindAddress!);
     const identities = c.nodes.map((n) => nodeIdentity(n));
+    // Bring-up and server steps both need node i's server running its volfile and this release; the
+    // first to run starts it, the other finds it serving (the stamp): a first deploy starts each once.
+    const ensureServing = (i: number, legacy: boolean): string => {
+      const n = c.nodes[i]!;
+      const host = nodeHosts[i]!;
+      const volfile = `${host.paths.etc}/server.vol`;
+      const content = plan.volfiles[n.name]!;
+      return scripts.ensureServingScript(nodeService(i), {
+        stamp: scripts.servingStamp(bundle.hash, content),
+        probe: `node ${scripts.sh(`${host.paths.bin}/gluster-ha.js`)} probe ${scripts.sh(`${probeHostOf(n)}:${port}`)} gfs --timeout 2`,
+        start: [
+          scripts.installVolfileScript(volfile, content, `${host.paths.bin}/glusterfsd.js`),
+          scripts.restartServiceScript(nodeService(i)),
+          scripts.waitForServerScript(host.paths, probeHostOf(n), port),
+        ].join("\n"),
+        // A stack deployed before stamps: a node already serving this very volfile is not restarted by
+        // its bring-up (the server steps restart it, rolling, if the release changed).
+        ...(legacy ? { legacyVolfile: { path: volfile, content } } : {}),
+      });
+    };
     const bringUps: pulumi.Resource[] = (bundled ? c.nodes : []).map((n, i) => {
       const host = nodeHosts[i]!;
       const svc = nodeService(i);
       const volfile = `${host.paths.etc}/server.vol`;
       const id = identities[i]!;
-      const content = plan.volfiles[n.name]!;
-      const cli = `${host.paths.bin}/gluster-ha.js`;
       const up = [
         `# node ${id}, runtime release ${bundle.hash}`,
         scripts.writeIdentityScript(svc, id),
-        // A node already serving this very volfile (a stack deployed before this step existed) is not
-        // restarted: both bring-ups run at once, and the rolling server steps do the restarts.
-        `if [ -f ${scripts.sh(volfile)} ] && cmp -s ${scripts.sh(volfile)} - <<'GLUSTER_HA_CMP_EOF' && node ${scripts.sh(cli)} probe ${scripts.sh(`${probeHostOf(n)}:${port}`)} gfs --timeout 2 >/dev/null 2>&1; then`,
-        content.endsWith("\n") ? content.slice(0, -1) : content,
-        "GLUSTER_HA_CMP_EOF",
-        `echo "${n.name} already serving this volfile"`,
-        "else",
-        scripts.installVolfileScript(volfile, content, `${host.paths.bin}/glusterfsd.js`),
-        scripts.restartServiceScript(svc),
-        scripts.waitForServerScript(host.paths, probeHostOf(n), port),
-        "fi",
+        ensureServing(i, true),
         `echo "${n.name} brought up as ${id}"`,
       ].join("\n");
       return run(`${id}-bringup`, host, {
@@ -265,12 +278,9 @@ export class Cluster extends pulumi.ComponentResource {
       const volfile = `${host.paths.etc}/server.vol`;
       const svc = nodeService(i);
       const probeHost = probeHostOf(n);
-      const start = [
-        `# runtime release ${bundle.hash}`,
-        scripts.installVolfileScript(volfile, plan.volfiles[n.name]!, `${host.paths.bin}/glusterfsd.js`),
-        scripts.restartServiceScript(svc),
-        scripts.waitForServerScript(host.paths, probeHost, port),
-      ];
+      // Started already by the bring-up on a first deploy or a replacement (then not again); restarted
+      // for a new volfile or runtime release.
+      const start = [`# runtime release ${bundle.hash}`, ensureServing(i, false)];
       const status = `echo "${n.name} up ${probeHost}:${port} release=${bundle.hash}"`;
       const stop = [
         scripts.stopServiceScript(svc),
@@ -311,10 +321,12 @@ export class Cluster extends pulumi.ComponentResource {
       `# runtime release ${bundle.hash}`,
       scripts.installVolfileScript(clientVolfile, plan.volfiles[c.client.name]!, `${clientHost.paths.bin}/glusterfs.js`),
       `mkdir -p ${scripts.sh(c.client.mountPoint)}`,
-      scripts.unmountScript(c.client.mountPoint).replace(/\nrmdir .*$/, ""), // a stale mount from a crash
       // The last server step returns once its server answers; its peers link to it after their reconnect
       // backoff. Mount once every node replicates, so the first writes reach both bricks.
       ...(c.replication === "server" ? [scripts.waitForReplicationScript(clientHost.paths, c.nodes.map(probeHostOf), port)] : []),
+      // Only now (a remount leaves the mount point empty until the new client mounts): a stale mount
+      // from a crash, or the running one.
+      scripts.unmountScript(c.client.mountPoint).replace(/\nrmdir .*$/, ""),
       scripts.restartServiceScript(mountSvc),
       scripts.waitForMountScript(c.client.mountPoint),
       scripts.markerCheckScript(c.client.mountPoint, c.client.name),

@@ -1,5 +1,6 @@
 // The shell scripts the component runs on each host, one per step, as pure functions of the plan.
 // Each is idempotent: re-running it after a failure half-way converges to the same state.
+import { createHash } from "node:crypto";
 import { ConfigError } from "../runtime/core/errors";
 import { renderSystemdUnit } from "./planners/systemd";
 
@@ -130,16 +131,72 @@ systemctl restart ${sh(`${s.name}.service`)}`;
 
 /** Stops the service; works even when the runtime is already gone (pidfile + signals). */
 export function stopServiceScript(s: ServiceDef): string {
+  const unstamp = `rm -f ${sh(servingStampPath(s))}`;
   if (s.manager === "systemd") {
     return `systemctl disable --now ${sh(`${s.name}.service`)} 2>/dev/null || true
 rm -f ${sh(`/etc/systemd/system/${s.name}.service`)}
-systemctl daemon-reload || true`;
+systemctl daemon-reload || true
+${unstamp}`;
   }
   const pidfile = `${s.paths.run}/${s.name}.pid`;
   return `if [ -f ${sh(`${s.paths.bin}/gluster-ha.js`)} ]; then
   node ${sh(`${s.paths.bin}/gluster-ha.js`)} service stop ${sh(s.name)} --run-dir ${sh(s.paths.run)}
 elif [ -f ${sh(pidfile)} ]; then
   kill "$(cat ${sh(pidfile)})" 2>/dev/null || true; sleep 2; rm -f ${sh(pidfile)}
+fi
+${unstamp}`;
+}
+
+/** What a service was last (re)started with by {@link ensureServingScript}: release and volfile digest. */
+export function servingStampPath(s: ServiceDef): string {
+  return `${s.paths.run}/${s.name}.serving`;
+}
+
+/** sha256 (16 hex digits) of a file as {@link writeFile} writes `content` (always one final newline). */
+export function fileDigest(content: string): string {
+  return createHash("sha256").update(content.endsWith("\n") ? content : `${content}\n`).digest("hex").slice(0, 16);
+}
+
+/** The stamp of a server started from runtime `release` with a volfile of `content`. */
+export function servingStamp(release: string, content: string): string {
+  return `release=${release} volfile=${fileDigest(content)}`;
+}
+
+export interface EnsureServing {
+  /** {@link servingStamp} of the release and volfile the service must run. */
+  stamp: string;
+  /** A command that exits 0 while the service answers. */
+  probe: string;
+  /** Installs the volfile, (re)starts the service and waits for it. */
+  start: string;
+  /**
+   * With no stamp at all (a service started before stamps existed): serving counts when this volfile
+   * on the host has `content`. Only for steps that never need a restart for a new runtime release.
+   */
+  legacyVolfile?: { path: string; content: string };
+}
+
+/**
+ * Starts the service unless it already serves exactly `stamp` and answers. Every step that needs the
+ * server running this volfile and release runs this: the first one to get there starts it, later ones
+ * find it serving — one start per change. The stamp is written once the start succeeded and removed when
+ * the service stops, so a stale stamp can only cost an extra restart, never skip a needed one.
+ */
+export function ensureServingScript(s: ServiceDef, e: EnsureServing): string {
+  const file = servingStampPath(s);
+  let serving = `[ "$(cat ${sh(file)} 2>/dev/null || true)" = ${sh(e.stamp)} ]`;
+  if (e.legacyVolfile) {
+    const digest = `"$(sha256sum < ${sh(e.legacyVolfile.path)} 2>/dev/null | cut -c1-16)"`;
+    serving = `{ ${serving} || { [ ! -e ${sh(file)} ] && [ ${digest} = ${fileDigest(e.legacyVolfile.content)} ]; }; }`;
+  }
+  return `if ${serving} && ${e.probe} >/dev/null 2>&1; then
+  echo ${sh(`${s.name} already serving ${e.stamp}`)}
+else
+rm -f ${sh(file)}
+${e.start}
+mkdir -p ${sh(s.paths.run)}
+printf '%s\\n' ${sh(e.stamp)} > ${sh(`${file}.tmp`)} && mv -f ${sh(`${file}.tmp`)} ${sh(file)}
+echo ${sh(`${s.name} started ${e.stamp}`)}
 fi`;
 }
 

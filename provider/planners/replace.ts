@@ -12,13 +12,26 @@ export interface NodeIdentityInput {
   connection: ConnectionConfig;
 }
 
-/** Where the node's files live: the connection's host (or this machine) and the install prefix. */
-export function hostIdentity(n: NodeIdentityInput): string {
-  const where = n.connection.local ? "local" : `${n.connection.host}:${n.connection.port ?? 22}`;
-  return `${where}:${n.installPrefix}`;
+/**
+ * The machine a connection reaches: "local", or the SSH host and port, and the user unless it is root
+ * (the default: so the identities of nodes deployed before the user counted stay the same). Another
+ * user may be another machine (SSH gateways route by user name): counted as another host.
+ */
+export function connectionTarget(c: Pick<ConnectionConfig, "local" | "host" | "port" | "user">): string {
+  if (c.local) return "local";
+  const user = c.user === undefined || c.user === "root" ? "" : `${c.user}@`;
+  return `${user}${c.host}:${c.port ?? 22}`;
 }
 
-/** The node incarnation: a new address, host or brick directory is a new node that must be healed in. */
+/** Where the node's files live: the connection's host (or this machine) and the install prefix. */
+export function hostIdentity(n: NodeIdentityInput): string {
+  return `${connectionTarget(n.connection)}:${n.installPrefix}`;
+}
+
+/**
+ * The node incarnation: a new address, host (SSH host, port or user) or brick directory is a new node
+ * that must be healed in.
+ */
 export function nodeIdentity(n: NodeIdentityInput): string {
   const key = JSON.stringify([n.name, n.address, hostIdentity(n), n.brickDir]);
   return `${n.name}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;

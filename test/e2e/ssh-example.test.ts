@@ -1,23 +1,23 @@
 // examples/ssh with the real Pulumi engine, every step over SSH: three private sshd instances stand in
 // for the seed's hosts (node1 127.0.0.2, node2 127.0.0.3, client 127.0.0.1), each "host" with its own
-// directories under a temp state dir. up from nothing (servers, mount, DNS, Apache site), a second up
-// changes nothing, a server option change rolls through both nodes while the site keeps answering, a
-// host key other than the pinned one is refused, destroy leaves only the brick data.
+// directories under a temp state dir. up from nothing (servers, mount, DNS, Apache site; each server
+// started once), a second up changes nothing, a server option change rolls through both nodes while the
+// site keeps answering, a new runtime release restarts the servers one at a time and remounts the
+// client last, a host key other than the pinned one is refused, destroy leaves only the brick data.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import http from "node:http";
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
+import {
+  digA as digAt, ensureBuilt, httpGet as httpGetAt, isMounted, pollSite, processesMentioning, pulumiProject, repoRoot, runReport,
+  snapshotPackage, tearDown, type Run,
+} from "../helpers/e2e-project";
 import { startSshHosts, type SshHosts } from "../helpers/sshd";
 
-const repo = join(__dirname, "..", "..");
-const example = join(repo, "examples", "ssh");
-// The example runs from a copy, against a snapshot of the built package: others rebuilding dist/
-// meanwhile would change the runtime release between two `pulumi up`s.
-const projectDir = mkdtempSync("/tmp/gha-ssh-e2e-project-");
-const fixtures = join(repo, "examples", "local", "fixtures");
+const example = join(repoRoot, "examples", "ssh");
+// The example runs from a copy, against a snapshot of the built package (test/helpers/e2e-project.ts).
+const project = pulumiProject(mkdtempSync("/tmp/gha-ssh-e2e-project-"), mkdtempSync("/tmp/gha-ssh-e2e-backend-"));
+const fixtures = join(repoRoot, "examples", "local", "fixtures");
 const stack = "e2e";
 // Our port range is 24900-24999.
 const ports = { ssh: 24900, server: 24910, dns: 24953, web: 24980 };
@@ -26,114 +26,30 @@ const clusterName = `cluster.${zone}`;
 const keyName = "gluster-ha-ssh-e2e";
 const stateDir = mkdtempSync("/tmp/gha-ssh-e2e-");
 chmodSync(stateDir, 0o755); // Apache's www-data must traverse it to reach the mount (mkdtemp gives 0700)
-const backendDir = mkdtempSync("/tmp/gha-ssh-e2e-backend-");
 // The DNS server is not one of the hosts' (its processes must not count as ours after destroy).
 const bindDir = mkdtempSync("/tmp/gha-ssh-e2e-bind-");
 const apacheDir = `${stateDir}/client/apache`;
 const mountPoint = `${stateDir}/client/mnt`;
-const timings: Record<string, number> = {};
-/** The per-resource step durations pulumi printed, kept for the report at the end. */
-const stepLog: string[] = [];
-const logSteps = (what: string, out: string): void => {
-  stepLog.push(`${what}:`, ...out.split("\n").filter((l) => /\b(created|updated|deleted|replaced)\b.*\(\d/.test(l)).map((l) => `  ${l.trim()}`));
-};
+/** Durations and the steps pulumi printed, for the report at the end. */
+const report = runReport();
 let sshHosts: SshHosts | undefined;
 
-type Run = { status: number | null; stdout: string; stderr: string };
-
-function sh(script: string, timeoutMs = 600_000): Run {
-  const r = spawnSync("bash", ["-c", script], {
-    cwd: projectDir,
-    encoding: "utf8",
-    timeout: timeoutMs,
-    env: { ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}` },
-  });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-/** Runs pulumi with the project's offline engine and settings. */
-function pulumi(args: string, timeoutMs = 600_000): Run {
-  return sh(`set -euo pipefail
-. ${repo}/scripts/pulumi-env.sh
-PATH="$(${repo}/scripts/pulumi-engine.sh | tail -n 1):$PATH"
-pulumi --non-interactive ${args}`, timeoutMs);
-}
-
-/** pulumi without blocking the event loop (so a poller can run meanwhile). */
-function pulumiAsync(args: string, timeoutMs = 600_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn("bash", ["-c", `set -euo pipefail
-. ${repo}/scripts/pulumi-env.sh
-PATH="$(${repo}/scripts/pulumi-engine.sh | tail -n 1):$PATH"
-pulumi --non-interactive ${args}`], { cwd: projectDir, env: { ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}` }, timeout: timeoutMs });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-function httpGet(port: number, path = "/"): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    // A connection per request: a kept-alive socket that Apache closes meanwhile is not a site failure.
-    const req = http.get({ host: "127.0.0.1", port, path, timeout: 3000, agent: false, headers: { Host: clusterName } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
-
-function digA(name: string): string[] {
-  const r = spawnSync("dig", ["+short", "+norecurse", "+tries=1", "+time=2", "@127.0.0.1", "-p", String(ports.dns), name, "A"], { encoding: "utf8" });
-  return r.stdout.split("\n").filter(Boolean).sort();
-}
-
-/** Processes whose command line mentions our state dir (supervisors, servers, the mount). */
-function processesOfStateDir(): string[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-    .flatMap((p) => {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ");
-        return cmd.includes(stateDir) ? [`${p} ${cmd}`] : [];
-      } catch {
-        return [];
-      }
-    });
-}
-
-const mounted = (): boolean => readFileSync("/proc/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === mountPoint);
+const sh = (script: string, timeoutMs?: number): Run => project.sh(script, timeoutMs);
+const pulumi = (args: string, timeoutMs?: number): Run => project.pulumi(args, timeoutMs);
+const httpGet = (port: number) => httpGetAt(port, clusterName);
+const digA = (name: string): string[] => digAt(name, ports.dns);
+const mounted = (): boolean => isMounted(mountPoint);
+/** A node's server log, one JSON object a line. */
+const serverLog = (node: string): Array<{ msgid?: string; time: number }> =>
+  readFileSync(`${stateDir}/${node}/opt/log/glusterfsd.log`, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+/** How often a node's server started: its log's PROC_STARTED lines. */
+const serverStarts = (node: string): number => serverLog(node).filter((l) => l.msgid === "PROC_STARTED").length;
 /** The gluster-ha CLI of one host's installed runtime, run on that host over ssh. */
 const gha = (host: string, args: string): Run => sshHosts!.ssh(host, `node ${stateDir}/${host}/opt/current/bin/gluster-ha.js ${args}`);
 
-/**
- * projectDir: examples/ssh's Pulumi.yaml and index.ts; node_modules with the repo's packages and
- * gluster-ha -> a copy of the package as built now (package.json, dist/, the native fuse-native build).
- */
-function snapshotProject(): void {
-  for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(projectDir, f));
-  const pkg = join(projectDir, "gluster-ha");
-  mkdirSync(join(pkg, "native"), { recursive: true });
-  copyFileSync(join(repo, "package.json"), join(pkg, "package.json"));
-  cpSync(join(repo, "dist"), join(pkg, "dist"), { recursive: true });
-  cpSync(join(repo, "native", "fuse-native"), join(pkg, "native", "fuse-native"), { recursive: true });
-  symlinkSync(join(repo, "node_modules"), join(pkg, "node_modules"));
-  const modules = join(projectDir, "node_modules");
-  mkdirSync(modules);
-  for (const name of readdirSync(join(repo, "node_modules")).filter((n) => !n.startsWith("."))) symlinkSync(join(repo, "node_modules", name), join(modules, name));
-  symlinkSync(pkg, join(modules, "gluster-ha"));
-}
-
 before(async () => {
-  if (!existsSync(join(repo, "dist", "bin", "glusterfsd.js")) || !existsSync(join(repo, "dist", "provider", "index.js"))) {
-    spawnSync("node", ["scripts/build.mjs"], { cwd: repo, stdio: "inherit" });
-  }
-  assert.ok(existsSync(join(repo, "dist", "provider", "index.js")), "npm run build must produce dist/provider/index.js");
+  ensureBuilt();
+  assert.ok(existsSync(join(repoRoot, "dist", "provider", "index.js")), "npm run build must produce dist/provider/index.js");
   sshHosts = await startSshHosts({ port: ports.ssh });
 
   // What an admin would have installed on the hosts beforehand: a DNS server taking dynamic updates
@@ -144,7 +60,8 @@ before(async () => {
   const apache = sh(`bash ${fixtures}/apache.sh prepare ${apacheDir}`, 60_000);
   assert.equal(apache.status, 0, apache.stderr);
 
-  snapshotProject();
+  for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(project.dir, f));
+  snapshotPackage(project.dir);
   const init = pulumi(`stack init ${stack}`, 900_000); // a cold engine build takes minutes
   assert.equal(init.status, 0, init.stderr);
   const settings: Record<string, string | number> = {
@@ -177,30 +94,19 @@ before(async () => {
 });
 
 after(async () => {
-  // Whatever happened: destroy through the engine, then make sure nothing of ours is left.
-  if (existsSync(join(projectDir, `Pulumi.${stack}.yaml`)) && sshHosts) pulumi(`destroy --yes --skip-preview --stack ${stack}`, 300_000);
-  for (const host of ["client", "node1", "node2"]) {
-    const run = `${stateDir}/${host}/opt/run`;
-    if (existsSync(run)) for (const f of readdirSync(run).filter((f) => f.endsWith(".pid"))) sh(`kill -9 $(cat ${run}/${f}) 2>/dev/null || true`);
-  }
-  sh(`fusermount -uz ${mountPoint} 2>/dev/null || true
-bash ${fixtures}/bind.sh stop ${bindDir} >/dev/null 2>&1 || true
-bash ${fixtures}/apache.sh stop ${apacheDir} >/dev/null 2>&1 || true`);
-  for (const line of processesOfStateDir()) sh(`kill -9 ${line.split(" ")[0]} 2>/dev/null || true`);
-  await sshHosts?.stop();
-  pulumi(`stack rm --yes --force ${stack}`, 60_000);
-  rmSync(projectDir, { recursive: true, force: true });
-  rmSync(stateDir, { recursive: true, force: true });
-  rmSync(backendDir, { recursive: true, force: true });
-  rmSync(bindDir, { recursive: true, force: true });
-  process.stdout.write(`# timings (s): ${JSON.stringify(timings)}\n${stepLog.map((l) => `# ${l}\n`).join("")}`);
+  await tearDown({
+    project, stack, stateDir, mountPoint, hosts: ["client", "node1", "node2"],
+    destroy: sshHosts !== undefined, // the steps cannot reach the hosts without their sshd
+    stopFixtures: `bash ${fixtures}/bind.sh stop ${bindDir} >/dev/null 2>&1 || true
+bash ${fixtures}/apache.sh stop ${apacheDir} >/dev/null 2>&1 || true`,
+    afterKill: async () => sshHosts?.stop(),
+    dirs: [bindDir],
+  });
+  report.print();
 });
 
 test("pulumi up over ssh: both servers and the mount come up, a file written through the mount is on both bricks, the site and DNS answer", async () => {
-  const t0 = Date.now();
-  const up = pulumi(`up --yes --skip-preview --stack ${stack}`);
-  timings.up = (Date.now() - t0) / 1000;
-  logSteps("up", up.stdout);
+  const up = await report.timed("up", () => pulumi(`up --yes --skip-preview --stack ${stack}`));
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
 
   // Every host step went through remote.Command / CopyToRemote; only the DNS update runs here.
@@ -236,6 +142,9 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
   for (const n of ["node1", "node2"]) {
     const status = gha(n, `service status gluster-ha-${n} --run-dir ${stateDir}/${n}/opt/run`);
     assert.equal(status.status, 0, `${n}: ${status.stdout}${status.stderr}`);
+    // Started by the bring-up; the server step found it serving this volfile and release.
+    assert.equal(serverStarts(n), 1, `${n}: the first deploy starts the server once`);
+    assert.match(status.stdout, / restarts=0\n/, `${n}: and it never died`);
   }
 
   assert.ok(mounted(), `${mountPoint} mounted`);
@@ -249,45 +158,63 @@ test("pulumi up over ssh: both servers and the mount come up, a file written thr
   assert.deepEqual(digA(clusterName), ["127.0.0.2", "127.0.0.3"]);
 });
 
-test("a second pulumi up over ssh changes nothing", () => {
-  const t0 = Date.now();
-  const r = pulumi(`up --yes --skip-preview --expect-no-changes --stack ${stack}`);
-  timings.secondUp = (Date.now() - t0) / 1000;
+test("a second pulumi up over ssh changes nothing", async () => {
+  const r = await report.timed("secondUp", () => pulumi(`up --yes --skip-preview --expect-no-changes --stack ${stack}`), false);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.doesNotMatch(r.stdout, /updated|created|replaced/);
 });
 
 test("changing a server option over ssh restarts the nodes one at a time and the site never fails", async () => {
   assert.equal(pulumi(`config set --stack ${stack} ioThreadCount 16`, 60_000).status, 0);
-  let ok = 0;
-  const failures: string[] = [];
-  let polling = true;
-  const t0 = Date.now();
-  const poller = (async () => {
-    while (polling) {
-      try {
-        const r = await httpGet(ports.web);
-        if (r.status === 200) ok++;
-        else failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: HTTP ${r.status}`);
-      } catch (e) {
-        failures.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${(e as Error).message}`);
-      }
-      await sleep(100);
-    }
-  })();
-  const up = await pulumiAsync(`up --yes --skip-preview --stack ${stack}`);
-  timings.rollingUp = (Date.now() - t0) / 1000;
-  timings.rollingUpRequestsAnswered = ok;
-  logSteps("rolling up", up.stdout);
-  polling = false;
-  await poller;
+  const poller = pollSite(ports.web, clusterName);
+  const up = await report.timed("rollingUp", () => project.pulumiAsync(`up --yes --skip-preview --stack ${stack}`));
+  const { ok, failures } = await poller.stop();
+  report.timings.rollingUpRequestsAnswered = ok;
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
   assert.match(up.stdout, /seed-node1-server\s+updated/);
   assert.match(up.stdout, /seed-node2-server\s+updated/);
   assert.doesNotMatch(up.stdout, /seed-client-mount\s+updated/, "a server option must not remount the client");
   assert.deepEqual(failures, [], `${ok} requests answered, ${failures.length} failed`);
   assert.ok(ok > 10, `only ${ok} requests made it during the update`);
-  for (const n of ["node1", "node2"]) assert.match(readFileSync(`${stateDir}/${n}/opt/etc/server.vol`, "utf8"), /option thread-count 16\n/);
+  for (const n of ["node1", "node2"]) {
+    assert.match(readFileSync(`${stateDir}/${n}/opt/etc/server.vol`, "utf8"), /option thread-count 16\n/);
+    assert.equal(serverStarts(n), 2, `${n}: restarted once for the new volfile`);
+  }
+});
+
+test("a new runtime release restarts each server once, one at a time, then remounts the client: only that remount fails the site", async () => {
+  const release = (): string => (JSON.parse(pulumi(`stack output --json --stack ${stack}`, 60_000).stdout) as { runtimeRelease: string }).runtimeRelease;
+  const before = release();
+  // Another build of the package: any change to the bundled files is another release (content hash).
+  appendFileSync(join(project.dir, "gluster-ha", "dist", "bin", "gluster-ha.js"), "\n// e2e: another runtime release\n");
+  const startsBefore = Object.fromEntries(["node1", "node2"].map((n) => [n, serverStarts(n)]));
+  const poller = pollSite(ports.web, clusterName);
+  const up = await report.timed("upgradeUp", () => project.pulumiAsync(`up --yes --skip-preview --stack ${stack}`));
+  const { ok, failures, failedAt } = await poller.stop();
+  report.timings.upgradeRequestsAnswered = ok;
+  assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+  const after = release();
+  assert.notEqual(after, before);
+  const at = (re: RegExp): number => {
+    const m = re.exec(up.stdout);
+    assert.ok(m, `${re} in\n${up.stdout}`);
+    return m.index;
+  };
+  assert.ok(at(/seed-node1-server\s+updated/) < at(/seed-node2-server\s+updated/) && at(/seed-node2-server\s+updated/) < at(/seed-client-mount\s+updated/), up.stdout);
+  for (const n of ["node1", "node2"]) {
+    assert.equal(serverStarts(n), startsBefore[n]! + 1, `${n}: restarted once for the new release`);
+    assert.equal(readlinkSync(`${stateDir}/${n}/opt/current`), `releases/${after}`);
+  }
+  // The servers restart one at a time (the site keeps answering); the client's remount comes after
+  // both: every failed request (if any) came back after node2's restart.
+  const node2Started = serverLog("node2").filter((l) => l.msgid === "PROC_STARTED").pop()!.time;
+  const mountedAt = (JSON.parse(readFileSync(`${stateDir}/client/opt/log/glusterfs.log`, "utf8").trim().split("\n").filter((l) => l.includes('"msgid":"FUSE_MOUNTED"')).pop()!) as { time: number }).time;
+  report.timings.upgradeRequestsFailed = failures.length;
+  report.timings.upgradeFailuresSpan = failedAt.length ? (failedAt[failedAt.length - 1]! - failedAt[0]!) / 1000 : 0;
+  report.timings.upgradeLastFailureBeforeRemounted = failedAt.length ? (mountedAt - failedAt[failedAt.length - 1]!) / 1000 : 0;
+  assert.ok(failedAt.every((t) => t > node2Started), `failures before node2's restart ended: ${failures.join(", ")}`);
+  assert.equal((await httpGet(ports.web)).status, 200);
+  assert.ok(mounted());
 });
 
 test("a host presenting another host key than the pinned one is refused", () => {
@@ -304,12 +231,9 @@ test("a host presenting another host key than the pinned one is refused", () => 
 });
 
 test("pulumi destroy over ssh leaves no process, mount, site, record or runtime — only the brick data", async () => {
-  const t0 = Date.now();
-  const r = pulumi(`destroy --yes --skip-preview --stack ${stack}`);
-  timings.destroy = (Date.now() - t0) / 1000;
-  logSteps("destroy", r.stdout);
+  const r = await report.timed("destroy", () => pulumi(`destroy --yes --skip-preview --stack ${stack}`));
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  assert.deepEqual(processesOfStateDir(), []);
+  assert.deepEqual(processesMentioning(stateDir), []);
   assert.ok(!mounted());
   assert.deepEqual(readdirSync(`${apacheDir}/sites-enabled`), [], "site removed");
   assert.deepEqual(readdirSync(`${apacheDir}/sites-available`), [], "site removed");

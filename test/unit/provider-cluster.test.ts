@@ -1,10 +1,15 @@
 // The Cluster component's resource graph, with Pulumi's mocks: which steps exist, on which hosts, in
 // which order, with which scripts; validation failing at preview as a ResourceError naming the field.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterArgs } from "../../provider/args";
 import { Cluster } from "../../provider/cluster";
+import * as scripts from "../../provider/scripts";
 
 interface Registered {
   type: string;
@@ -88,6 +93,8 @@ test("each server step installs its volfile, starts under the supervisor, waits 
   assert.match(node1.create, /option bind-address 127\.0\.0\.2\noption listen-port 24400\n/);
   assert.match(node1.create, /gluster-ha\.js service restart gluster-ha-node1 --run-dir \/s\/node1\/opt\/run .* -- node \/s\/node1\/opt\/current\/bin\/glusterfsd\.js -f \/s\/node1\/opt\/etc\/server\.vol/);
   assert.match(node1.create, /gluster-ha\.js probe 127\.0\.0\.2:24400 gfs --timeout 30\n/);
+  // ... unless the bring-up already started it with this release and volfile (the stamp): once per change.
+  assert.match(node1.create, /^if \[ "\$\(cat \/s\/node1\/opt\/run\/gluster-ha-node1\.serving 2>\/dev\/null \|\| true\)" = 'release=0123456789abcdef volfile=[0-9a-f]{16}' \] && node /m);
   assert.doesNotMatch(node1.create, /heal info/);
   assert.match(node1.update, /gluster-ha\.js heal info -f \/s\/node1\/opt\/etc\/server\.vol --host 127\.0\.0\.2 --wait-empty --timeout 300\n/);
   assert.match(node1.delete, /service stop gluster-ha-node1/);
@@ -96,6 +103,53 @@ test("each server step installs its volfile, starts under the supervisor, waits 
   assert.deepEqual(Object.keys(volfiles).sort(), ["client", "node1", "node2"]);
   assert.match(volfiles.client!, /option remote-host 127\.0\.0\.2,127\.0\.0\.3 # FQDN of server\noption remote-port 24400\n/);
   assert.deepEqual(await value(cluster.nodeStatus), { node1: "node1 up 127.0.0.x:6996 release=abc", node2: "node2 up 127.0.0.x:6996 release=abc" });
+});
+
+test("a server starts once per release and volfile: a later step finds it serving by its stamp (run in bash)", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gha-serving-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const paths = scripts.hostPaths(dir);
+  const svc: scripts.ServiceDef = { name: "gluster-ha-node1", manager: "process", paths, args: [], logFile: "/dev/null", description: "" };
+  const starts = join(dir, "starts");
+  const up = join(dir, "up"); // the fake server "answers" while this file exists
+  const volfile = `${paths.etc}/server.vol`;
+  const ensure = (content: string, release = "r1", legacy = false): string =>
+    scripts.ensureServingScript(svc, {
+      stamp: scripts.servingStamp(release, content),
+      probe: `test -e ${up}`,
+      start: `${scripts.writeFile(volfile, content)}\necho start >> ${starts}\ntouch ${up}`,
+      ...(legacy ? { legacyVolfile: { path: volfile, content } } : {}),
+    });
+  const run = (script: string): string => {
+    const r = spawnSync("sh", ["-c", scripts.asBash(script)], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const startCount = (): number => (existsSync(starts) ? readFileSync(starts, "utf8").split("\n").filter(Boolean).length : 0);
+
+  assert.match(run(ensure("volume A")), /gluster-ha-node1 started release=r1 volfile=[0-9a-f]{16}/);
+  assert.match(run(ensure("volume A")), /gluster-ha-node1 already serving release=r1/, "the bring-up started it: the server step does not");
+  assert.equal(startCount(), 1);
+  rmSync(up); // stamped but not answering (died): started again
+  run(ensure("volume A"));
+  assert.equal(startCount(), 2);
+  run(ensure("volume B"));
+  assert.equal(startCount(), 3, "another volfile: restarted");
+  run(ensure("volume B", "r2"));
+  assert.equal(startCount(), 4, "another runtime release: restarted");
+  run(scripts.stopServiceScript(svc));
+  assert.ok(!existsSync(scripts.servingStampPath(svc)), "a stop drops the stamp");
+  run(ensure("volume B", "r2"));
+  assert.equal(startCount(), 5, "stopped (even if something answers): started");
+  // Before stamps: a bring-up finding its volfile installed and served leaves it; a server step restarts.
+  rmSync(scripts.servingStampPath(svc));
+  assert.match(run(ensure("volume B", "r3", true)), /already serving/);
+  assert.equal(startCount(), 5);
+  run(ensure("volume C", "r3", true));
+  assert.equal(startCount(), 6, "legacy: another volfile is started");
+  rmSync(scripts.servingStampPath(svc));
+  run(ensure("volume C", "r3"));
+  assert.equal(startCount(), 7, "no stamp, no legacy check: started");
 });
 
 test("retainData: false removes the bricks on destroy", async () => {
@@ -137,7 +191,8 @@ test("ssh hosts get the runtime with CopyToRemote and run their steps with remot
   const copy = mine.filter((r) => r.type === "command:remote:CopyToRemote");
   assert.deepEqual(copy.map((r) => r.name), ["ssh-node1-runtime-copy"]);
   assert.equal(copy[0]!.inputs.remotePath, "/s/node1/opt/releases/gluster-ha-0123456789abcdef.tar.gz");
-  assert.deepEqual(copy[0]!.inputs.triggers, ["0123456789abcdef"]);
+  // The content hash and the host: a node moved to another host with the same paths gets a copy there.
+  assert.deepEqual(copy[0]!.inputs.triggers, ["0123456789abcdef", "10.0.0.2:22"]);
   const server1 = mine.find((r) => r.name === "ssh-node1-server")!;
   assert.equal(server1.type, "command:remote:Command");
   assert.equal(unsecret(server1.inputs.connection).host, "10.0.0.2");

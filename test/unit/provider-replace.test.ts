@@ -90,7 +90,7 @@ function closure(dependsOn: (n: string) => Set<string>, n: string, seen = new Se
 
 const base: NodeIdentityInput = { name: "node2", address: "10.0.0.3", brickDir: "/ha", installPrefix: "/opt/gluster-ha", connection: { ...local, local: false, host: "n2.example" } };
 
-test("a node's identity changes with its address, host, SSH port, install prefix and brick directory, not its peer's", () => {
+test("a node's identity changes with its address, host, SSH port and user, install prefix and brick directory, not its peer's", () => {
   const rows: Array<[string, Partial<NodeIdentityInput>, boolean]> = [
     ["same inputs", {}, false],
     ["address", { address: "10.0.0.4" }, true],
@@ -98,7 +98,9 @@ test("a node's identity changes with its address, host, SSH port, install prefix
     ["connection host", { connection: { ...base.connection, host: "n3.example" } }, true],
     ["SSH port", { connection: { ...base.connection, port: 2222 } }, true],
     ["install prefix", { installPrefix: "/opt/other" }, true],
-    ["SSH user (same machine)", { connection: { ...base.connection, user: "admin" } }, false],
+    // Another user may be another machine (an SSH gateway routing by user name).
+    ["SSH user", { connection: { ...base.connection, user: "admin" } }, true],
+    ["the default SSH user spelled out", { connection: { ...base.connection, user: "root" } }, false],
     ["local instead of SSH", { connection: local }, true],
   ];
   for (const [what, change, changes] of rows) {
@@ -112,6 +114,8 @@ test("a node's host identity is where its files live: the connection host and th
     [{}, "n2.example:22:/opt/gluster-ha"],
     [{ address: "10.0.0.4", brickDir: "/ha2" }, "n2.example:22:/opt/gluster-ha"],
     [{ connection: { ...base.connection, port: 2222 } }, "n2.example:2222:/opt/gluster-ha"],
+    // root (the default) is left out: identities of nodes deployed before the user counted stay the same.
+    [{ connection: { ...base.connection, user: "admin" } }, "admin@n2.example:22:/opt/gluster-ha"],
     [{ connection: local, installPrefix: "/s/opt" }, "local:/s/opt"],
   ];
   for (const [change, want] of rows) assert.equal(hostIdentity({ ...base, ...change }), want);
@@ -160,6 +164,28 @@ test("changing node2's address and brick gives node2 new bring-up and join steps
   assert.match(after.step("node2-bringup").create, /option directory \/s\/node2\/brick-new/);
   assert.match(after.step("node2-bringup").create, /probe 127\.0\.0\.4:24400/);
   assert.match(after.step("client-mount").create, /127\.0\.0\.2,127\.0\.0\.4/);
+});
+
+test("node2 moved to another SSH host (same address and paths): a new node, and the runtime is copied to that host", async () => {
+  const onHost = (host: string, port = 22, user?: string): ClusterArgs => {
+    const a = args();
+    a.nodes[1]!.connection = { host, port, ...(user ? { user } : {}), privateKey: "PEM" };
+    return a;
+  };
+  const before = await build("mv0", onHost("10.0.0.3"));
+  for (const [what, moved] of [["host", onHost("10.0.0.9")], ["SSH port", onHost("10.0.0.3", 2222)], ["SSH user", onHost("10.0.0.3", 22, "admin")]] as const) {
+    const after = await build(`mv-${what.replace(/\W/g, "")}`, moved);
+    assert.notEqual(after.fullName("node2-bringup"), before.fullName("node2-bringup"), `${what}: node2 is brought up anew`);
+    assert.notEqual(after.fullName("node2-join"), before.fullName("node2-join"), `${what}: and healed in fully`);
+    assert.equal(after.fullName("node1-bringup"), before.fullName("node1-bringup"), `${what}: node1 stays`);
+    // Same remote path, another host: the copy is triggered by the host, not only the content hash.
+    const copy = (b: typeof before) => b.step("node2-runtime-copy");
+    assert.equal(copy(after).remotePath, copy(before).remotePath);
+    assert.notDeepEqual(copy(after).triggers, copy(before).triggers, `${what}: the runtime is copied again`);
+    assert.notEqual(after.step("node2-runtime").create, before.step("node2-runtime").create, `${what}: and installed there`);
+    // The bring-up on the new host starts the server there (the stamp is per host: none yet).
+    assert.match(after.step("node2-bringup").create, /service restart gluster-ha-node2 /);
+  }
 });
 
 test("an old incarnation's delete stops the service only while the host's stamp still names it", (t) => {
