@@ -135,6 +135,8 @@ export class FuseBridge {
         allowOther: o.allowOther,
         defaultPermissions: o.defaultPermissions,
         maxRead: o.maxRead,
+        attrTimeoutDir: o.dirAttrTimeout,
+        attrTimeoutSingleLink: o.singleLinkAttrTimeout,
         // fuse-native's default answers any fop slower than 15 s with ETIMEDOUT; timeouts belong to
         // the translators (protocol/client's transport-timeout), and blocking locks may wait long.
         timeout: false,

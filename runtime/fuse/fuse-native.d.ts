@@ -76,6 +76,8 @@ declare module "fuse-native" {
       allowRoot?: boolean; autoUnmount?: boolean; defaultPermissions?: boolean; maxRead?: number;
       fsname?: string; subtype?: string; kernelCache?: boolean; autoCache?: boolean; entryTimeout?: number;
       attrTimeout?: number; acAttrTimeout?: number; timeout?: number | false;
+      /** patches/fuse-native/0005: attribute timeouts (s) for directories and single-link files. */
+      attrTimeoutDir?: number; attrTimeoutSingleLink?: number;
     }
   }
   class Fuse {

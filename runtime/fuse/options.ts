@@ -11,6 +11,16 @@ export interface FuseMountOptions {
    */
   attrTimeout: number;
   entryTimeout: number;
+  /**
+   * Seconds the kernel may cache the attributes of directories, and of files with a single link
+   * (no other name whose changes would leave them stale), whatever attrTimeout says: set per reply
+   * by the patched fuse-native (patches/fuse-native/0005). Without it the kernel asks for the
+   * attributes of every directory of every path it walks (default_permissions checks them). A hard
+   * link made through the mount drops its source's cached attributes. Changes made through other
+   * clients show within this time, as with GlusterFS's 1 s attribute-timeout. 0: attrTimeout.
+   */
+  dirAttrTimeout: number;
+  singleLinkAttrTimeout: number;
   /** Largest write the kernel sends in one request (needs big_writes; the kernel's ceiling is 128 KiB on libfuse 2). */
   maxWrite: number;
   /** Largest read the kernel asks for in one request. */
@@ -26,6 +36,8 @@ export interface FuseMountOptions {
 export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
   attrTimeout: 0,
   entryTimeout: 1,
+  dirAttrTimeout: 1,
+  singleLinkAttrTimeout: 1,
   maxWrite: 131072,
   maxRead: 131072,
   allowOther: true,

@@ -37,7 +37,9 @@ test("read-ahead: a write through another fd drops the prefetched pages of the i
   const reader = await openFile(ra, "/f");
   const writer = await openFile(ra, "/f");
   assert.equal((await ra.read(ctx, reader, 10, 0)).toString(), "a".repeat(10));
-  await sleep(5); // prefetch of pages 1..4 lands
+  assert.equal((await ra.read(ctx, reader, 10, 10)).toString(), "a".repeat(10)); // sequential: prefetches pages 1..2
+  await sleep(5); // the prefetch lands
+  assert.ok(mem.calls.some((c) => c.fop === "read" && c.offset === 65536), "page 1 was prefetched");
   await ra.write(ctx, writer, Buffer.from("bbbb"), 70000);
   assert.equal((await ra.read(ctx, reader, 8, 69998)).toString(), "aabbbbaa");
   await ra.fsetattr(ctx, writer, { size: 100 });
@@ -50,9 +52,22 @@ test("read-ahead: a prefetch racing with a write cannot serve the old data after
   mem.delay = (fop, rec) => (fop === "read" && rec.offset! > 0 ? 40 : 0);
   const ra = perf(RA, mem, { "page-size": 65536, "page-count": 2 });
   const fd = await openFile(ra, "/f");
-  await ra.read(ctx, fd, 10, 0); // prefetches pages 1 and 2 (slow)
+  await ra.read(ctx, fd, 10, 0);
+  await ra.read(ctx, fd, 10, 10); // sequential: prefetches pages 1 and 2 (slow)
+  assert.ok(mem.calls.some((c) => c.fop === "read" && c.offset === 65536), "page 1 is being prefetched");
   await ra.write(ctx, fd, Buffer.from("zz"), 65536);
   assert.equal((await ra.read(ctx, fd, 2, 65536)).toString(), "zz");
+});
+
+test("read-ahead: a small file read once (open, read, close) costs one read below", async () => {
+  const mem = new MemFs();
+  const data = pattern(4096);
+  await seeded(mem, "/small", data);
+  const ra = perf(RA, mem, { "page-size": 65536, "page-count": 16 });
+  const fd = await openFile(ra, "/small");
+  assert.deepEqual(await ra.read(ctx, fd, 4096, 0), data);
+  await ra.release(ctx, fd);
+  assert.equal(mem.count("read"), 1, "no pages fetched past the end of the file");
 });
 
 test("read-ahead: random reads pass straight through", async () => {

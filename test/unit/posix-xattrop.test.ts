@@ -1,6 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, constants as FS } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
@@ -85,7 +85,7 @@ test("the pending-heal index follows the afr counters, on disk and through getxa
   const idxDir = join(dir, ".glusterfs/indices/xattrop");
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, 1, 0) });
   assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
-  assert.equal(readFileSync(join(idxDir, gfid), "utf8"), "/f");
+  assert.equal(readlinkSync(join(idxDir, gfid), "utf8"), "/f"); // a symlink whose target is the path
   // another counter non-zero keeps the entry while the first returns to zero
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.dirty": int32s(1, 0, 0) });
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, -1, 0) });
@@ -106,6 +106,40 @@ test("the index survives a restart of the brick", async (t) => {
   const again = newPosix(dir);
   t.after(() => again.stop());
   assert.deepEqual(await index(again), [{ gfid, path: "/keep" }]);
+});
+
+test("index entries of the earlier file format, and paths too long for a symlink, survive a restart", async (t) => {
+  const { px, dir } = brick(t);
+  const idxDir = join(dir, ".glusterfs/indices/xattrop");
+  // a path of 4095 bytes and more cannot be a symlink's target: stored as a file holding the path
+  let long = "";
+  while (long.length < 4000) long += "/" + "d".repeat(200);
+  let at = "";
+  for (const c of long.slice(1).split("/")) {
+    at += "/" + c;
+    await px.mkdir(ctx, { path: at }, 0o755);
+  }
+  const longFile = `${long}/${"f".repeat(4095 - long.length - 1)}x`;
+  assert.ok(Buffer.byteLength(longFile) >= 4095);
+  const longGfid = await touch(px, longFile);
+  await px.xattrop(ctx, { path: longFile }, "add32", { "trusted.afr.b1": int32s(1, 0, 0) });
+  assert.equal(readFileSync(join(idxDir, longGfid), "utf8"), longFile);
+  // an entry as earlier versions wrote it (a regular file holding the path)
+  mkdirSync(idxDir, { recursive: true });
+  writeFileSync(join(idxDir, "00000000-0000-0000-0000-0000000000aa"), "/old");
+  await px.stop();
+  const again = newPosix(dir);
+  t.after(() => again.stop());
+  assert.deepEqual(await index(again), [
+    { gfid: "00000000-0000-0000-0000-0000000000aa", path: "/old" },
+    { gfid: longGfid, path: longFile },
+  ].sort((a, b) => a.path.localeCompare(b.path)));
+  // and it clears like any other
+  await again.xattrop(ctx, { path: longFile }, "add32", { "trusted.afr.b1": int32s(-1, 0, 0) });
+  assert.ok(!existsSync(join(idxDir, longGfid)));
+  // (the tree is deeper than rmSync can name: removed through the brick, bottom up)
+  await again.unlink(ctx, { path: longFile });
+  for (let d = long; d !== ""; d = d.slice(0, d.lastIndexOf("/"))) await again.rmdir(ctx, { path: d });
 });
 
 test("unlink of the last name removes the index entry; unlink of another hard link keeps it", async (t) => {

@@ -30,6 +30,14 @@ interface RaFd {
   inode: RaInode;
   /** Where the next read must start to count as sequential. */
   nextOffset: number;
+  /**
+   * Whether this fd has read anything yet. Its first read fetches only the pages it needs (a small
+   * file read once, open + one read + close, costs one read below, not page-count of them past its
+   * end); from the next sequential read on, page-count pages are fetched ahead. (Not a window that
+   * ramps up read by read: the kernel's concurrent readahead requests reach us out of order, which
+   * would keep resetting it.)
+   */
+  started: boolean;
   /** Prefetches issued through this fd (release waits for them: the fd must outlive its reads). */
   readonly inFlight: Set<Promise<unknown>>;
 }
@@ -52,7 +60,7 @@ export class ReadAhead extends Xlator {
     const inode = this.inodes.forFd(fd);
     inode.fdCount++;
     this.invalidate(inode);
-    fd.set(this, { inode, nextOffset: 0, inFlight: new Set() } satisfies RaFd);
+    fd.set(this, { inode, nextOffset: 0, started: false, inFlight: new Set() } satisfies RaFd);
   }
 
   private invalidate(inode: RaInode | undefined): void {
@@ -84,6 +92,8 @@ export class ReadAhead extends Xlator {
     const inode = st.inode;
     const ps = this.options["page-size"];
     const sequential = offset === st.nextOffset;
+    const ahead = st.started ? this.options["page-count"] : 0;
+    st.started = true;
     st.nextOffset = offset + size;
     const first = Math.floor(offset / ps);
     const last = Math.floor((offset + size - 1) / ps);
@@ -93,7 +103,7 @@ export class ReadAhead extends Xlator {
     // Pages behind the reader are no longer needed; those ahead are fetched now.
     for (const i of inode.pages.keys()) if (i < first || i > last + this.options["page-count"]) inode.pages.delete(i);
     const pages: RaPage[] = [];
-    for (let i = first; i <= last + this.options["page-count"] && i < inode.eofPage; i++) {
+    for (let i = first; i <= last + ahead && i < inode.eofPage; i++) {
       const page = inode.pages.get(i) ?? this.prefetch(ctx, st, fd, i);
       if (i <= last) pages.push(page);
     }

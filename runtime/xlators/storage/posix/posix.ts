@@ -1,6 +1,8 @@
+import * as fs from "node:fs";
 import { constants as FS, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
 import { randomUUID } from "node:crypto";
 import { FopError } from "../../../core/errors";
 import type {
@@ -10,12 +12,12 @@ import { XDATA } from "../../../core/types";
 import { Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import { gfidFromBytes, gfidToBytes, newGfid, parseGfidReq, ROOT_GFID } from "./gfid";
 import { toIatt } from "./iatt";
-import { KeyedMutex } from "./keyed-mutex";
+import { KeyedMutex } from "../../../core/keyed-mutex";
 import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
 import { openFlagNames } from "./open-flags";
 import { PendingIndex } from "./pending-index";
 import {
-  AFR_PREFIX, GFID_XATTR, getXattr, getXattrSync, isInternalXattr, listXattrs, removeXattr, setXattr, setXattrSync,
+  AFR_PREFIX, GFID_XATTR, getXattrSync, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
 } from "./xattrs";
 import { fallocate, mknodSpecial, mksock } from "./tools";
 
@@ -44,7 +46,6 @@ const S_ISGID = 0o2000;
 /** Open fds listed by dump() (the count is always exact). */
 const DUMP_FDS_MAX = 100;
 const OPEN_STRIPPED = FS.O_CREAT | FS.O_EXCL | FS.O_DIRECT | FS.O_NOCTTY;
-const READDIRPLUS_PARALLEL = 64;
 /** Linux O_PATH (node's fs.constants lacks it): a handle naming an inode without opening it for I/O. */
 const O_PATH = 0o10000000;
 
@@ -53,19 +54,74 @@ const O_PATH = 0o10000000;
  * O_PATH|O_NOFOLLOW and changes the pinned inode through its /proc link. Symlinks are left alone
  * (Linux cannot chmod them), so a file swapped for a symlink cannot redirect the change.
  */
-async function chmodNoFollow(real: string, mode: number): Promise<void> {
-  const h = await fsp.open(real, O_PATH | FS.O_NOFOLLOW);
+function chmodNoFollow(real: string, mode: number): void {
+  const h = fs.openSync(real, O_PATH | FS.O_NOFOLLOW);
   try {
-    if ((await h.stat()).isSymbolicLink()) return;
-    await fsp.chmod(`/proc/self/fd/${h.fd}`, mode);
+    if (fs.fstatSync(h).isSymbolicLink()) return;
+    fs.chmodSync(`/proc/self/fd/${h}`, mode);
   } finally {
-    await h.close();
+    fs.closeSync(h);
   }
 }
 
+/*
+ * Synchronous and asynchronous calls. Metadata calls (stat, xattrs, open, close, link, rename, ...)
+ * are made synchronously: on a brick whose inodes the kernel has cached each takes a few
+ * microseconds, while a round trip through libuv's thread pool costs tens (and more on a busy
+ * machine), and a fop makes several of them (resolve the parent, lstat, read the gfid, ...): done
+ * asynchronously they were most of a fop's latency. Calls that move data or may take long (read,
+ * write, fsync, truncate, listing a directory) stay asynchronous, so they overlap each other and
+ * the event loop keeps serving while they run.
+ */
+const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const fsyncAsync = promisify(fs.fsync);
+const fdatasyncAsync = promisify(fs.fdatasync);
+const ftruncateAsync = promisify(fs.ftruncate);
+const openAsync = promisify(fs.open);
+
+/**
+ * Opens a file for a client: synchronously, unless it is something whose open(2) may wait (a FIFO
+ * without its other end, a device): the synchronous try uses O_NONBLOCK, which returns at once for
+ * those (and means nothing for regular files and directories); they are then opened again as asked,
+ * off the event loop.
+ */
+async function openForClient(real: string, flags: number, mode?: number): Promise<{ handle: number; st: Stats }> {
+  let handle: number | undefined;
+  try {
+    handle = fs.openSync(real, flags | FS.O_NONBLOCK, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENXIO") throw err; // ENXIO: a FIFO opened for writing, no reader yet
+  }
+  if (handle !== undefined) {
+    let st: Stats;
+    try {
+      st = fs.fstatSync(handle);
+    } catch (err) {
+      fs.closeSync(handle);
+      throw err;
+    }
+    if (st.isFile() || st.isDirectory() || flags & FS.O_NONBLOCK) return { handle, st };
+    fs.closeSync(handle);
+  }
+  handle = await openAsync(real, flags, mode);
+  try {
+    return { handle, st: fs.fstatSync(handle) };
+  } catch (err) {
+    fs.closeSync(handle);
+    throw err;
+  }
+}
+
+/** Entries of a readdirplus stat'ed at once. */
+const READDIRPLUS_PARALLEL = 64;
+/** Entries whose xattrs are read between two turns of the event loop. */
+const READDIRPLUS_SLICE = 256;
+
 /** Per-fd state in fd.ctx. */
 interface PosixFd {
-  handle: FileHandle;
+  /** The open file descriptor (closed by closeFd). */
+  handle: number;
   gfid: string;
   isDir: boolean;
   /** readdir snapshot: names in order, "." and ".." first (taken at opendir and at offset 0). */
@@ -190,19 +246,22 @@ export class Posix extends Xlator {
   /** The gfid of an entry on disk; one is assigned if the file was made behind our back. */
   private async gfidOf(real: string, st: Stats): Promise<string> {
     if (real === this.paths.root) return ROOT_GFID;
-    const b = await getXattr(real, GFID_XATTR);
+    // Synchronous: the caller has just stat'ed the entry, so its inode is in the kernel's cache and
+    // this is a few microseconds, less than a round trip through the thread pool (nearly every fop
+    // comes here).
+    const b = getXattrSync(real, GFID_XATTR);
     if (b && b.length === 16) return gfidFromBytes(b);
     return this.gfidLocks.run(`ino:${st.dev}:${st.ino}`, async () => {
-      const again = await getXattr(real, GFID_XATTR);
+      const again = getXattrSync(real, GFID_XATTR);
       if (again && again.length === 16) return gfidFromBytes(again);
       const gfid = newGfid();
-      await setXattr(real, GFID_XATTR, gfidToBytes(gfid));
+      setXattrSync(real, GFID_XATTR, gfidToBytes(gfid));
       return gfid;
     });
   }
 
   private async statOf(real: string): Promise<Iatt> {
-    const st = await fsp.lstat(real);
+    const st = fs.lstatSync(real);
     return toIatt(st, await this.gfidOf(real, st));
   }
 
@@ -213,8 +272,8 @@ export class Posix extends Xlator {
   }
 
   /** A path naming the open file itself, immune to renames (the kernel's magic link); valid for child processes too. */
-  private static procPath(h: FileHandle): string {
-    return `/proc/${process.pid}/fd/${h.fd}`;
+  private static procPath(h: FileHandle | number): string {
+    return `/proc/${process.pid}/fd/${typeof h === "number" ? h : h.fd}`;
   }
 
   private async closeFd(fd: Fd): Promise<void> {
@@ -222,7 +281,7 @@ export class Posix extends Xlator {
     if (!s) return;
     fd.ctx.delete(this);
     this.openFds.delete(fd);
-    await s.handle.close();
+    fs.closeSync(s.handle);
   }
 
   /**
@@ -233,24 +292,32 @@ export class Posix extends Xlator {
     let gfid: string;
     try {
       gfid = parseGfidReq(xdata?.[XDATA.gfidReq]) ?? newGfid();
-      await setXattr(r.real, GFID_XATTR, gfidToBytes(gfid));
+      setXattrSync(r.real, GFID_XATTR, gfidToBytes(gfid));
       const uid = ctx.uid ?? 0;
       const gid = ctx.gid ?? 0;
       if (uid !== 0 || gid !== 0) {
-        const parent = await fsp.stat(r.parentReal);
-        await fsp.lchown(r.real, uid, parent.mode & S_ISGID ? -1 : gid);
+        const parent = fs.statSync(r.parentReal);
+        fs.lchownSync(r.real, uid, parent.mode & S_ISGID ? -1 : gid);
       }
     } catch (err) {
-      await fsp.rm(r.real, { recursive: false, force: true }).catch(() => fsp.rmdir(r.real).catch(() => undefined));
+      try {
+        fs.rmSync(r.real, { recursive: false, force: true });
+      } catch {
+        try {
+          fs.rmdirSync(r.real);
+        } catch {
+          // nothing more to undo
+        }
+      }
       throw err;
     }
-    let st = await fsp.lstat(r.real);
+    let st = fs.lstatSync(r.real);
     if (!opts.isLink) {
       // a directory keeps the setgid bit it inherited from its parent, as on Linux
       const want = (mode & 0o7777) | (st.isDirectory() ? st.mode & S_ISGID : 0);
       if ((st.mode & 0o7777) !== want) {
-        await chmodNoFollow(r.real, want);
-        st = await fsp.lstat(r.real);
+        chmodNoFollow(r.real, want);
+        st = fs.lstatSync(r.real);
       }
     }
     return toIatt(st, gfid);
@@ -270,13 +337,11 @@ export class Posix extends Xlator {
       const want = xdata?.[XDATA.wantXattrs];
       if (!Array.isArray(want) || want.length === 0) return { stat };
       const xattrs: Record<string, Buffer> = {};
-      await Promise.all(
-        want.map(async (name) => {
-          if (typeof name !== "string") return;
-          const v = await getXattr(r.real, name);
-          if (v) xattrs[name] = v;
-        }),
-      );
+      for (const name of want) {
+        if (typeof name !== "string") continue;
+        const v = getXattrSync(r.real, name);
+        if (v) xattrs[name] = v;
+      }
       return { stat, xattrs };
     });
   }
@@ -288,18 +353,18 @@ export class Posix extends Xlator {
   override async fstat(_ctx: CallCtx, fd: Fd): Promise<Iatt> {
     return this.guard("fstat", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fstat");
-      return toIatt(await s.handle.stat(), s.gfid);
+      return toIatt(fs.fstatSync(s.handle), s.gfid);
     });
   }
 
   override async setattr(_ctx: CallCtx, loc: Loc, attr: SetattrArgs): Promise<Iatt> {
     return this.guard("setattr", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      let st = await fsp.lstat(r.real);
+      let st = fs.lstatSync(r.real);
       const isLink = st.isSymbolicLink();
-      if (attr.uid !== undefined || attr.gid !== undefined) await fsp.lchown(r.real, attr.uid ?? -1, attr.gid ?? -1);
+      if (attr.uid !== undefined || attr.gid !== undefined) fs.lchownSync(r.real, attr.uid ?? -1, attr.gid ?? -1);
       // Linux cannot chmod a symlink itself (GlusterFS ignores it too)
-      if (attr.mode !== undefined && !isLink) await chmodNoFollow(r.real, attr.mode & 0o7777);
+      if (attr.mode !== undefined && !isLink) chmodNoFollow(r.real, attr.mode & 0o7777);
       if (attr.size !== undefined) {
         if (isLink) throw this.fail("EINVAL", "setattr", `truncate of a symlink ${loc.path}`);
         if (st.isDirectory()) throw this.fail("EISDIR", "setattr", `truncate of a directory ${loc.path}`);
@@ -311,9 +376,9 @@ export class Posix extends Xlator {
         }
       }
       if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
-        await fsp.lutimes(r.real, (attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
+        fs.lutimesSync(r.real, (attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
       }
-      st = await fsp.lstat(r.real);
+      st = fs.lstatSync(r.real);
       return toIatt(st, await this.gfidOf(r.real, st));
     });
   }
@@ -321,17 +386,17 @@ export class Posix extends Xlator {
   override async fsetattr(_ctx: CallCtx, fd: Fd, attr: SetattrArgs): Promise<Iatt> {
     return this.guard("fsetattr", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsetattr");
-      let st = await s.handle.stat();
-      if (attr.uid !== undefined || attr.gid !== undefined) await s.handle.chown(attr.uid ?? -1, attr.gid ?? -1);
-      if (attr.mode !== undefined) await s.handle.chmod(attr.mode & 0o7777);
+      let st = fs.fstatSync(s.handle);
+      if (attr.uid !== undefined || attr.gid !== undefined) fs.fchownSync(s.handle, attr.uid ?? -1, attr.gid ?? -1);
+      if (attr.mode !== undefined) fs.fchmodSync(s.handle, attr.mode & 0o7777);
       if (attr.size !== undefined) {
         if (s.isDir) throw this.fail("EISDIR", "fsetattr", `truncate of a directory ${fd.path}`);
-        await s.handle.truncate(attr.size);
+        await ftruncateAsync(s.handle, attr.size);
       }
       if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
-        await s.handle.utimes((attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
+        fs.futimesSync(s.handle, (attr.atimeMs ?? st.atimeMs) / 1000, (attr.mtimeMs ?? st.mtimeMs) / 1000);
       }
-      st = await s.handle.stat();
+      st = fs.fstatSync(s.handle);
       return toIatt(st, s.gfid);
     });
   }
@@ -339,7 +404,7 @@ export class Posix extends Xlator {
   override async access(ctx: CallCtx, loc: Loc, mask: number): Promise<void> {
     return this.guard("access", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      const st = await fsp.lstat(r.real);
+      const st = fs.lstatSync(r.real);
       const want = mask & 7;
       if (want === 0) return;
       const uid = ctx.uid ?? 0;
@@ -354,7 +419,7 @@ export class Posix extends Xlator {
   }
 
   override async readlink(_ctx: CallCtx, loc: Loc): Promise<string> {
-    return this.guard("readlink", loc.path, async (resolve) => fsp.readlink((await resolve(loc.path)).real));
+    return this.guard("readlink", loc.path, async (resolve) => fs.readlinkSync((await resolve(loc.path)).real));
   }
 
   override async statfs(_ctx: CallCtx, loc: Loc): Promise<Statfs> {
@@ -373,7 +438,7 @@ export class Posix extends Xlator {
       this.notRoot(r, "mknod", "EEXIST");
       const kind = mode & S_IFMT;
       if (kind === S_IFREG || kind === 0) {
-        await (await fsp.open(r.real, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY | FS.O_NOFOLLOW, mode & 0o7777)).close();
+        fs.closeSync(fs.openSync(r.real, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY | FS.O_NOFOLLOW, mode & 0o7777));
       } else if (kind === S_IFIFO) await mknodSpecial(r.real, "p", mode, 0);
       else if (kind === S_IFCHR) await mknodSpecial(r.real, "c", mode, rdev);
       else if (kind === S_IFBLK) await mknodSpecial(r.real, "b", mode, rdev);
@@ -389,7 +454,7 @@ export class Posix extends Xlator {
     return this.guard("mkdir", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "mkdir", "EEXIST");
-      await fsp.mkdir(r.real, mode & 0o7777);
+      fs.mkdirSync(r.real, mode & 0o7777);
       return this.finishCreate(ctx, r, mode, xdata);
     });
   }
@@ -401,7 +466,7 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       this.notRoot(r, "symlink", "EEXIST");
       // the target is stored as text and never followed by the brick, wherever it points
-      await fsp.symlink(target, r.real);
+      fs.symlinkSync(target, r.real);
       return this.finishCreate(ctx, r, 0o777, xdata, { isLink: true });
     });
   }
@@ -410,11 +475,11 @@ export class Posix extends Xlator {
     return this.guard("unlink", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "unlink", "EISDIR");
-      const st = await fsp.lstat(r.real);
+      const st = fs.lstatSync(r.real);
       if (st.isDirectory()) throw this.fail("EISDIR", "unlink", loc.path);
       const gfid = await this.gfidOf(r.real, st);
       await this.gfidLocks.run(gfid, async () => {
-        await fsp.unlink(r.real);
+        fs.unlinkSync(r.real);
         // the last name of the inode went: its pending-heal entry goes with it
         if (st.nlink <= 1) await this.index.remove(gfid);
       });
@@ -425,11 +490,11 @@ export class Posix extends Xlator {
     return this.guard("rmdir", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "rmdir", "EBUSY");
-      const st = await fsp.lstat(r.real);
+      const st = fs.lstatSync(r.real);
       if (!st.isDirectory()) throw this.fail("ENOTDIR", "rmdir", loc.path);
       const gfid = await this.gfidOf(r.real, st);
       await this.gfidLocks.run(gfid, async () => {
-        await fsp.rmdir(r.real);
+        fs.rmdirSync(r.real);
         await this.index.remove(gfid);
       });
     });
@@ -441,11 +506,16 @@ export class Posix extends Xlator {
       const b = await resolve(to.path);
       this.notRoot(a, "rename", "EBUSY");
       this.notRoot(b, "rename", "EBUSY");
-      const srcSt = await fsp.lstat(a.real);
+      const srcSt = fs.lstatSync(a.real);
       const srcGfid = await this.gfidOf(a.real, srcSt);
-      const victim = await fsp.lstat(b.real).catch(() => undefined);
-      const victimGfid = victim ? await getXattr(b.real, GFID_XATTR) : null;
-      await fsp.rename(a.real, b.real);
+      let victim: Stats | undefined;
+      try {
+        victim = fs.lstatSync(b.real);
+      } catch {
+        victim = undefined;
+      }
+      const victimGfid = victim ? getXattrSync(b.real, GFID_XATTR) : null;
+      fs.renameSync(a.real, b.real);
       if (victim && victimGfid?.length === 16 && (victim.isDirectory() || victim.nlink <= 1)) {
         const vg = gfidFromBytes(victimGfid);
         if (vg !== srcGfid) await this.index.remove(vg);
@@ -461,7 +531,7 @@ export class Posix extends Xlator {
       const b = await resolve(to.path);
       this.notRoot(a, "link", "EPERM");
       this.notRoot(b, "link", "EEXIST");
-      await fsp.link(a.real, b.real);
+      fs.linkSync(a.real, b.real);
       return this.statOf(b.real);
     });
   }
@@ -473,19 +543,19 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       this.notRoot(r, "create", "EEXIST");
       const base = (flags & ~OPEN_STRIPPED & ~FS.O_TRUNC) | FS.O_NOFOLLOW;
-      let handle: FileHandle;
+      let handle: number;
       let stat: Iatt;
       try {
-        handle = await fsp.open(r.real, base | FS.O_CREAT | FS.O_EXCL, mode & 0o7777);
+        handle = fs.openSync(r.real, base | FS.O_CREAT | FS.O_EXCL, mode & 0o7777);
       } catch (err) {
         // create(2) without O_EXCL opens an existing file
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || flags & FS.O_EXCL) throw err;
-        handle = await fsp.open(r.real, base | (flags & FS.O_TRUNC));
+        const opened = await openForClient(r.real, base | (flags & FS.O_TRUNC));
+        handle = opened.handle;
         try {
-          const st = await handle.stat();
-          stat = toIatt(st, await this.gfidOf(r.real, st));
+          stat = toIatt(opened.st, await this.gfidOf(r.real, opened.st));
         } catch (e) {
-          await handle.close();
+          fs.closeSync(handle);
           throw e;
         }
         this.attach(fd, { handle, gfid: stat.gfid, isDir: false });
@@ -494,7 +564,7 @@ export class Posix extends Xlator {
       try {
         stat = await this.finishCreate(ctx, r, mode, xdata);
       } catch (err) {
-        await handle.close();
+        fs.closeSync(handle);
         throw err;
       }
       this.attach(fd, { handle, gfid: stat.gfid, isDir: false });
@@ -511,12 +581,11 @@ export class Posix extends Xlator {
   override async open(_ctx: CallCtx, loc: Loc, flags: number, fd: Fd): Promise<void> {
     return this.guard("open", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      const handle = await fsp.open(r.real, (flags & ~OPEN_STRIPPED) | FS.O_NOFOLLOW);
+      const { handle, st } = await openForClient(r.real, (flags & ~OPEN_STRIPPED) | FS.O_NOFOLLOW);
       try {
-        const st = await handle.stat();
         this.attach(fd, { handle, gfid: await this.gfidOf(r.real, st), isDir: st.isDirectory() });
       } catch (err) {
-        await handle.close();
+        fs.closeSync(handle);
         throw err;
       }
     });
@@ -530,7 +599,7 @@ export class Posix extends Xlator {
       const buf = Buffer.allocUnsafe(size);
       let got = 0;
       while (got < size) {
-        const { bytesRead } = await s.handle.read(buf, got, size - got, offset + got);
+        const { bytesRead } = await readAsync(s.handle, buf, got, size - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -546,7 +615,7 @@ export class Posix extends Xlator {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
       let done = 0;
       while (done < buf.length) {
-        const { bytesWritten } = await s.handle.write(buf, done, buf.length - done, offset + done);
+        const { bytesWritten } = await writeAsync(s.handle, buf, done, buf.length - done, offset + done);
         if (bytesWritten === 0) throw this.fail("EIO", "write", "short write");
         done += bytesWritten;
       }
@@ -568,7 +637,7 @@ export class Posix extends Xlator {
     return this.guard("fsync", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsync");
       if (!this.options.fsync) return;
-      await (datasync ? s.handle.datasync() : s.handle.sync());
+      await (datasync ? fdatasyncAsync(s.handle) : fsyncAsync(s.handle));
     });
   }
 
@@ -586,14 +655,14 @@ export class Posix extends Xlator {
   override async opendir(_ctx: CallCtx, loc: Loc, fd: Fd): Promise<void> {
     return this.guard("opendir", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      const handle = await fsp.open(r.real, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
+      const handle = fs.openSync(r.real, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
       try {
-        const gfid = r.real === this.paths.root ? ROOT_GFID : await this.gfidOf(r.real, await handle.stat());
+        const gfid = r.real === this.paths.root ? ROOT_GFID : await this.gfidOf(r.real, fs.fstatSync(handle));
         const s: PosixFd = { handle, gfid, isDir: true };
         s.entries = await this.listDir(s);
         this.attach(fd, s);
       } catch (err) {
-        await handle.close();
+        fs.closeSync(handle);
         throw err;
       }
     });
@@ -615,40 +684,46 @@ export class Posix extends Xlator {
       for (let i = Math.max(0, offset); i < names.length; i++) out.push({ name: names[i]!, next: i + 1 });
       if (!withStat) return out;
       const dir = Posix.procPath(s.handle);
-      const stats = await mapLimit(out, READDIRPLUS_PARALLEL, async (e): Promise<Iatt | undefined> => {
-        if (e.name === ".") return toIatt(await s.handle.stat(), s.gfid);
+      // The entries' lstats go through the thread pool, many at once: a directory just listed is
+      // often not in the kernel's inode cache yet (a cold tree walk), and then they overlap their
+      // disk reads. The gfids are read after each lstat (synchronously: the inode is cached by then).
+      await mapLimit(out, READDIRPLUS_PARALLEL, async (e) => {
+        if (e.name === ".") {
+          e.stat = toIatt(fs.fstatSync(s.handle), s.gfid);
+          return;
+        }
         // the root's ".." must not reveal the brick's parent
         const real = e.name === ".." && s.gfid === ROOT_GFID ? this.paths.root : `${dir}/${e.name}`;
         try {
           const st = await fsp.lstat(real);
-          return toIatt(st, e.name === ".." ? (s.gfid === ROOT_GFID ? ROOT_GFID : await this.gfidOf(real, st)) : await this.gfidOf(real, st));
+          e.stat = toIatt(st, e.name === ".." && s.gfid === ROOT_GFID ? ROOT_GFID : await this.gfidOf(real, st));
         } catch {
-          return undefined; // gone since the snapshot: listed without attributes
+          // gone since the snapshot: listed without attributes
         }
-      });
-      out.forEach((e, i) => {
-        if (stats[i]) e.stat = stats[i];
       });
       // readdirplus with XDATA.wantXattrs (performance/md-cache): each entry's requested xattrs too,
       // so that listing a directory answers the kernel's per-file xattr probes in the same reply.
       const want = xdata?.[XDATA.wantXattrs];
       const wanted = Array.isArray(want) ? want.filter((n): n is string => typeof n === "string" && !isInternalXattr(n)) : [];
       if (wanted.length > 0) {
-        await mapLimit(out, READDIRPLUS_PARALLEL, async (e) => {
+        for (let i = 0; i < out.length; i++) {
+          // (a huge directory must not hold the event loop: other requests get a turn now and then)
+          if (i > 0 && i % READDIRPLUS_SLICE === 0) await new Promise((r) => setImmediate(r));
+          const e = out[i]!;
           // (symlinks: getXattr would follow them; such entries just carry no xattrs)
-          if (!e.stat || e.name === ".." || (e.stat.mode & FS.S_IFMT) === FS.S_IFLNK) return;
+          if (!e.stat || e.name === ".." || (e.stat.mode & FS.S_IFMT) === FS.S_IFLNK) continue;
           const real = e.name === "." ? dir : `${dir}/${e.name}`;
           const xattrs: Record<string, Buffer> = {};
           try {
             for (const n of wanted) {
-              const v = await getXattr(real, n);
+              const v = getXattrSync(real, n);
               if (v) xattrs[n] = v;
             }
           } catch {
-            return; // unreadable (or gone): no claim about its xattrs
+            continue; // unreadable (or gone): no claim about its xattrs
           }
           e.xattrs = xattrs;
-        });
+        }
       }
       return out;
     });
@@ -662,7 +737,7 @@ export class Posix extends Xlator {
     return this.guard("fsyncdir", fd.path, async (resolve) => {
       const s = this.fdState(fd, "fsyncdir");
       if (!this.options.fsync) return;
-      await (datasync ? s.handle.datasync() : s.handle.sync());
+      await (datasync ? fdatasyncAsync(s.handle) : fsyncAsync(s.handle));
     });
   }
 
@@ -673,9 +748,9 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       if (r.name === "" && name === INDEX_XATTR) return Buffer.from(JSON.stringify(this.index.list()));
       if (r.name === "" && name === BRICK_ID_XATTR) return Buffer.from(this.brickId);
-      const v = await getXattr(r.real, name);
+      const v = getXattrSync(r.real, name);
       if (v) return v;
-      await fsp.lstat(r.real); // ENOENT / ENOTDIR when the file is the missing part
+      fs.lstatSync(r.real); // ENOENT / ENOTDIR when the file is the missing part
       throw this.fail("ENODATA", "getxattr", `${loc.path}: no ${name}`);
     });
   }
@@ -686,19 +761,19 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
         // the binding has no flags argument: check first (a race with another setter is tolerated)
-        const cur = await getXattr(r.real, name);
-        if (!cur) await fsp.lstat(r.real);
+        const cur = getXattrSync(r.real, name);
+        if (!cur) fs.lstatSync(r.real);
         if (cur && flags & XATTR_CREATE) throw this.fail("EEXIST", "setxattr", `${loc.path}: ${name} exists`);
         if (!cur && flags & XATTR_REPLACE) throw this.fail("ENODATA", "setxattr", `${loc.path}: no ${name}`);
       }
-      await setXattr(r.real, name, Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array));
+      setXattrSync(r.real, name, Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array));
     });
   }
 
   override async listxattr(_ctx: CallCtx, loc: Loc): Promise<string[]> {
     return this.guard("listxattr", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      return (await listXattrs(r.real)).filter((n) => !isInternalXattr(n));
+      return listXattrsSync(r.real).filter((n) => !isInternalXattr(n));
     });
   }
 
@@ -706,7 +781,7 @@ export class Posix extends Xlator {
     return this.guard("removexattr", loc.path, async (resolve) => {
       if (isInternalXattr(name)) throw this.fail("EPERM", "removexattr", `${name} is internal`);
       const r = await resolve(loc.path);
-      await removeXattr(r.real, name);
+      removeXattrSync(r.real, name);
     });
   }
 
@@ -717,17 +792,19 @@ export class Posix extends Xlator {
         if (!(delta instanceof Uint8Array) || delta.length % 4 !== 0) throw this.fail("EINVAL", "xattrop", `${name}: not an int32 array`);
       }
       const r = await resolve(loc.path);
-      const st = await fsp.lstat(r.real);
+      const st = fs.lstatSync(r.real);
       const gfid = await this.gfidOf(r.real, st);
       return this.gfidLocks.run(gfid, async () => {
         const result: Record<string, Buffer> = {};
+        // Synchronous xattr calls (the file was just stat'ed; see gfidOf): every write transaction
+        // makes two xattrops per brick, each a read-modify-write of a few counters.
         for (const [name, delta] of Object.entries(xattrs)) {
-          const cur = (await getXattr(r.real, name)) ?? Buffer.alloc(delta.length);
+          const cur = getXattrSync(r.real, name) ?? Buffer.alloc(delta.length);
           if (cur.length !== delta.length) throw this.fail("EINVAL", "xattrop", `${name}: ${cur.length} bytes stored, ${delta.length} given`);
           const d = Buffer.from(delta);
           const next = Buffer.alloc(delta.length);
           for (let i = 0; i < delta.length; i += 4) next.writeInt32BE((cur.readInt32BE(i) + d.readInt32BE(i)) | 0, i);
-          await setXattr(r.real, name, next);
+          setXattrSync(r.real, name, next);
           result[name] = next;
         }
         if (Object.keys(xattrs).some((n) => n.startsWith(AFR_PREFIX))) await this.updateIndex(r, gfid, result);
@@ -741,9 +818,9 @@ export class Posix extends Xlator {
     const nonZero = (b: Buffer | null | undefined) => !!b && b.some((x) => x !== 0);
     let pending = Object.entries(fresh).some(([n, v]) => n.startsWith(AFR_PREFIX) && nonZero(v));
     if (!pending) {
-      for (const n of await listXattrs(r.real)) {
+      for (const n of listXattrsSync(r.real)) {
         if (!n.startsWith(AFR_PREFIX) || n in fresh) continue;
-        if (nonZero(await getXattr(r.real, n))) {
+        if (nonZero(getXattrSync(r.real, n))) {
           pending = true;
           break;
         }

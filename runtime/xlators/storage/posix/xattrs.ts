@@ -76,3 +76,19 @@ export function setXattrSync(path: string, name: string, value: Buffer): void {
     throw convert(err);
   }
 }
+
+export function listXattrsSync(path: string): string[] {
+  try {
+    return binding.listAttributesSync(path);
+  } catch (err) {
+    throw convert(err);
+  }
+}
+
+export function removeXattrSync(path: string, name: string): void {
+  try {
+    binding.removeAttributeSync(path, name);
+  } catch (err) {
+    throw convert(err);
+  }
+}
