@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { getAttributeSync } from "@napi-rs/xattr";
+import { getAttributeSync, listAttributesSync } from "@napi-rs/xattr";
 import { lazyUnmount, mountEntry } from "../../runtime/fuse/mounts";
 import { mountVolfile, waitForExit, type Mounted } from "./mount";
 import { startServer, tempDir, type ServerProc } from "./servers";
@@ -284,7 +284,9 @@ export class FaultCluster {
     await waitFor("heal complete", async () => {
       const info = await this.healInfo();
       const skip = new Set(busy().map((p) => (p.startsWith("/") ? p : `/${p}`)));
-      const left = info.bricks.flatMap((b) => (b.status !== "Connected" ? [`${b.brick} down`] : b.entries.map((e) => e.path).filter((p) => !skip.has(p))));
+      // With a writer running, entries its operations hold locked (and accuse nobody) are not heal's to do.
+      const left = info.bricks.flatMap((b) => (b.status !== "Connected" ? [`${b.brick} down`]
+        : b.entries.filter((e) => e.status !== "possibly-healing").map((e) => e.path).filter((p) => !skip.has(p))));
       last = left.slice(0, 10).join(", ");
       // An entry that became pending after the heal daemon's crawl waits for the next crawl (heal-timeout,
       // 600 s by default) or a lookup: after 5 s, look it up through a mount (the seed's `ls -lR` way).
@@ -299,8 +301,23 @@ export class FaultCluster {
       }
       return left.length === 0;
     }, timeoutMs, 300).catch((err: Error) => {
-      throw new Error(`${err.message}; still pending: ${last}`);
+      throw new Error(`${err.message}; still pending: ${last}; changelogs: ${this.changelogs(last.split(", ").filter((p) => p.startsWith("/")))}`);
     });
+  }
+
+  /** The AFR counters (data/metadata/entry) of each path on each brick, for failure messages. */
+  changelogs(paths: string[]): string {
+    const ids = ([1, 2] as const).map((n) => { try { return `node${n}=${this.brickId(n).slice(0, 8)}`; } catch { return `node${n}=?`; } }).join(" ");
+    return `(${ids}) ` + [...new Set(paths)].slice(0, 4).map((p) => `${p} ${this.bricks.map((b, n) => {
+      try {
+        const full = join(b, p);
+        const marks = listAttributesSync(full).filter((k) => k.startsWith("trusted.afr."))
+          .map((k) => { const v = getAttributeSync(full, k)!; return `${k.slice(12, 20)}=${v.readInt32BE(0)}/${v.readInt32BE(4)}/${v.readInt32BE(8)}`; });
+        return `node${n + 1}[${marks.join(" ")}]`;
+      } catch (e) {
+        return `node${n + 1}[${(e as NodeJS.ErrnoException).code ?? e}]`;
+      }
+    }).join(" ")}`).join("; ");
   }
 
   /** Entries waitHealed had to look up through a mount to get them healed. */

@@ -13,6 +13,7 @@ import * as locks from "./lock-fops";
 import { HealScheduler } from "./heal-scheduler";
 import { HealDaemon } from "./heal-daemon";
 import { AfterWork } from "./after-work";
+import { LinkHints } from "./link-hints";
 import { finishAllEntryBatches } from "./entry-eager";
 import { metrics } from "../../../core/metrics";
 import { pendingPaths } from "../../../heal/pending-index";
@@ -57,6 +58,8 @@ export class Afr extends Xlator {
   readonly gfidMismatch = new Set<string>();
   /** Post-ops and unlocks still running after their fop was answered. */
   readonly after = new AfterWork();
+  /** Names of multiply-linked files, so entry heal can restore hard links as links. */
+  readonly linkHints = new LinkHints();
   private wasUp = false;
   private dropMetrics: (() => void) | undefined;
 

@@ -67,6 +67,8 @@ export interface Direction {
   splitBrain: boolean;
   /** Any non-zero counter at all (something to clear even when nothing to copy). */
   pending: boolean;
+  /** Replicas (present or not) that some present replica blames for a change they missed. */
+  accused: number[];
 }
 
 /**
@@ -91,5 +93,5 @@ export function findDirection(m: ReadonlyMap<number, number[]>): Direction {
   }
   const sources = present.filter((i) => !accused.has(i));
   const splitBrain = sources.length === 0 && present.length > 0;
-  return { sources, sinks: present.filter((i) => !sources.includes(i)), splitBrain, pending };
+  return { sources, sinks: present.filter((i) => !sources.includes(i)), splitBrain, pending, accused: [...accused].sort((a, b) => a - b) };
 }

@@ -10,7 +10,7 @@ import { XDATA } from "../../../core/types";
 import { Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import { gfidFromBytes, gfidToBytes, newGfid, parseGfidReq, ROOT_GFID } from "./gfid";
 import { toIatt } from "./iatt";
-import { KeyedMutex } from "./keyed-mutex";
+import { KeyedMutex } from "../../../core/keyed-mutex";
 import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
 import { openFlagNames } from "./open-flags";
 import { PendingIndex } from "./pending-index";

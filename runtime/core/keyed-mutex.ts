@@ -1,4 +1,4 @@
-/** Serialises async sections per key (one per gfid for xattrop); keys vanish when idle. */
+/** Serialises async sections per key (posix: one per gfid for xattrop; AFR: one per gfid for link heals); keys vanish when idle. */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
