@@ -185,6 +185,35 @@ test("heal info: a write in flight is 'possibly undergoing heal', a replica that
   await rs.afr.release(ROOT, fd2);
 });
 
+test("a child down since start is blamed under its brick id (from the root's changelog keys), which the other server reads", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/before", "both up");
+  // node1 restarts while node2 is away: its new AFR never hears brick1's identity from brick1.
+  rs.switches[1]!.setDown(true);
+  const node1 = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS }, children: rs.switches, log: silentLogger(), graph: new Map() });
+  await node1.start();
+  t.after(() => node1.stop());
+  assert.equal(node1.brickIds[1], undefined);
+  assert.equal(node1.guessedIds[1], rs.afr.brickIds[1]);
+  await writeFile(node1, "/while-away", "only on brick0");
+  await writeFile(node1, "/before", "changed while brick1 was away");
+  // Blame is under brick1's id, so node2's AFR (reversed subvolumes, other names) sees it too.
+  const key = `trusted.afr.${rs.afr.brickIds[1]}`;
+  const r = await rs.bricks[0]!.lookup(ROOT, { path: "/while-away" }, { "want-xattrs": [key, "trusted.afr.brick1"] });
+  assert.ok(decodeCounters(r.xattrs?.[key])[0] > 0, "brick1 blamed by id");
+  assert.equal(r.xattrs?.["trusted.afr.brick1"], undefined, "nothing under the child's name");
+  rs.switches[1]!.setDown(false);
+  const node2 = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS, "self-heal": false }, children: [...rs.switches].reverse(), log: silentLogger(), graph: new Map() });
+  await node2.start();
+  t.after(() => node2.stop());
+  // node2 reads from the good copy only (brick0 is its child 1) and heal info names the file.
+  assert.equal((await readFile(node2, "/while-away")).toString(), "only on brick0");
+  for (let k = 0; k < 5; k++) assert.equal((await readFile(node2, "/before")).toString(), "changed while brick1 was away");
+  const info = await healInfo(node2, ["b1", "b0"]);
+  assert.ok(info[1]!.entries.some((e) => e.path === "/while-away" && e.status === "pending"));
+});
+
 test("metadata heal copies mode and user xattrs", async (t) => {
   const rs = await replicaSet(2);
   t.after(() => rs.close());
