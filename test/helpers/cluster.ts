@@ -305,6 +305,30 @@ export class FaultCluster {
     });
   }
 
+  /** Connection, child up/down and heal events from every server and mount log, in order (failure messages). */
+  events(limit = 60): string {
+    const WANTED = /"msgid":"(PC_CONNECTED|PC_DISCONNECTED|PC_CONNECT_FAILED|PS_CLIENT_ATTACHED|PS_CLIENT_DETACHED|PS_CONNECTION_DROPPED|AFR_CHILD_UP|AFR_CHILD_DOWN|AFR_HEAL_DONE|AFR_HEAL_FAILED|AFR_SPLIT_BRAIN|PROC_STARTED)"|^--- restarted/;
+    const lines: { t: string; text: string }[] = [];
+    const sources = [
+      ...this.nodes.map((p, i) => ({ who: `node${i + 1}`, read: () => (p ? readFileSync(p.logFile, "utf8") : "") })),
+      ...this.mounts.map((m, i) => ({ who: `mount${i + 1}`, read: () => readFileSync(m.logFile, "utf8") })),
+    ];
+    for (const { who, read } of sources) {
+      let text = "";
+      try { text = read(); } catch { continue; }
+      for (const l of text.split("\n").filter((x) => WANTED.test(x))) {
+        try {
+          const j = JSON.parse(l) as { time?: number; msgid?: string; name?: string; child?: string; address?: string; client?: string; path?: string };
+          lines.push({ t: new Date(j.time ?? 0).toISOString().slice(11, 23), text: `${who} ${j.msgid} ${j.name ?? ""} ${j.child ?? j.address ?? j.client ?? ""} ${j.path ?? ""}`.trim() });
+        } catch {
+          lines.push({ t: "", text: `${who} ${l.trim()}` });
+        }
+      }
+    }
+    lines.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+    return `events:\n${lines.slice(-limit).map((l) => `  ${l.t} ${l.text}`).join("\n")}`;
+  }
+
   /** The AFR counters (data/metadata/entry) of each path on each brick, for failure messages. */
   changelogs(paths: string[]): string {
     const ids = ([1, 2] as const).map((n) => { try { return `node${n}=${this.brickId(n).slice(0, 8)}`; } catch { return `node${n}=?`; } }).join(" ");
