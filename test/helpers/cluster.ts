@@ -189,7 +189,7 @@ export class FaultCluster {
   async mount(o: { hosts?: string; timeout?: number; dir?: string } = {}): Promise<ClusterMount> {
     const dir = o.dir ?? tempDir("gha-faults-mnt-");
     const hosts = o.hosts ?? "127.0.0.2,127.0.0.3";
-    const m = await mountVolfile(seedClientVolfile({ port: this.o.port, hosts, timeout: o.timeout ?? this.o.clientTimeout ?? 3 }), { dir });
+    const m = await mountVolfile(seedClientVolfile({ port: this.o.port, hosts, timeout: o.timeout ?? this.o.clientTimeout ?? 3 }), { dir, logLevel: "DEBUG" });
     const cm: ClusterMount = Object.assign(m, { dir, hosts });
     this.watch(m.child, `mount ${m.mountpoint}`, () => readFileSync(m.logFile, "utf8"));
     this.mounts.push(cm);
@@ -306,8 +306,8 @@ export class FaultCluster {
   }
 
   /** Connection, child up/down and heal events from every server and mount log, in order (failure messages). */
-  events(limit = 60): string {
-    const WANTED = /"msgid":"(PC_CONNECTED|PC_DISCONNECTED|PC_CONNECT_FAILED|PS_CLIENT_ATTACHED|PS_CLIENT_DETACHED|PS_CONNECTION_DROPPED|AFR_CHILD_UP|AFR_CHILD_DOWN|AFR_HEAL_DONE|AFR_HEAL_FAILED|AFR_SPLIT_BRAIN|PROC_STARTED)"|^--- restarted/;
+  events(limit = 80): string {
+    const WANTED = /"msgid":"(PC_CONNECTED|PC_DISCONNECTED|PC_CONNECT_FAILED|PS_CLIENT_ATTACHED|PS_CLIENT_DETACHED|PS_CONNECTION_DROPPED|AFR_CHILD_UP|AFR_CHILD_DOWN|AFR_HEAL_DONE|AFR_HEAL_FAILED|AFR_SPLIT_BRAIN|PROC_STARTED|PC_RESEND|PC_REOPEN_FAILED|WB_WRITE_FAILED|WB_ERROR_AT_RELEASE)"|data heal direction|^--- restarted/;
     const lines: { t: string; text: string }[] = [];
     const sources = [
       ...this.nodes.map((p, i) => ({ who: `node${i + 1}`, read: () => (p ? readFileSync(p.logFile, "utf8") : "") })),
@@ -318,8 +318,9 @@ export class FaultCluster {
       try { text = read(); } catch { continue; }
       for (const l of text.split("\n").filter((x) => WANTED.test(x))) {
         try {
-          const j = JSON.parse(l) as { time?: number; msgid?: string; name?: string; child?: string; address?: string; client?: string; path?: string };
-          lines.push({ t: new Date(j.time ?? 0).toISOString().slice(11, 23), text: `${who} ${j.msgid} ${j.name ?? ""} ${j.child ?? j.address ?? j.client ?? ""} ${j.path ?? ""}`.trim() });
+          const j = JSON.parse(l) as { time?: number; msgid?: string; msg?: string; child?: string; address?: string; client?: string; path?: string; source?: string; sinks?: string[]; sizes?: unknown; bytes?: number };
+          const detail = j.source ? ` from ${j.source} to ${j.sinks?.join(",")} sizes ${JSON.stringify(j.sizes)}` : j.bytes !== undefined ? ` ${j.bytes} bytes` : "";
+          lines.push({ t: new Date(j.time ?? 0).toISOString().slice(11, 23), text: `${who} ${j.msgid ?? j.msg} ${j.child ?? j.address ?? j.client ?? ""} ${j.path ?? ""}${detail}`.trim() });
         } catch {
           lines.push({ t: "", text: `${who} ${l.trim()}` });
         }
