@@ -52,11 +52,13 @@ export interface WriterStats {
   errors: Record<string, number>;
   /** Longest time one operation (write/fsync/open) took, ms. */
   maxStallMs: number;
+  /** Writes that took only part of their buffer. */
+  shortWrites: number;
 }
 
 export class AckLedger {
   readonly files = new Map<string, AckedFile>();
-  readonly stats: WriterStats = { operations: 0, bytesAcked: 0, errors: {}, maxStallMs: 0 };
+  readonly stats: WriterStats = { operations: 0, bytesAcked: 0, errors: {}, maxStallMs: 0, shortWrites: 0 };
   /** Running sha256 of each file's acknowledged prefix (acks only grow, so hashing stays linear). */
   private readonly hashes = new Map<string, Hash>();
   /** Files a writer has open right now. */
@@ -138,8 +140,12 @@ async function writeWithRetries(ledger: AckLedger, o: WriterOptions, rel: string
       let unsynced = 0;
       while (off < o.fileSize) {
         const len = Math.min(o.chunk, o.fileSize - off);
-        await timed(ledger, fh.write(streamBytes(rel, off, len), 0, len, off));
-        off += len;
+        // A short write (the kernel's answer when part of the buffer went through and then a write
+        // failed) is taken like a careful program takes it: the rest is written again.
+        const { bytesWritten } = await timed(ledger, fh.write(streamBytes(rel, off, len), 0, len, off));
+        if (bytesWritten === 0) throw Object.assign(new Error(`no progress writing ${rel} at ${off}`), { code: "ESHORTWRITE" });
+        if (bytesWritten < len) ledger.stats.shortWrites++;
+        off += bytesWritten;
         if (++unsynced >= every || off >= o.fileSize) {
           await timed(ledger, fh.sync());
           ledger.ack(rel, off);
