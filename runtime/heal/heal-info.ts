@@ -1,12 +1,33 @@
 /**
  * `heal info`: per brick, the entries of its pending index, each classified by inspecting every
- * replica — split-brain, gfid mismatch, or just pending heal (like `gluster volume heal VOL info`).
+ * replica — split-brain, gfid mismatch, pending heal, or (like GlusterFS's "Possibly undergoing heal")
+ * marks that only an operation in flight left: nobody is accused and the file's locks are held.
  */
+import { FopError } from "../core/errors";
 import type { Afr } from "../xlators/cluster/afr/afr";
+import { batchLock } from "../xlators/cluster/afr/entry-eager";
+import { dataLock, metadataLock } from "../xlators/cluster/afr/inode-write";
 import { direction, gfidConflict, inspect, isDir } from "../xlators/cluster/afr/inspect";
+import { lockAll, type LockSpec } from "../xlators/cluster/afr/transaction";
 import { readIndex } from "./pending-index";
 
-export type EntryStatus = "pending" | "split-brain" | "gfid-mismatch";
+export type EntryStatus = "pending" | "possibly-healing" | "split-brain" | "gfid-mismatch";
+
+/** Whether a transaction or heal holds the locks of `path` right now (probed without waiting). */
+async function inUse(afr: Afr, path: string, dir: boolean): Promise<boolean> {
+  const loc = { path };
+  const specs: LockSpec[] = dir
+    ? [batchLock(afr, path, "wr"), { kind: "entry", domain: afr.name, loc, basename: null }]
+    : [dataLock(afr, loc), metadataLock(afr, loc)];
+  try {
+    const held = await lockAll(afr, afr.internalCtx(), specs, afr.upChildren(), { blocking: false });
+    await held.releaseAll();
+    return false;
+  } catch (err) {
+    if (["EAGAIN", "EWOULDBLOCK", "EDEADLK"].includes(FopError.from(err).code)) return true;
+    throw err;
+  }
+}
 
 export interface BrickInfo {
   child: string;
@@ -25,7 +46,14 @@ export async function classify(afr: Afr, path: string): Promise<EntryStatus | un
   const first = insp.present.values().next().value!.stat;
   const kinds = isDir(first) ? (["metadata"] as const) : (["data", "metadata"] as const);
   if (kinds.some((k) => direction(afr, insp, k).splitBrain)) return "split-brain";
+  const accused = [...kinds, ...(isDir(first) ? (["entry"] as const) : [])].some((k) => direction(afr, insp, k).accused.length > 0);
+  if (!accused && (await inUse(afr, path, isDir(first)))) return "possibly-healing";
   return "pending";
+}
+
+/** Nothing left for heal to do (entries only in flight do not count). */
+export function healComplete(bricks: BrickInfo[]): boolean {
+  return bricks.every((b) => b.status === "Connected" && b.entries.every((e) => e.status === "possibly-healing"));
 }
 
 export async function healInfo(afr: Afr, labels: string[]): Promise<BrickInfo[]> {
@@ -49,19 +77,23 @@ export async function healInfo(afr: Afr, labels: string[]): Promise<BrickInfo[]>
     }
     info.entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     info.count = info.entries.length;
-    info.splitBrain = info.entries.filter((e) => e.status !== "pending").length;
+    info.splitBrain = info.entries.filter((e) => e.status === "split-brain" || e.status === "gfid-mismatch").length;
     return info;
   }));
 }
+
+const STATUS_TEXT: Record<Exclude<EntryStatus, "pending">, string> = {
+  "possibly-healing": "Possibly undergoing heal",
+  "split-brain": "Is in split-brain",
+  "gfid-mismatch": "Has a gfid mismatch (split-brain)",
+};
 
 export function formatHealInfo(bricks: BrickInfo[], splitBrainOnly = false): string {
   const out: string[] = [];
   for (const b of bricks) {
     out.push(`Brick ${b.brick}`);
-    const entries = splitBrainOnly ? b.entries.filter((e) => e.status !== "pending") : b.entries;
-    for (const e of entries) {
-      out.push(e.status === "pending" ? e.path : `${e.path} - ${e.status === "split-brain" ? "Is in split-brain" : "Has a gfid mismatch (split-brain)"}`);
-    }
+    const entries = splitBrainOnly ? b.entries.filter((e) => e.status === "split-brain" || e.status === "gfid-mismatch") : b.entries;
+    for (const e of entries) out.push(e.status === "pending" ? e.path : `${e.path} - ${STATUS_TEXT[e.status]}`);
     out.push(`Status: ${b.status}`);
     out.push(`Number of entries${splitBrainOnly ? " in split-brain" : ""}: ${b.status === "Connected" ? entries.length : "-"}`);
     out.push("");

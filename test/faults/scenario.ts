@@ -15,7 +15,7 @@ export async function finishScenario(
   o: { mount?: ClusterMount; healTimeoutMs?: number; file: string; extraOps?: number } ,
 ): Promise<void> {
   await c.waitHealed(o.healTimeoutMs ?? 60_000, () => []).catch(async (err: Error) => {
-    throw new Error(`${err.message}\n${await changelogs(c)}`);
+    throw new Error(`${err.message}\n${await changelogs(c)}\n${c.events()}`);
   });
   const mount = o.mount ?? c.mounts.find((m) => m.child.exitCode === null && m.child.signalCode === null);
   let files = 0;
@@ -38,9 +38,9 @@ export async function finishScenario(
   if (c.lookupHealed.size) record({ file: o.file, note: `${t.name}: ${c.lookupHealed.size} entries healed only after a lookup through the mount (${[...c.lookupHealed].slice(0, 3).join(", ")})` });
   record({ file: o.file, scenario: t.name, scenarios: 1, operations: ops, bytesVerified: bytes, crashes: crashes.length, dataLost: lost.length });
   const errors = ledgers.map((l) => JSON.stringify(l.stats.errors)).join(" ");
-  t.diagnostic(`${files} files, ${(bytes / (1 << 20)).toFixed(1)} MiB verified, ${ops} ops, errors seen by writers: ${errors}, max stall ${Math.max(...ledgers.map((l) => l.stats.maxStallMs))} ms`);
+  t.diagnostic(`${files} files, ${(bytes / (1 << 20)).toFixed(1)} MiB verified, ${ops} ops, errors seen by writers: ${errors}, short writes ${ledgers.reduce((n, l) => n + l.stats.shortWrites, 0)}, max stall ${Math.max(...ledgers.map((l) => l.stats.maxStallMs))} ms`);
   assert.deepEqual(crashes, [], "no server or mount crashed");
-  assert.deepEqual(problems.slice(0, 20), [], `acknowledged data lost or divergent in ${lost.length} files`);
+  assert.deepEqual(problems.slice(0, 20), [], `acknowledged data lost or divergent in ${lost.length} files\n${c.events()}`);
   assert.ok(files > 0, "the scenario wrote something");
 }
 

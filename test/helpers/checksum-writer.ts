@@ -52,11 +52,13 @@ export interface WriterStats {
   errors: Record<string, number>;
   /** Longest time one operation (write/fsync/open) took, ms. */
   maxStallMs: number;
+  /** Writes that took only part of their buffer. */
+  shortWrites: number;
 }
 
 export class AckLedger {
   readonly files = new Map<string, AckedFile>();
-  readonly stats: WriterStats = { operations: 0, bytesAcked: 0, errors: {}, maxStallMs: 0 };
+  readonly stats: WriterStats = { operations: 0, bytesAcked: 0, errors: {}, maxStallMs: 0, shortWrites: 0 };
   /** Running sha256 of each file's acknowledged prefix (acks only grow, so hashing stays linear). */
   private readonly hashes = new Map<string, Hash>();
   /** Files a writer has open right now. */
@@ -138,8 +140,12 @@ async function writeWithRetries(ledger: AckLedger, o: WriterOptions, rel: string
       let unsynced = 0;
       while (off < o.fileSize) {
         const len = Math.min(o.chunk, o.fileSize - off);
-        await timed(ledger, fh.write(streamBytes(rel, off, len), 0, len, off));
-        off += len;
+        // A short write (the kernel's answer when part of the buffer went through and then a write
+        // failed) is taken like a careful program takes it: the rest is written again.
+        const { bytesWritten } = await timed(ledger, fh.write(streamBytes(rel, off, len), 0, len, off));
+        if (bytesWritten === 0) throw Object.assign(new Error(`no progress writing ${rel} at ${off}`), { code: "ESHORTWRITE" });
+        if (bytesWritten < len) ledger.stats.shortWrites++;
+        off += bytesWritten;
         if (++unsynced >= every || off >= o.fileSize) {
           await timed(ledger, fh.sync());
           ledger.ack(rel, off);
@@ -190,11 +196,27 @@ async function readOrUndefined(p: string): Promise<Buffer | undefined> {
   }
 }
 
+/** Where `buf` departs from the stream, in 64 KiB blocks: "wrong at 1048576-1114112 (zeros), ...". */
+function wrongRanges(path: string, buf: Buffer): string {
+  const BLK = 64 << 10;
+  const out: string[] = [];
+  for (let off = 0; off < buf.length && out.length < 4; off += BLK) {
+    const got = buf.subarray(off, Math.min(buf.length, off + BLK));
+    if (got.equals(streamBytes(path, off, got.length))) continue;
+    let end = off + BLK;
+    while (end < buf.length && !buf.subarray(end, Math.min(buf.length, end + BLK)).equals(streamBytes(path, end, Math.min(BLK, buf.length - end)))) end += BLK;
+    const zeros = buf.subarray(off, Math.min(end, buf.length)).every((b) => b === 0);
+    out.push(`wrong at ${off}-${Math.min(end, buf.length)}${zeros ? " (zeros)" : ""}`);
+    off = end - BLK;
+  }
+  return out.join(", ");
+}
+
 /** One copy holds the acknowledged prefix exactly and nothing but stream bytes beyond it. */
 function holds(f: AckedFile, buf: Buffer | undefined): string | undefined {
   if (!buf) return f.acked > 0 ? "missing" : undefined;
   if (buf.length < f.acked) return `short: ${buf.length} < ${f.acked} acknowledged`;
-  if (createHash("sha256").update(buf.subarray(0, f.acked)).digest("hex") !== f.sha256) return "acknowledged bytes differ";
+  if (createHash("sha256").update(buf.subarray(0, f.acked)).digest("hex") !== f.sha256) return `acknowledged bytes differ (${wrongRanges(f.path, buf.subarray(0, f.acked))}; size ${buf.length}, ${f.acked} acknowledged)`;
   if (buf.length > f.acked && !buf.subarray(f.acked).equals(streamBytes(f.path, f.acked, buf.length - f.acked))) return "bytes beyond the acknowledged length are not the writer's";
   return undefined;
 }

@@ -10,7 +10,7 @@
  *   node --import tsx test/helpers/servers.ts fs-loop DIR                   (stat+write+read in DIR until stdin closes; prints a FsLoopReport)
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { promises as dns } from "node:dns";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -121,7 +121,8 @@ export async function startServer(volfile: string, host: string, port: number, b
   const volPath = join(dir, "server.vol");
   const logFile = join(dir, "server.log");
   writeFileSync(volPath, volfile);
-  writeFileSync(logFile, "");
+  // A restarted server appends: a failure message can then tell what happened before the restart too.
+  appendFileSync(logFile, existsSync(logFile) ? `--- restarted at ${new Date().toISOString()} ---\n` : "");
   const useCli = existsSync(GLUSTERFSD) && process.env.GHA_TEST_OWN_SERVER !== "1";
   if (useCli) ensureBuilt();
   const child = useCli

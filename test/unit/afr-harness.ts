@@ -23,10 +23,12 @@ export class Switch extends Xlator {
   override isUp(): boolean {
     return !this.down && this.children[0]!.isUp();
   }
+  /** The lock releases of the last switch-off (await it before touching the brick behind the switch). */
+  released: Promise<unknown> = Promise.resolve();
   setDown(down: boolean): void {
     this.down = down;
     if (down) {
-      for (const unlock of this.held.values()) void unlock().catch(() => undefined);
+      this.released = Promise.all([...this.held.values()].map((unlock) => unlock().catch(() => undefined)));
       this.held.clear();
     }
     for (const p of this.parents) p.notify(down ? "child-down" : "child-up", this);

@@ -110,7 +110,7 @@ test("heal full's progress of empty files counts files; not a terminal: plain li
 
 test("source selection: blame, self-accusation and split-brain", () => {
   // node2 blames node1: node2 is the source.
-  assert.deepEqual(findDirection(new Map([[0, [0, 0]], [1, [3, 0]]])), { sources: [1], sinks: [0], splitBrain: false, pending: true });
+  assert.deepEqual(findDirection(new Map([[0, [0, 0]], [1, [3, 0]]])), { sources: [1], sinks: [0], splitBrain: false, pending: true, accused: [0] });
   // both blame each other: split-brain.
   assert.equal(findDirection(new Map([[0, [0, 1]], [1, [1, 0]]])).splitBrain, true);
   // a crashed transaction: both accuse themselves too, nobody is trusted, everyone is a source.

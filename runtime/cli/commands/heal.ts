@@ -10,7 +10,7 @@ import { createLogger, silentLogger } from "../../core/log";
 import { openAdminGraph, type AdminGraph } from "../../heal/admin-graph";
 import { formatDuration, Progress, type ProgressOptions } from "../../core/progress";
 import { fullHeal, Interrupted, type FullHealProgress } from "../../heal/full-crawl";
-import { formatHealInfo, healInfo } from "../../heal/heal-info";
+import { formatHealInfo, healComplete, healInfo } from "../../heal/heal-info";
 import { childByNode } from "../../xlators/cluster/afr/split-brain";
 import type { Command } from "./command";
 
@@ -102,8 +102,9 @@ async function info(v: Values): Promise<number> {
     let mostPending = 0;
     for (;;) {
       const bricks = await healInfo(g.afr, g.labels);
-      const empty = bricks.every((b) => b.status === "Connected" && b.count === 0);
-      const pending = bricks.reduce((n, b) => n + b.count, 0);
+      // Entries only in flight (possibly undergoing heal) accuse nobody: a node may restart over them.
+      const empty = healComplete(bricks);
+      const pending = bricks.reduce((n, b) => n + b.entries.filter((e) => e.status !== "possibly-healing").length, 0);
       mostPending = Math.max(mostPending, pending);
       const down = bricks.filter((b) => b.status !== "Connected").map((b) => b.brick);
       const detail = `${pending} pending${down.length ? `  not connected: ${down.join(", ")}` : ""}`;

@@ -5,7 +5,7 @@ import { Xlator, type XlatorEvent, type XlatorInit, type ReconfigureResult } fro
 import type {
   CallCtx, DirEntry, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
 } from "../../../core/types";
-import { BRICK_ID_XATTR, CHANGELOG_PREFIX } from "./changelog";
+import { BRICK_ID_XATTR, CHANGELOG_KEYS_XATTR, CHANGELOG_PREFIX } from "./changelog";
 import * as inodeRead from "./inode-read";
 import * as inodeWrite from "./inode-write";
 import * as dirWrite from "./dir-write";
@@ -13,6 +13,7 @@ import * as locks from "./lock-fops";
 import { HealScheduler } from "./heal-scheduler";
 import { HealDaemon } from "./heal-daemon";
 import { AfterWork } from "./after-work";
+import { LinkHints } from "./link-hints";
 import { finishAllEntryBatches } from "./entry-eager";
 import { metrics } from "../../../core/metrics";
 import { pendingPaths } from "../../../heal/pending-index";
@@ -50,6 +51,8 @@ export class Afr extends Xlator {
   declare options: AfrOptions & Record<string, unknown>;
   /** Each child's brick identity (changelog key, lock order); learned when the child is up. */
   readonly brickIds: (string | undefined)[];
+  /** A down child's identity as the root's changelog keys tell it (until the child itself answers). */
+  readonly guessedIds: (string | undefined)[];
   readonly heals: HealScheduler;
   readonly daemon: HealDaemon;
   /** Paths last seen in split-brain / with mismatching gfids (for dump and heal info). */
@@ -57,12 +60,15 @@ export class Afr extends Xlator {
   readonly gfidMismatch = new Set<string>();
   /** Post-ops and unlocks still running after their fop was answered. */
   readonly after = new AfterWork();
+  /** Names of multiply-linked files, so entry heal can restore hard links as links. */
+  readonly linkHints = new LinkHints();
   private wasUp = false;
   private dropMetrics: (() => void) | undefined;
 
   constructor(init: XlatorInit<AfrOptions>) {
     super(init as XlatorInit<unknown>);
     this.brickIds = this.children.map(() => undefined);
+    this.guessedIds = this.children.map(() => undefined);
     this.heals = new HealScheduler(this);
     this.daemon = new HealDaemon(this);
     const rs = this.options["read-subvolume"];
@@ -94,15 +100,13 @@ export class Afr extends Xlator {
 
   /** The changelog key this AFR writes when blaming child j. */
   blameKey(j: number): string {
-    return CHANGELOG_PREFIX + (this.brickIds[j] ?? this.children[j]!.name);
+    return CHANGELOG_PREFIX + (this.brickIds[j] ?? this.guessedIds[j] ?? this.children[j]!.name);
   }
 
-  /** Every key that may hold blame of child j (id key and name key). */
+  /** Every key that may hold blame of child j (id key, guessed id key, name key). */
   keysOf(j: number): string[] {
-    const keys = [CHANGELOG_PREFIX + this.children[j]!.name];
-    const id = this.brickIds[j];
-    if (id !== undefined && id !== this.children[j]!.name) keys.unshift(CHANGELOG_PREFIX + id);
-    return keys;
+    const names = [this.brickIds[j], this.guessedIds[j], this.children[j]!.name].filter((n): n is string => n !== undefined);
+    return [...new Set(names)].map((n) => CHANGELOG_PREFIX + n);
   }
 
   allChangelogKeys(): string[] {
@@ -129,6 +133,38 @@ export class Afr extends Xlator {
 
   async learnBrickIds(): Promise<void> {
     await Promise.all(this.upChildren().map((i) => this.learnBrickId(i)));
+    await this.guessBrickIds();
+  }
+
+  /**
+   * A child down since start has no known identity, and blame written under its volfile name would be
+   * invisible to the other server (whose volfile calls that brick something else). But every replica
+   * ever in the set has a changelog key on the root (entry transactions mark them all): with exactly
+   * one child unknown, the one key that belongs to no known child is its identity.
+   */
+  async guessBrickIds(): Promise<void> {
+    const unknown = this.children.map((_, j) => j).filter((j) => this.brickIds[j] === undefined);
+    const up = this.upChildren();
+    if (unknown.length !== 1 || up.length === 0) return;
+    const known = new Set([...this.brickIds, ...this.children.map((c) => c.name)]);
+    const candidates = new Set<string>();
+    for (const i of up) {
+      try {
+        const raw = await this.children[i]!.getxattr(this.internalCtx(), { path: "/" }, CHANGELOG_KEYS_XATTR);
+        for (const k of JSON.parse(raw.toString("utf8")) as string[]) {
+          const id = k.slice(CHANGELOG_PREFIX.length);
+          if (k.startsWith(CHANGELOG_PREFIX) && !known.has(id)) candidates.add(id);
+        }
+      } catch (err) {
+        this.log.debug({ child: this.children[i]!.name, err: (err as Error).message }, "changelog keys not available");
+      }
+    }
+    const j = unknown[0]!;
+    // Several candidates (a brick was replaced before): no guess; the name key it is.
+    if (candidates.size === 1) {
+      this.guessedIds[j] = [...candidates][0];
+      this.log.info({ child: this.children[j]!.name, brickId: this.guessedIds[j] }, "down child's brick id taken from the changelog keys");
+    }
   }
 
   /** A context for AFR's own locks, changelog updates and heals: root, with a unique lock owner. */
@@ -233,7 +269,7 @@ export class Afr extends Xlator {
 
   override dump(): Record<string, unknown> {
     return {
-      children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i] })),
+      children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i], guessedBrickId: this.guessedIds[i] })),
       healing: this.heals.active(),
       afterWork: this.after.size,
       healed: this.heals.stats,

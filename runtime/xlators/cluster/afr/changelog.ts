@@ -5,12 +5,15 @@
  *
  * Keys are the children's brick identities (getxattr "/" trusted.gha.brick-id), not the `subvolumes`
  * names, because the two servers' volfiles name the same bricks differently (node1: gfs-ds-locks +
- * gfs-node2-ds; node2: gfs-ds-locks + gfs-node1-ds) and both must agree on who is blamed. A child whose
- * identity was never learned (down since start) is blamed under `trusted.afr.<child-name>`; reads sum both.
+ * gfs-node2-ds; node2: gfs-ds-locks + gfs-node1-ds) and both must agree on who is blamed. A child down
+ * since start is blamed under the identity the root's changelog keys reveal (afr.ts guessBrickIds), else
+ * under `trusted.afr.<child-name>`; reads sum every key a child may be blamed under.
  */
 export const CHANGELOG_PREFIX = "trusted.afr.";
 export const BRICK_ID_XATTR = "trusted.gha.brick-id";
 export const INDEX_XATTR = "trusted.gha.index";
+/** The root's trusted.afr.* names on a brick (JSON list; read-only, answered by storage/posix). */
+export const CHANGELOG_KEYS_XATTR = "trusted.gha.changelog-keys";
 
 export type ChangelogKind = "data" | "metadata" | "entry";
 export const KIND_SLOT: Record<ChangelogKind, number> = { data: 0, metadata: 1, entry: 2 };
@@ -67,6 +70,8 @@ export interface Direction {
   splitBrain: boolean;
   /** Any non-zero counter at all (something to clear even when nothing to copy). */
   pending: boolean;
+  /** Replicas (present or not) that some present replica blames for a change they missed. */
+  accused: number[];
 }
 
 /**
@@ -91,5 +96,5 @@ export function findDirection(m: ReadonlyMap<number, number[]>): Direction {
   }
   const sources = present.filter((i) => !accused.has(i));
   const splitBrain = sources.length === 0 && present.length > 0;
-  return { sources, sinks: present.filter((i) => !sources.includes(i)), splitBrain, pending };
+  return { sources, sinks: present.filter((i) => !sources.includes(i)), splitBrain, pending, accused: [...accused].sort((a, b) => a - b) };
 }

@@ -65,7 +65,9 @@ export async function symlink(afr: Afr, ctx: CallCtx, target: string, loc: Loc, 
 }
 
 export async function link(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
-  return firstResult(await entryTxn(afr, ctx, "link", [to], (i) => afr.children[i]!.link(ctx, from, to, xdata)));
+  const st = firstResult(await entryTxn(afr, ctx, "link", [to], (i) => afr.children[i]!.link(ctx, from, to, xdata)));
+  afr.linkHints.note(st.gfid, from.path);
+  return st;
 }
 
 export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {

@@ -29,11 +29,26 @@ interface EagerTxn {
   failed: Set<number>;
   succeeded: Set<number>;
   inflight: number;
+  /** Writes of the batch not yet answered by every replica, in arrival order (see eagerWrite). */
+  writing: WriteInFlight[];
   idle?: NodeJS.Timeout;
   startedAt: number;
   closing?: Promise<void>;
   /** Ends "own marks in flight" on the file (lookup does not mistake them for a heal to do). */
   unbusy: () => void;
+}
+
+interface WriteInFlight {
+  start: number;
+  end: number;
+  done: Promise<void>;
+}
+
+/** The byte range a write may touch; an O_APPEND write lands wherever the end is, so it overlaps all. */
+export interface WriteRange {
+  offset: number;
+  length: number;
+  append: boolean;
 }
 
 const eager = new WeakMap<AfrFdCtx, EagerTxn>();
@@ -48,7 +63,7 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
   if (!afr.hasQuorum(up)) throw afr.err("EROFS", "write", "quorum not met");
   const txn: EagerTxn = {
     ready: Promise.resolve(), ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)),
-    marked: [], solo: false, failed: new Set(), succeeded: new Set(), inflight: 0, startedAt: Date.now(),
+    marked: [], solo: false, failed: new Set(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
     unbusy: afr.after.markBusy(fd.path),
   };
   eager.set(fc, txn);
@@ -147,7 +162,7 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
 }
 
 /** One write inside the fd's batch (starting one if needed). */
-export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, op: (i: number) => Promise<number>): Promise<number> {
+export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, range: WriteRange, op: (i: number) => Promise<number>): Promise<number> {
   const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
   let txn: EagerTxn | undefined;
   for (;;) {
@@ -172,8 +187,19 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, o
   }
   txn.inflight++;
   if (txn.idle) clearTimeout(txn.idle);
+  // Writes of one batch share the lock, so the lock does not order them: two overlapping writes in
+  // flight at once could land in one order on one replica and the other order on the other. An
+  // overlapping write waits for the earlier ones (arrival order, the same for every replica).
+  const mine: WriteInFlight = range.append
+    ? { start: 0, end: Infinity, done: undefined as unknown as Promise<void> }
+    : { start: range.offset, end: range.offset + range.length, done: undefined as unknown as Promise<void> };
+  const earlier = txn.writing.filter((w) => w.start < mine.end && mine.start < w.end).map((w) => w.done);
+  let written!: () => void;
+  mine.done = new Promise<void>((r) => (written = r));
+  txn.writing.push(mine);
   let settle = false;
   try {
+    if (earlier.length > 0) await Promise.all(earlier);
     const targets = txn.marked.length > 0 ? txn.marked : afr.upChildren();
     const results = new Map<number, number>();
     const errors: FopError[] = [];
@@ -200,6 +226,8 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, o
     if (afr.options["quorum-type"] !== "none" && !afr.hasQuorum([...results.keys()])) throw afr.err("EROFS", "write", "succeeded on fewer replicas than the quorum");
     return results.get(fc.readChild)!;
   } finally {
+    txn.writing.splice(txn.writing.indexOf(mine), 1);
+    written();
     txn.inflight--;
     if (settle) {
       // A replica missed an answered write: its blame goes to disk first.

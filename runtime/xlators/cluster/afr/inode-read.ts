@@ -93,6 +93,7 @@ export async function lookup(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): P
   // What the caller wants rides on the same lookups as the changelog: no second round trip.
   const { insp, read } = await resolveLookup(afr, loc, wanted);
   const rep = insp.present.get(read)!;
+  if (rep.stat.nlink > 1 && (rep.stat.mode & fsc.S_IFMT) === fsc.S_IFREG) afr.linkHints.note(rep.stat.gfid, loc.path);
   if (wanted.length === 0) return { stat: rep.stat };
   const xattrs: Record<string, Buffer> = {};
   for (const k of wanted) if (rep.xattrs[k] !== undefined) xattrs[k] = rep.xattrs[k]!;

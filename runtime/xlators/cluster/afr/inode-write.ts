@@ -70,9 +70,13 @@ export async function write(afr: Afr, ctx: CallCtx, fd: Fd, data: Buffer, offset
   const fc = afr.fdCtx(fd);
   if (fc && eagerEnabled(afr)) {
     await reopenMissing(afr, ctx, fd, fc);
-    return eagerWrite(afr, ctx, fd, fc, (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
+    const range = { offset, length: data.length, append: (fc.flags & fsc.O_APPEND) !== 0 };
+    return eagerWrite(afr, ctx, fd, fc, range, (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
   }
-  return fdTransaction(afr, ctx, fd, "write", "data", dataLock(afr, fdLoc(fd), offset, Math.max(1, data.length)),
+  // An O_APPEND write lands at the end, wherever that is by then: it locks the whole file.
+  const append = fc !== undefined && (fc.flags & fsc.O_APPEND) !== 0;
+  const lock = append ? dataLock(afr, fdLoc(fd)) : dataLock(afr, fdLoc(fd), offset, Math.max(1, data.length));
+  return fdTransaction(afr, ctx, fd, "write", "data", lock,
     (i) => afr.children[i]!.write(ctx, fd, data, offset, xdata));
 }
 

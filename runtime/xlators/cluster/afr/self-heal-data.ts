@@ -11,7 +11,7 @@ import { constants as fsc } from "node:fs";
 import { Fd, type CallCtx } from "../../../core/types";
 import type { Afr } from "./afr";
 import { dataLock } from "./inode-write";
-import { inspect, isRegular } from "./inspect";
+import { direction, inspect, isRegular } from "./inspect";
 import { clearPending, decide, healError, type HealOptions } from "./self-heal-common";
 import { lockAll } from "./transaction";
 
@@ -80,6 +80,11 @@ export async function healData(afr: Afr, path: string, opts: HealOptions = {}): 
     }
     if (v.source === undefined) return { healed: false, splitBrain: false, bytes: 0 };
     const src = insp.present.get(v.source)!.stat;
+    afr.log.debug({
+      path, source: afr.children[v.source]!.name, sinks: v.sinks.map((i) => afr.children[i]!.name),
+      sizes: Object.fromEntries([...insp.present].map(([i, r]) => [afr.children[i]!.name, r.stat.size])),
+      matrix: [...direction(afr, insp, "data").accused], pending: v.pending,
+    }, "data heal direction");
     let bytes = 0;
     for (const sink of v.sinks) {
       const sinkStat = insp.present.get(sink)!.stat;

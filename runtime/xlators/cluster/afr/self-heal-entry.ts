@@ -53,6 +53,25 @@ async function createLike(afr: Afr, ctx: CallCtx, path: string, source: number, 
   await k.setattr(ctx, loc, { uid: st.uid, gid: st.gid }).catch(() => undefined);
 }
 
+/**
+ * A name of a multiply-linked file missing on `sink`: if the sink already has the inode under another
+ * name (in this directory, or where the file was last seen), link to it. Returns whether it did.
+ */
+async function linkToExisting(afr: Afr, ctx: CallCtx, sink: number, path: string, st: Iatt, sinkListing: Map<string, Iatt | undefined>): Promise<boolean> {
+  const dir = pathPosix.dirname(path);
+  const candidates = [...sinkListing].filter(([, s]) => s?.gfid === st.gfid).map(([n]) => pathPosix.join(dir, n));
+  const hint = afr.linkHints.get(st.gfid);
+  if (hint !== undefined && hint !== path) candidates.push(hint);
+  const k = afr.children[sink]!;
+  for (const existing of candidates) {
+    const there = await k.lookup(ctx, { path: existing }).catch(() => undefined);
+    if (there?.stat.gfid !== st.gfid || fileType(there.stat.mode) !== fsc.S_IFREG) continue;
+    await k.link(ctx, { path: existing, gfid: st.gfid }, { path });
+    return true;
+  }
+  return false;
+}
+
 export async function healEntries(afr: Afr, path: string, opts: HealOptions = {}): Promise<EntryHealResult> {
   const ctx = afr.internalCtx();
   const result: EntryHealResult = { created: [], deleted: [], gfidMismatch: [], splitBrain: false, healed: false };
@@ -110,7 +129,14 @@ export async function healEntries(afr: Afr, path: string, opts: HealOptions = {}
           afr.log.warn({ path: child, sink: afr.children[sink]!.name }, "gfid mismatch: replacing the stale replica's entry");
           await removeTree(afr, ctx, sink, child, sinkStat);
         }
-        await createLike(afr, ctx, child, src, sink, srcStat);
+        if (fileType(srcStat.mode) === fsc.S_IFREG && srcStat.nlink > 1) {
+          await afr.linkHints.byGfid.run(srcStat.gfid, async () => {
+            if (!(await linkToExisting(afr, ctx, sink, child, srcStat, mine))) await createLike(afr, ctx, child, src, sink, srcStat);
+            afr.linkHints.note(srcStat.gfid, child);
+          });
+        } else {
+          await createLike(afr, ctx, child, src, sink, srcStat);
+        }
         result.created.push({ path: child, source: src, sink });
       }
       if (authoritative) {

@@ -95,10 +95,10 @@ export class HeldLocks {
 /**
  * Takes every lock on every child in `among`: first non-blocking on all at once; on contention
  * releases everything and takes them blocking, child by child in brick-identity order (the same on
- * every server, so two servers locking the same file cannot deadlock). Children that fail otherwise
- * (down) are left out.
+ * every server, so two servers locking the same file cannot deadlock) — or, with `blocking: false`,
+ * rejects with the contention error (EAGAIN). Children that fail otherwise (down) are left out.
  */
-export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: number[]): Promise<HeldLocks> {
+export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: number[], opts: { blocking?: boolean } = {}): Promise<HeldLocks> {
   const sorted = [...specs].sort((a, b) => (specKey(a) < specKey(b) ? -1 : 1));
   // An own transaction still unlocking the same lock: wait here rather than meet it on the brick.
   await afr.after.settled(sorted.map(specKey));
@@ -134,8 +134,10 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
     }
   };
   const errors = await Promise.all(order.map((i) => tryChild(i, false)));
-  if (!errors.some((e) => e && CONTENTION.has(e.code))) return held;
+  const contended = errors.find((e) => e && CONTENTION.has(e.code));
+  if (!contended) return held;
   await held.releaseAll();
+  if (opts.blocking === false) throw contended;
   for (const i of order) {
     const e = await tryChild(i, true);
     if (e) afr.log.debug({ child: afr.children[i]!.name, code: e.code }, "blocking lock failed; child left out");

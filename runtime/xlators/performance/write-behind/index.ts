@@ -68,6 +68,12 @@ interface WbFd {
   inode: WbInode;
   /** The first error of this fd's background writes, reported (and cleared) at the next write/fsync/flush. */
   error: FopError | undefined;
+  /**
+   * The same error for the next fsync or flush, even once a write reported it: the kernel turns a
+   * failed write into a short one when part of the caller's buffer went through, so the caller may
+   * never see that error; fsync and close are where it must learn that acknowledged data is lost.
+   */
+  syncError: FopError | undefined;
   /** Whether anything changed the file through this fd (write, fallocate, fsetattr). */
   changed: boolean;
 }
@@ -100,16 +106,17 @@ export class WriteBehind extends Xlator {
     if (!st) {
       const inode = this.inodes.forFd(fd);
       inode.fdCount++;
-      st = { inode, error: undefined, changed: false };
+      st = { inode, error: undefined, syncError: undefined, changed: false };
       fd.set(this, st);
     }
     return st;
   }
 
-  /** Takes the error waiting to be reported for this fd (or its inode), clearing it. */
-  private takeError(st: WbFd): FopError | undefined {
-    const err = st.error ?? st.inode.orphanError;
+  /** Takes the error waiting to be reported for this fd (or its inode), clearing it; fsync and flush also take what a write reported. */
+  private takeError(st: WbFd, atSync = false): FopError | undefined {
+    const err = st.error ?? (atSync ? st.syncError : undefined) ?? st.inode.orphanError;
     st.error = undefined;
+    if (atSync) st.syncError = undefined;
     st.inode.orphanError = undefined;
     return err;
   }
@@ -197,8 +204,12 @@ export class WriteBehind extends Xlator {
       const st = req.fd.get<WbFd>(this);
       this.log.warn({ msgid: "WB_WRITE_FAILED", path: req.fd.path, offset: req.offset, size: req.size, code: err.code },
         "background write failed; reported at the next write, fsync or flush");
-      if (st) st.error ??= err;
-      else inode.orphanError ??= err;
+      if (st) {
+        st.error ??= err;
+        st.syncError ??= err;
+      } else {
+        inode.orphanError ??= err;
+      }
     } finally {
       inode.inFlight.delete(req);
       inode.pendingBytes -= req.size;
@@ -243,7 +254,7 @@ export class WriteBehind extends Xlator {
     if (!st) return this.child.flush(ctx, fd, xdata);
     if (this.options["flush-behind"]) {
       // Errors of these writes surface on the next fsync/flush of the file (orphanError after release).
-      const err = this.takeError(st);
+      const err = this.takeError(st, true);
       if (err) {
         await this.child.flush(ctx, fd, xdata);
         throw err;
@@ -259,7 +270,7 @@ export class WriteBehind extends Xlator {
     // trip (a third of a small-file read: open, read, flush) has nothing to do.
     if (st.changed || this.locksUsed || xdata) await this.child.flush(ctx, fd, xdata);
     else this.flushesSkipped++;
-    const err = this.takeError(st);
+    const err = this.takeError(st, true);
     if (err) throw err;
   }
 
@@ -272,7 +283,7 @@ export class WriteBehind extends Xlator {
     const st = fd.get<WbFd>(this);
     if (!st) return this.child.fsync(ctx, fd, datasync, xdata);
     await this.drain(st.inode);
-    const err = this.takeError(st);
+    const err = this.takeError(st, true);
     if (err) throw err;
     await this.child.fsync(ctx, fd, datasync, xdata);
   }
@@ -284,9 +295,10 @@ export class WriteBehind extends Xlator {
       fd.ctx.delete(this);
       st.inode.fdCount--;
       // Never lost: an unreported error moves to the inode, reported by the next fsync/flush/write of any fd.
-      if (st.error) {
-        st.inode.orphanError ??= st.error;
-        this.log.warn({ msgid: "WB_ERROR_AT_RELEASE", path: fd.path, code: st.error.code }, "write error not reported before release");
+      const unreported = st.error ?? st.syncError;
+      if (unreported) {
+        st.inode.orphanError ??= unreported;
+        this.log.warn({ msgid: "WB_ERROR_AT_RELEASE", path: fd.path, code: unreported.code }, "write error not reported before release");
       }
       this.maybeForget(st.inode);
     }

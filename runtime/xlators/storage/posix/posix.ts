@@ -30,6 +30,7 @@ export interface PosixOptions {
 /** Virtual xattrs of the root that report brick state (readable over the network). */
 export const INDEX_XATTR = "trusted.gha.index";
 export const BRICK_ID_XATTR = "trusted.gha.brick-id";
+export const CHANGELOG_KEYS_XATTR = "trusted.gha.changelog-keys";
 
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -748,6 +749,8 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       if (r.name === "" && name === INDEX_XATTR) return Buffer.from(JSON.stringify(this.index.list()));
       if (r.name === "" && name === BRICK_ID_XATTR) return Buffer.from(this.brickId);
+      // The changelog keys on the root: every replica this brick's set has known (see afr.ts guessBrickIds).
+      if (r.name === "" && name === CHANGELOG_KEYS_XATTR) return Buffer.from(JSON.stringify(listXattrsSync(r.real).filter((n) => n.startsWith(AFR_PREFIX))));
       const v = getXattrSync(r.real, name);
       if (v) return v;
       fs.lstatSync(r.real); // ENOENT / ENOTDIR when the file is the missing part
