@@ -10,7 +10,7 @@ import { Fd } from "../../runtime/core/types";
 import { Afr } from "../../runtime/xlators/cluster/afr";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
-import { AFR_DEFAULTS, ROOT, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
+import { AFR_DEFAULTS, ROOT, Switch, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
 
 async function changelogOf(rs: Awaited<ReturnType<typeof replicaSet>>, brick: number, path: string, blamed: number) {
   const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
@@ -212,6 +212,28 @@ test("a child down since start is blamed under its brick id (from the root's cha
   for (let k = 0; k < 5; k++) assert.equal((await readFile(node2, "/before")).toString(), "changed while brick1 was away");
   const info = await healInfo(node2, ["b1", "b0"]);
   assert.ok(info[1]!.entries.some((e) => e.path === "/while-away" && e.status === "pending"));
+});
+
+test("choose-local: reads go to the child on this machine (no protocol/client below it); off, they are spread", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  for (let k = 0; k < 16; k++) await writeFile(rs.afr, `/r${k}`, `file ${k}`);
+  const reads = [0, 0];
+  rs.switches.forEach((sw, b) => {
+    const read = sw.read.bind(sw);
+    (sw as unknown as { read: typeof read }).read = (...a) => { reads[b]!++; return read(...a); };
+  });
+  for (const chooseLocal of [true, false]) {
+    reads.fill(0);
+    // As on node1 of the seed: child 0 reaches its brick through protocol/client, child 1 is local.
+    const remote = new Switch({ name: "peer", type: "protocol/client", options: {}, children: [rs.switches[0]!], log: silentLogger(), graph: new Map() });
+    const afr = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS, "choose-local": chooseLocal }, children: [remote, rs.switches[1]!], log: silentLogger(), graph: new Map() });
+    await afr.start();
+    for (let k = 0; k < 16; k++) assert.equal((await readFile(afr, `/r${k}`)).toString(), `file ${k}`);
+    await afr.stop();
+    if (chooseLocal) assert.deepEqual(reads, [0, 16], "every read from the local brick");
+    else assert.ok(reads[0]! > 0 && reads[1]! > 0, `spread: ${reads}`);
+  }
 });
 
 test("metadata heal copies mode and user xattrs", async (t) => {

@@ -20,6 +20,7 @@ import { pendingPaths } from "../../../heal/pending-index";
 
 export interface AfrOptions {
   "read-subvolume"?: string;
+  "choose-local"?: boolean;
   "quorum-type": "none" | "auto" | "fixed";
   "quorum-count"?: number;
   "self-heal": boolean;
@@ -69,6 +70,8 @@ export class Afr extends Xlator {
     super(init as XlatorInit<unknown>);
     this.brickIds = this.children.map(() => undefined);
     this.guessedIds = this.children.map(() => undefined);
+    const remote = (x: Xlator): boolean => x.type === "protocol/client" || x.children.some(remote);
+    this.localChildren = this.children.map((c) => !remote(c));
     this.heals = new HealScheduler(this);
     this.daemon = new HealDaemon(this);
     const rs = this.options["read-subvolume"];
@@ -176,7 +179,10 @@ export class Afr extends Xlator {
     };
   }
 
-  /** Which child reads of this gfid go to among `candidates`: read-subvolume, else a hash of the gfid. */
+  /**
+   * Which child reads of this gfid go to among `candidates`: read-subvolume; else, with choose-local,
+   * a child on this machine; else (or among several local ones) a hash of the gfid.
+   */
   pickReadChild(candidates: readonly number[], gfid: string | undefined): number {
     if (candidates.length === 0) throw new FopError("EIO", "no readable replica", { xlator: this.name, fop: "read" });
     const rs = this.options["read-subvolume"];
@@ -184,10 +190,15 @@ export class Afr extends Xlator {
       const pinned = candidates.find((i) => this.children[i]!.name === rs);
       if (pinned !== undefined) return pinned;
     }
+    const local = this.options["choose-local"] !== false ? candidates.filter((i) => this.localChildren[i]) : [];
+    const pool = local.length > 0 ? local : candidates;
     let h = 0;
     for (const ch of gfid ?? "") h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    return candidates[h % candidates.length]!;
+    return pool[h % pool.length]!;
   }
+
+  /** Children with no protocol/client below them: their bricks are on this machine. */
+  readonly localChildren: boolean[];
 
   /** Quorum (afr_has_quorum): whether `count` children (including the first or not) allow writes. */
   hasQuorum(indices: readonly number[]): boolean {
