@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { stat, statfs } from "node:fs/promises";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
@@ -53,8 +53,12 @@ export async function lazyUnmount(mountpoint: string): Promise<void> {
  * there is refused (EBUSY) rather than stacked over.
  */
 export async function clearStaleMount(mountpoint: string, log: Logger): Promise<"none" | "cleared"> {
+  const entry = mountEntry(mountpoint);
   try {
     await stat(mountpoint);
+    // The kernel may answer stat from its attribute cache for a while after the process died; statfs
+    // always asks the process.
+    if (entry && entry.fstype.startsWith("fuse")) await statfs(mountpoint);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOTCONN" || code === "ECONNABORTED") {
@@ -64,7 +68,6 @@ export async function clearStaleMount(mountpoint: string, log: Logger): Promise<
     }
     throw FopError.from(err, { fop: "mount" });
   }
-  const entry = mountEntry(mountpoint);
   if (entry && entry.fstype.startsWith("fuse")) {
     throw new FopError("EBUSY", `${mountpoint} is already mounted (${entry.source}, ${entry.fstype})`, { fop: "mount" });
   }

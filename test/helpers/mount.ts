@@ -1,7 +1,7 @@
 // Mounts a volfile with the BUILT glusterfs CLI (dist/bin/glusterfs.js) in a child process, the way a
 // user would, and takes it down again. Builds the CLIs first when the bundle is older than the sources.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statfsSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -106,11 +106,12 @@ export async function mountVolfile(volfileText: string, opts: MountOptions = {})
   const readLog = () => readFile(logFile, "utf8").catch(() => "");
 
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  // Mounted means: in /proc/mounts and answering (a stale mount is listed too, but fails with ENOTCONN).
+  // Mounted means: in /proc/mounts and answering (a stale mount is listed too, but fails with ENOTCONN;
+  // statfs, because stat may be answered from the kernel's attribute cache).
   const live = () => {
     if (!mountEntry(mountpoint)?.fstype.startsWith("fuse")) return false;
     try {
-      statSync(mountpoint);
+      statfsSync(mountpoint);
       return true;
     } catch {
       return false;
