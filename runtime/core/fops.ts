@@ -60,6 +60,11 @@ export interface Fops {
    * xattr counts as zeros). Resolves to the new values. Used for AFR's changelog.
    */
   xattrop(ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>, xdata?: Xdata): Promise<Record<string, Buffer>>;
+  /**
+   * A checksum (sha256) of the file's bytes [offset, offset+len) — fewer if the file ends first — computed
+   * where the data is: data heal compares blocks without moving them over the network.
+   */
+  rchecksum(ctx: CallCtx, fd: Fd, offset: number, len: number, xdata?: Xdata): Promise<Buffer>;
 }
 
 export type FopName = keyof Fops;
@@ -69,11 +74,14 @@ export const FOP_NAMES: readonly FopName[] = [
   "lookup", "stat", "fstat", "setattr", "fsetattr", "access", "readlink", "mknod", "mkdir", "unlink",
   "rmdir", "symlink", "rename", "link", "create", "open", "read", "write", "flush", "release", "fsync",
   "opendir", "readdir", "releasedir", "fsyncdir", "statfs", "getxattr", "setxattr", "listxattr",
-  "removexattr", "fallocate", "lk", "flock", "inodelk", "entrylk", "xattrop",
+  "removexattr", "fallocate", "lk", "flock", "inodelk", "entrylk", "xattrop", "rchecksum",
 ] as const;
+
+/** Fops added after the first protocol version: a server that does not list them in its handshake lacks them. */
+export const LATER_FOPS: ReadonlySet<FopName> = new Set<FopName>(["rchecksum"]);
 
 /** Fops whose first argument after ctx is an Fd (protocol/client must map it to a remote fd). */
 export const FD_FOPS: ReadonlySet<FopName> = new Set<FopName>([
   "fstat", "fsetattr", "read", "write", "flush", "release", "fsync", "readdir", "releasedir", "fsyncdir",
-  "fallocate", "lk", "flock",
+  "fallocate", "lk", "flock", "rchecksum",
 ]);

@@ -19,7 +19,8 @@ export interface HelloMsg {
   label?: string;
 }
 /** Server -> client: the handshake succeeded; `client` is the identity the server gave this connection. */
-export interface HelloOkMsg { t: "hello-ok"; version: number; client: string }
+/** `fops`: what the server serves (absent: the first version's set, without LATER_FOPS). */
+export interface HelloOkMsg { t: "hello-ok"; version: number; client: string; fops?: string[] }
 /** Server -> client: the handshake was refused (EACCES: auth, ENOENT: no such volume, EPROTO: version). */
 export interface HelloErrMsg { t: "hello-err"; code: string; message: string }
 /** `pl`: the index of the argument that travels as the frame's raw payload (see framing.ts). */

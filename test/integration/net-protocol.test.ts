@@ -3,6 +3,7 @@
 import { after, afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
@@ -120,6 +121,20 @@ describe("failover and reconnect", () => {
     t.diagnostic(`write waited ${Date.now() - t0} ms for the server to return`);
     assert.deepEqual(c.events, ["child-up", "child-down", "child-up"]);
     assert.equal((await c.client.read(CTX, fd, 100, 0)).toString(), "beforeafter");
+    await c.client.release(CTX, fd);
+  });
+
+  test("rchecksum is computed on the server: the sha256 of the range, short at the end of the file", async () => {
+    const srv = await startBrickServer({ host: "127.0.0.2", port: 24118 });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24118 }));
+    const fd = new Fd("/sum.bin", 0o2 | 0o100);
+    await c.client.create(CTX, { path: "/sum.bin" }, fd.flags, 0o644, fd);
+    const data = Buffer.from("0123456789".repeat(1000));
+    await c.client.write(CTX, fd, data, 0);
+    const sha = (b: Buffer) => createHash("sha256").update(b).digest();
+    assert.deepEqual(await c.client.rchecksum(CTX, fd, 100, 4096), sha(data.subarray(100, 4196)));
+    assert.deepEqual(await c.client.rchecksum(CTX, fd, 8000, 4096), sha(data.subarray(8000)), "short at the end");
+    await assert.rejects(c.client.rchecksum(CTX, fd, -1, 10), { code: "EINVAL" });
     await c.client.release(CTX, fd);
   });
 
@@ -246,6 +261,18 @@ describe("failover and reconnect", () => {
     fake.die();
     assert.equal(await mkdir, "OK");
     assert.ok(existsSync(join(brick, "resent")), "made on the second server");
+  });
+
+  test("a fop added after the first protocol version is not sent to a server that does not list it (ENOSYS)", async (t) => {
+    const fake = await fakeServer("127.0.0.2", 24119, "read");
+    t.after(() => fake.die());
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24119, timeout: 5 }));
+    await assert.rejects(c.client.rchecksum(CTX, new Fd("/f", 0), 0, 10), { code: "ENOSYS" });
+    const stat = c.client.statfs(CTX, { path: "/" }).catch(() => undefined);
+    await until("the fake server read the statfs", () => fake.requests.includes("statfs"), 2000);
+    assert.deepEqual(fake.requests, ["statfs"], "rchecksum never reached it; the connection still carries fops");
+    fake.die();
+    await stat;
   });
 
   test("a modifying fop the dead server had read fails with ENOTCONN and is not sent again", async (t) => {

@@ -6,6 +6,7 @@ import { formatHealInfo, healComplete, healInfo } from "../../runtime/heal/heal-
 import { LinkHints } from "../../runtime/xlators/cluster/afr/link-hints";
 import { constants as fsc } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { FopError } from "../../runtime/core/errors";
 import { Fd } from "../../runtime/core/types";
 import { Afr } from "../../runtime/xlators/cluster/afr";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
@@ -258,10 +259,33 @@ test("data heal with diff copies only the blocks that differ", async (t) => {
   const patch = randomBytes(1000);
   await writeFile(rs.afr, "/big", patch, 200000);
   rs.switches[0]!.setDown(false);
+  // Blocks are compared by checksums computed on each brick: only the differing block is read at all.
+  const bytesRead = [0, 0];
+  rs.switches.forEach((sw, b) => {
+    const read = sw.read.bind(sw);
+    (sw as unknown as { read: typeof read }).read = async (...a) => { const buf = await read(...a); bytesRead[b]! += buf.length; return buf; };
+  });
   const r = await rs.afr.heals.healNow("/big");
   assert.equal(r.bytes, 65536, "one block rewritten");
+  assert.deepEqual(bytesRead, [0, 65536], "the sink was not read; the source only for the block that differs");
   patch.copy(big, 200000);
   assert.ok(readFileSync(`${rs.dirs[0]}/big`).equals(big));
+});
+
+test("data heal with diff over a brick without rchecksum (an earlier version) compares blocks by reading them", async (t) => {
+  const rs = await replicaSet(2, { "heal-block-size": 65536, "data-self-heal-algorithm": "diff" });
+  t.after(() => rs.close());
+  const big = randomBytes(512 << 10);
+  await writeFile(rs.afr, "/old", big);
+  rs.switches[0]!.setDown(true);
+  await writeFile(rs.afr, "/old", Buffer.from("changed"), 300000);
+  rs.switches[0]!.setDown(false);
+  (rs.switches[0] as unknown as { rchecksum: () => Promise<Buffer> }).rchecksum = async () => {
+    throw new FopError("ENOSYS", "rchecksum not served");
+  };
+  const r = await rs.afr.heals.healNow("/old");
+  assert.equal(r.bytes, 65536, "still one block rewritten");
+  assert.ok(readFileSync(`${rs.dirs[0]}/old`).equals(readFileSync(`${rs.dirs[1]}/old`)));
 });
 
 test("split-brain: EIO on open, resolved from the chosen source", async (t) => {

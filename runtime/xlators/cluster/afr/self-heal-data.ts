@@ -3,11 +3,13 @@
  * file wait; other files are untouched), pick the source, copy it to each sink block by block, cut the
  * sink to the source's size, restore times, clear the data counters.
  *
- * "diff" compares each block of source and sink and writes only differing blocks (we have no remote
- * checksum fop, so this saves the sink's writes, not the transfer); "full" writes everything, leaving
- * holes for zero blocks; "auto" uses diff when the sink already has data.
+ * "diff" compares each block's checksum on source and sink (rchecksum: computed where the data is, so
+ * equal blocks never cross the network) and copies only differing blocks; "full" writes everything,
+ * leaving holes for zero blocks; "auto" uses diff when the sink already has data. A brick that cannot
+ * checksum (ENOSYS: an earlier version) has its blocks read and compared here instead.
  */
 import { constants as fsc } from "node:fs";
+import { FopError } from "../../../core/errors";
 import { Fd, type CallCtx } from "../../../core/types";
 import type { Afr } from "./afr";
 import { dataLock } from "./inode-write";
@@ -38,14 +40,29 @@ async function copyData(afr: Afr, ctx: CallCtx, path: string, src: number, sink:
   const kfd = new Fd(path, fsc.O_RDWR);
   await s.open(ctx, { path }, fsc.O_RDONLY, sfd);
   let written = 0;
+  let checksums = true;
   try {
     await k.open(ctx, { path }, fsc.O_RDWR | (diff ? 0 : fsc.O_TRUNC), kfd);
     try {
+      /** Whether the sink's block equals the source's, by checksums; undefined when a brick cannot tell. */
+      const sameByChecksum = async (off: number, len: number): Promise<boolean | undefined> => {
+        if (!checksums) return undefined;
+        try {
+          const [a, b] = await Promise.all([s.rchecksum(ctx, sfd, off, len), k.rchecksum(ctx, kfd, off, len)]);
+          return a.equals(b);
+        } catch (err) {
+          if (FopError.from(err).code !== "ENOSYS") throw err;
+          checksums = false;
+          return undefined;
+        }
+      };
       const copyBlock = async (off: number) => {
         const len = Math.min(block, size - off);
+        const compare = diff && off < sinkSize;
+        if (compare && (await sameByChecksum(off, len)) === true) return;
         const [data, old] = await Promise.all([
           s.read(ctx, sfd, len, off),
-          diff && off < sinkSize ? k.read(ctx, kfd, len, off) : Promise.resolve(undefined),
+          compare && !checksums ? k.read(ctx, kfd, len, off) : Promise.resolve(undefined),
         ]);
         if (old ? old.equals(data) : !diff && isZero(data)) return;
         await k.write(ctx, kfd, data, off);

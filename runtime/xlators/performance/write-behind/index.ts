@@ -243,6 +243,12 @@ export class WriteBehind extends Xlator {
     if (inode.fdCount === 0 && inode.idle && !inode.orphanError) this.inodes.delete(inode.key);
   }
 
+  override async rchecksum(ctx: CallCtx, fd: Fd, offset: number, len: number, xdata?: Xdata): Promise<Buffer> {
+    const st = fd.get<WbFd>(this);
+    if (st) await this.drain(st.inode);
+    return this.child.rchecksum(ctx, fd, offset, len, xdata);
+  }
+
   override async read(ctx: CallCtx, fd: Fd, size: number, offset: number, xdata?: Xdata): Promise<Buffer> {
     const st = fd.get<WbFd>(this);
     if (st) await this.drain(st.inode);

@@ -53,6 +53,8 @@ export class ConnectionLost extends FopError {
  */
 export class ClientConnection {
   private readonly pending = new Map<number, Pending>();
+  /** The fops the server listed in its handshake (LATER_FOPS it does not list are not sent). */
+  serverFops: ReadonlySet<string> = new Set();
   private nextId = 1;
   private lastHeard = Date.now();
   private pingOutstanding = false;
@@ -160,6 +162,7 @@ export class ClientConnection {
         socket.removeAllListeners("error");
         const conn = new ClientConnection(socket, opts, decoder, writer);
         conn.clientId = msg.client;
+        conn.serverFops = new Set(Array.isArray(msg.fops) ? msg.fops : []);
         conn.attach();
         deliver = (c, transient) => conn.onData(c, transient);
         resolve(conn);

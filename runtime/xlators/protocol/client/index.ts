@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { FopError } from "../../../core/errors";
-import { FOP_NAMES, type FopName } from "../../../core/fops";
+import { FOP_NAMES, LATER_FOPS, type FopName } from "../../../core/fops";
 import type { CallCtx, Fd } from "../../../core/types";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import { FD_ARG, NEW_FD_ARG, RELEASE_FOPS, REOPEN_MASK, carriesFd, type WireNewFd } from "../../../protocol";
@@ -367,6 +367,8 @@ export class ProtocolClient extends Xlator {
   /** Sends one fop on `conn`: maps the fds in its arguments to their numbers on the server. */
   private async send(conn: ClientConnection, op: FopName, args: unknown[]): Promise<unknown> {
     const where = { xlator: this.name, fop: op };
+    // A server of an earlier version would drop the connection on a fop it does not know.
+    if (LATER_FOPS.has(op) && !conn.serverFops.has(op)) throw new FopError("ENOSYS", `${conn.address} does not serve ${op}`, where);
     const wire = args.slice();
     if (carriesFd(op)) {
       const fd = args[FD_ARG] as Fd;

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { FopError } from "../../../core/errors";
-import type { FopName } from "../../../core/fops";
+import { FOP_NAMES, type FopName } from "../../../core/fops";
 import { Fd, type CallCtx, type Flock } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
 import { metrics } from "../../../core/metrics";
@@ -187,7 +187,7 @@ export class ServerConnection {
     this.socket.setTimeout(timeout * 1500);
     metrics().connections.inc({ volume: msg.volume });
     this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, exportedVolume: msg.volume, label: msg.label }, "client attached");
-    this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id });
+    this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id, fops: [...FOP_NAMES] });
   }
 
   private send(msg: ServerMsg): void {

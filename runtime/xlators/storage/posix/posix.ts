@@ -3,7 +3,7 @@ import { constants as FS, existsSync, mkdirSync, readFileSync, realpathSync, sta
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { FopError } from "../../../core/errors";
 import type {
   CallCtx, DirEntry, Fd, Iatt, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
@@ -31,6 +31,8 @@ export interface PosixOptions {
 export const INDEX_XATTR = "trusted.gha.index";
 export const BRICK_ID_XATTR = "trusted.gha.brick-id";
 export const CHANGELOG_KEYS_XATTR = "trusted.gha.changelog-keys";
+/** The largest range one rchecksum reads (heal blocks are far smaller). */
+const RCHECKSUM_MAX = 16 << 20;
 
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -605,6 +607,22 @@ export class Posix extends Xlator {
         got += bytesRead;
       }
       return got === size ? buf : buf.subarray(0, got);
+    });
+  }
+
+  override async rchecksum(_ctx: CallCtx, fd: Fd, offset: number, len: number): Promise<Buffer> {
+    return this.guard("rchecksum", fd.path, async () => {
+      const s = this.fdState(fd, "rchecksum");
+      if (s.isDir) throw this.fail("EISDIR", "rchecksum", fd.path);
+      if (!(len >= 0) || !(offset >= 0) || len > RCHECKSUM_MAX) throw this.fail("EINVAL", "rchecksum", `bad range ${offset}+${len}`);
+      const buf = Buffer.allocUnsafe(len);
+      let got = 0;
+      while (got < len) {
+        const { bytesRead } = await readAsync(s.handle, buf, got, len - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return createHash("sha256").update(buf.subarray(0, got)).digest();
     });
   }
 
