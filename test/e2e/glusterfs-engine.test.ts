@@ -69,7 +69,7 @@ test("pulumi up/destroy of a Cluster with engine glusterfs; switching the engine
   writeFileSync(hostsFile, "127.0.0.1\tlocalhost\n");
   symlinkSync(join(repoRoot, "node_modules"), join(project, "node_modules"));
   writeFileSync(join(project, "Pulumi.yaml"), "name: glusterfs-engine-e2e\nruntime: nodejs\n");
-  // The component from this checkout's sources (the language host runs index.ts with tsx). A runtime
+  // The component from this checkout's sources (the language host runs index.ts through ts-node, type-checked). A runtime
   // bundle is passed so a preview with engine bundled does not build one.
   writeFileSync(
     join(project, "index.ts"),
