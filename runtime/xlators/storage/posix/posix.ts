@@ -594,35 +594,29 @@ export class Posix extends Xlator {
     });
   }
 
+  /** Up to `size` bytes of an open file from `offset` (fewer at its end): what read and rchecksum share. */
+  private async readRange(fop: "read" | "rchecksum", fd: Fd, size: number, offset: number): Promise<Buffer> {
+    const s = this.fdState(fd, fop);
+    if (s.isDir) throw this.fail("EISDIR", fop, fd.path);
+    if (!(size >= 0) || !(offset >= 0)) throw this.fail("EINVAL", fop, "negative size or offset");
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await readAsync(s.handle, buf, got, size - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === size ? buf : buf.subarray(0, got);
+  }
+
   override async read(_ctx: CallCtx, fd: Fd, size: number, offset: number): Promise<Buffer> {
-    return this.guard("read", fd.path, async (resolve) => {
-      const s = this.fdState(fd, "read");
-      if (s.isDir) throw this.fail("EISDIR", "read", fd.path);
-      if (!(size >= 0) || !(offset >= 0)) throw this.fail("EINVAL", "read", "negative size or offset");
-      const buf = Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await readAsync(s.handle, buf, got, size - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got === size ? buf : buf.subarray(0, got);
-    });
+    return this.guard("read", fd.path, () => this.readRange("read", fd, size, offset));
   }
 
   override async rchecksum(_ctx: CallCtx, fd: Fd, offset: number, len: number): Promise<Buffer> {
     return this.guard("rchecksum", fd.path, async () => {
-      const s = this.fdState(fd, "rchecksum");
-      if (s.isDir) throw this.fail("EISDIR", "rchecksum", fd.path);
-      if (!(len >= 0) || !(offset >= 0) || len > RCHECKSUM_MAX) throw this.fail("EINVAL", "rchecksum", `bad range ${offset}+${len}`);
-      const buf = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) {
-        const { bytesRead } = await readAsync(s.handle, buf, got, len - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return createHash("sha256").update(buf.subarray(0, got)).digest();
+      if (len > RCHECKSUM_MAX) throw this.fail("EINVAL", "rchecksum", `range of ${len} bytes exceeds ${RCHECKSUM_MAX}`);
+      return createHash("sha256").update(await this.readRange("rchecksum", fd, len, offset)).digest();
     });
   }
 
