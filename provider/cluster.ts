@@ -229,7 +229,7 @@ export class Cluster extends pulumi.ComponentResource {
         start: [
           scripts.installVolfileScript(volfile, content, `${host.paths.bin}/glusterfsd.js`),
           scripts.restartServiceScript(nodeService(i)),
-          scripts.waitForServerScript(host.paths, probeHostOf(n), port),
+          scripts.waitForServerScript(host.paths, probeHostOf(n), port, "gfs", 30, nodeService(i).logFile),
         ].join("\n"),
         // A stack deployed before stamps: a node already serving this very volfile is not restarted by
         // its bring-up (the server steps restart it, rolling, if the release changed).

@@ -186,7 +186,8 @@ export function ensureServingScript(s: ServiceDef, e: EnsureServing): string {
   const file = servingStampPath(s);
   let serving = `[ "$(cat ${sh(file)} 2>/dev/null || true)" = ${sh(e.stamp)} ]`;
   if (e.legacyVolfile) {
-    const digest = `"$(sha256sum < ${sh(e.legacyVolfile.path)} 2>/dev/null | cut -c1-16)"`;
+    // 2>/dev/null before the <: a missing volfile (first deploy) must not print a bash error.
+    const digest = `"$(sha256sum 2>/dev/null < ${sh(e.legacyVolfile.path)} | cut -c1-16)"`;
     serving = `{ ${serving} || { [ ! -e ${sh(file)} ] && [ ${digest} = ${fileDigest(e.legacyVolfile.content)} ]; }; }`;
   }
   return `if ${serving} && ${e.probe} >/dev/null 2>&1; then
@@ -200,11 +201,17 @@ echo ${sh(`${s.name} started ${e.stamp}`)}
 fi`;
 }
 
-/** Waits until the server answers a protocol handshake for its exported volume (polls, not a sleep). */
-export function waitForServerScript(p: HostPaths, host: string, port: number, volume = "gfs", seconds = 30): string {
+/**
+ * Waits until the server answers a protocol handshake for its exported volume (polls, not a sleep).
+ * When it does not, the end of `logFile` goes with the error: why the server is not up (e.g. "cannot
+ * listen on ...: EADDRINUSE") is there, not in the probe's last error.
+ */
+export function waitForServerScript(p: HostPaths, host: string, port: number, volume = "gfs", seconds = 30, logFile?: string): string {
   // A line before each wait: Pulumi shows a step's output, so a slow step says what it waits for.
+  const probe = `node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)} --timeout ${seconds}`;
+  const why = logFile === undefined ? "" : ` || { echo "${host}:${port} does not serve ${volume}; the end of ${logFile}:" >&2; tail -n 6 ${sh(logFile)} >&2 || true; exit 1; }`;
   return `echo "waiting up to ${seconds} s for ${host}:${port} to serve ${volume}"
-node ${sh(`${p.bin}/gluster-ha.js`)} probe ${sh(`${host}:${port}`)} ${sh(volume)} --timeout ${seconds}`;
+${probe}${why}`;
 }
 
 /**
