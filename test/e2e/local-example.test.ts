@@ -2,24 +2,16 @@
 // both A records answer, a second up changes nothing, node1 fails and returns (the seed's failover and
 // heal), a rolling option change never interrupts the site, destroy leaves only brick data.
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import {
-  digA as digAt, ensureBuilt, httpGet as httpGetAt, isMounted, pollSite, processesMentioning, pulumiProject, repoRoot, runReport,
-  snapshotPackage, tearDown, until, type Run,
+  digA as digAt, httpGet as httpGetAt, isMounted, pollSite, processesMentioning, localExampleProject, runReport, until, type Run,
 } from "../helpers/e2e-project";
 
-const example = join(repoRoot, "examples", "local");
 // The example runs from a copy, against a snapshot of the built package (test/helpers/e2e-project.ts).
-const project = pulumiProject(mkdtempSync("/tmp/gha-local-e2e-project-"), mkdtempSync("/tmp/gha-e2e-backend-"));
-const stack = "e2e";
-const stateDir = mkdtempSync("/tmp/gha-e2e-");
-chmodSync(stateDir, 0o755); // Apache's www-data must traverse it to reach the mount (mkdtemp gives 0700)
 // Our port range is 24400-24499; the example's defaults (24400/24453/24480) stay free for a manual run.
-const ports = { server: 24410, dns: 24454, web: 24482 };
-const clusterName = "cluster.gluster-ha.test";
-const mountPoint = `${stateDir}/client/mnt`;
+const local = localExampleProject({ name: "local", stack: "e2e", ports: { server: 24410, dns: 24454, web: 24482 } });
+const { project, stack, stateDir, mountPoint, ports, clusterName } = local;
 /** Durations and the steps pulumi printed, for the report at the end. */
 const report = runReport();
 
@@ -38,26 +30,10 @@ const clientDisconnects = (): number[] =>
 const mounted = (): boolean => isMounted(mountPoint);
 const gha = (host: string, args: string): Run => sh(`node ${stateDir}/${host}/opt/current/bin/gluster-ha.js ${args}`, 60_000);
 
-before(() => {
-  ensureBuilt();
-  assert.ok(existsSync(join(repoRoot, "dist", "provider", "index.js")), "npm run build must produce dist/provider/index.js");
-  for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(project.dir, f));
-  cpSync(join(example, "fixtures"), join(project.dir, "fixtures"), { recursive: true });
-  snapshotPackage(project.dir);
-  const init = pulumi(`stack init ${stack}`, 900_000); // a cold engine build takes minutes
-  assert.equal(init.status, 0, init.stderr);
-  const settings = { stateDir, serverPort: ports.server, dnsPort: ports.dns, webPort: ports.web };
-  const plain = Object.entries(settings).map(([k, v]) => `--plaintext ${k}=${v}`).join(" ");
-  const set = pulumi(`config set-all --stack ${stack} ${plain}`, 60_000);
-  assert.equal(set.status, 0, set.stderr);
-});
+before(() => local.setUp());
 
 after(async () => {
-  await tearDown({
-    project, stack, stateDir, mountPoint, hosts: ["client", "node1", "node2"],
-    stopFixtures: `bash fixtures/bind.sh stop ${stateDir}/bind >/dev/null 2>&1 || true
-bash fixtures/apache.sh stop ${stateDir}/apache >/dev/null 2>&1 || true`,
-  });
+  await local.tearDown();
   report.print();
 });
 

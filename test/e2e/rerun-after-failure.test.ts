@@ -4,24 +4,16 @@
 // completes without a duplicate server; a `pulumi up` killed with SIGKILL once both servers serve is
 // completed by the next one; destroy leaves nothing running.
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  digA as digAt, ensureBuilt, httpGet as httpGetAt, isMounted, processesMentioning, pulumiProject, repoRoot, runReport,
-  snapshotPackage, tearDown, until, type Run,
+  digA as digAt, httpGet as httpGetAt, isMounted, processesMentioning, localExampleProject, runReport, until, type Run,
 } from "../helpers/e2e-project";
 
-const example = join(repoRoot, "examples", "local");
-const project = pulumiProject(mkdtempSync("/tmp/gha-rerun-e2e-project-"), mkdtempSync("/tmp/gha-rerun-e2e-backend-"));
-const stack = "rerun";
-const stateDir = mkdtempSync("/tmp/gha-rerun-e2e-");
-chmodSync(stateDir, 0o755); // Apache's www-data must traverse it to reach the mount (mkdtemp gives 0700)
 // Our port range is 25100-25199.
-const ports = { server: 25110, dns: 25154, web: 25182 };
-const clusterName = "cluster.gluster-ha.test";
-const mountPoint = `${stateDir}/client/mnt`;
+const local = localExampleProject({ name: "rerun", stack: "rerun", ports: { server: 25110, dns: 25154, web: 25182 } });
+const { project, stack, stateDir, mountPoint, ports, clusterName } = local;
 const nodes = ["node1", "node2"] as const;
 const report = runReport();
 // Another program on node2's server address and port: node2's server cannot listen until it is gone.
@@ -90,26 +82,11 @@ async function assertClusterServes(marker: string): Promise<void> {
   }
 }
 
-before(() => {
-  ensureBuilt();
-  for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(project.dir, f));
-  cpSync(join(example, "fixtures"), join(project.dir, "fixtures"), { recursive: true });
-  snapshotPackage(project.dir);
-  const init = pulumi(`stack init ${stack}`, 900_000); // a cold engine build takes minutes
-  assert.equal(init.status, 0, init.stderr);
-  const settings = { stateDir, serverPort: ports.server, dnsPort: ports.dns, webPort: ports.web };
-  const plain = Object.entries(settings).map(([k, v]) => `--plaintext ${k}=${v}`).join(" ");
-  const set = pulumi(`config set-all --stack ${stack} ${plain}`, 60_000);
-  assert.equal(set.status, 0, set.stderr);
-});
+before(() => local.setUp());
 
 after(async () => {
   squatter.close();
-  await tearDown({
-    project, stack, stateDir, mountPoint, hosts: ["client", "node1", "node2"],
-    stopFixtures: `bash fixtures/bind.sh stop ${stateDir}/bind >/dev/null 2>&1 || true
-bash fixtures/apache.sh stop ${stateDir}/apache >/dev/null 2>&1 || true`,
-  });
+  await local.tearDown();
   report.print();
 });
 

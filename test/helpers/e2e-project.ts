@@ -8,7 +8,7 @@
  *   const up = await project.pulumiAsync(`up --yes --skip-preview --stack ${stack}`);
  */
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -257,4 +257,38 @@ export function killLeftovers(stateDir: string, hosts: string[], mountPoint: str
   }
   spawnSync("fusermount", ["-uz", mountPoint], { stdio: "ignore" });
   for (const line of processesMentioning(stateDir)) spawnSync("kill", ["-9", line.split(" ")[0]!]);
+}
+
+/**
+ * examples/local as an e2e project of its own: a copy of the example (Pulumi.yaml, index.ts, fixtures)
+ * against a snapshot of the built package, its own backend, state dir and stack, on the test's ports.
+ * `setUp()` (in `before`) initialises the stack and its config; `tearDown()` (in `after`) destroys it
+ * and stops the fixtures (BIND, Apache).
+ */
+export function localExampleProject(o: { name: string; stack: string; ports: { server: number; dns: number; web: number } }) {
+  const example = join(repoRoot, "examples", "local");
+  const project = pulumiProject(mkdtempSync(`/tmp/gha-${o.name}-e2e-project-`), mkdtempSync(`/tmp/gha-${o.name}-e2e-backend-`));
+  const stateDir = mkdtempSync(`/tmp/gha-${o.name}-e2e-`);
+  chmodSync(stateDir, 0o755); // Apache's www-data must traverse it to reach the mount (mkdtemp gives 0700)
+  const mountPoint = `${stateDir}/client/mnt`;
+  return {
+    project, stack: o.stack, stateDir, mountPoint, ports: o.ports, clusterName: "cluster.gluster-ha.test",
+    setUp(): void {
+      ensureBuilt();
+      for (const f of ["Pulumi.yaml", "index.ts"]) copyFileSync(join(example, f), join(project.dir, f));
+      cpSync(join(example, "fixtures"), join(project.dir, "fixtures"), { recursive: true });
+      snapshotPackage(project.dir);
+      const init = project.pulumi(`stack init ${o.stack}`, 900_000); // a cold engine build takes minutes
+      if (init.status !== 0) throw new Error(`pulumi stack init: ${init.stderr}`);
+      const settings = { stateDir, serverPort: o.ports.server, dnsPort: o.ports.dns, webPort: o.ports.web };
+      const plain = Object.entries(settings).map(([k, v]) => `--plaintext ${k}=${v}`).join(" ");
+      const set = project.pulumi(`config set-all --stack ${o.stack} ${plain}`, 60_000);
+      if (set.status !== 0) throw new Error(`pulumi config set-all: ${set.stderr}`);
+    },
+    tearDown: () => tearDown({
+      project, stack: o.stack, stateDir, mountPoint, hosts: ["client", "node1", "node2"],
+      stopFixtures: `bash fixtures/bind.sh stop ${stateDir}/bind >/dev/null 2>&1 || true
+bash fixtures/apache.sh stop ${stateDir}/apache >/dev/null 2>&1 || true`,
+    }),
+  };
 }
