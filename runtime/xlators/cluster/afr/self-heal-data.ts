@@ -97,11 +97,13 @@ export async function healData(afr: Afr, path: string, opts: HealOptions = {}): 
     }
     if (v.source === undefined) return { healed: false, splitBrain: false, bytes: 0 };
     const src = insp.present.get(v.source)!.stat;
-    afr.log.debug({
-      path, source: afr.children[v.source]!.name, sinks: v.sinks.map((i) => afr.children[i]!.name),
-      sizes: Object.fromEntries([...insp.present].map(([i, r]) => [afr.children[i]!.name, r.stat.size])),
-      matrix: [...direction(afr, insp, "data").accused], pending: v.pending,
-    }, "data heal direction");
+    if (afr.log.isLevelEnabled("debug")) {
+      afr.log.debug({
+        path, source: afr.children[v.source]!.name, sinks: v.sinks.map((i) => afr.children[i]!.name),
+        sizes: Object.fromEntries([...insp.present].map(([i, r]) => [afr.children[i]!.name, r.stat.size])),
+        accused: direction(afr, insp, "data").accused.map((i) => afr.children[i]!.name), pending: v.pending,
+      }, "data heal direction");
+    }
     let bytes = 0;
     for (const sink of v.sinks) {
       const sinkStat = insp.present.get(sink)!.stat;
