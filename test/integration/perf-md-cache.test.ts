@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FaultCluster, seedClientVolfile, waitFor } from "../helpers/cluster";
 import { mountVolfile, type Mounted } from "../helpers/mount";
+import { stopAllServers } from "../helpers/servers";
 import { posixSuite } from "../helpers/posix-suite";
 
 const PORT = 24340;
@@ -40,6 +41,7 @@ before(async () => {
 after(async () => {
   for (const m of [main, longCache, other]) await m?.unmount().catch(() => undefined);
   await cluster?.close();
+  await stopAllServers(); // and the cluster's temp dirs
 });
 
 posixSuite("seed topology through the default md-cache", () => main!.mountpoint);
