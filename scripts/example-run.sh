@@ -19,6 +19,11 @@ if [ ! -f "$repo/dist/provider/index.js" ] || [ ! -f "$repo/dist/bin/glusterfsd.
 fi
 
 . "$repo/scripts/pulumi-env.sh"
+# The language host leaves a pipes directory in the temp dir after every program run: give it one of
+# its own, removed when this script ends.
+TMPDIR="$(mktemp -d)"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 PATH="$("$repo/scripts/pulumi-engine.sh" | tail -n 1):$PATH"
 export PATH
 stack="${GLUSTER_HA_STACK:-$default_stack}"

@@ -5,7 +5,7 @@
 // Ports: glusterd's 24007 and the bricks' 49152+ only (DNS mode hosts, no Apache).
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { glusterdPidfile } from "../../provider/engines/glusterfs-scripts";
@@ -16,12 +16,13 @@ const ENGINE_TIMEOUT_MS = 15 * 60_000;
 const PULUMI_TIMEOUT_MS = 5 * 60_000;
 
 function engineEnv(stateDir: string): NodeJS.ProcessEnv {
+  mkdirSync(stateDir, { recursive: true }); // also the language host's TMPDIR (it leaves a pipes dir per run)
   const bin = spawnSync("bash", [join(repoRoot, "scripts/pulumi-engine.sh")], { encoding: "utf8", timeout: ENGINE_TIMEOUT_MS });
   assert.equal(bin.status, 0, `scripts/pulumi-engine.sh failed:\n${bin.stderr}`);
   const binDir = bin.stdout.trim().split("\n").pop()!;
   const r = spawnSync("bash", ["-c", `. "${join(repoRoot, "scripts/pulumi-env.sh")}" && env -0`], {
     encoding: "utf8",
-    env: { ...process.env, PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "glusterfs-engine-test" },
+    env: { ...process.env, PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "glusterfs-engine-test", TMPDIR: stateDir },
   });
   assert.equal(r.status, 0, r.stderr);
   const env = Object.fromEntries(r.stdout.split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));

@@ -27,9 +27,10 @@ function engineBinDir(): string {
 
 /** The offline settings of scripts/pulumi-env.sh, with the state and passphrase local to one test. */
 function offlineEnv(binDir: string, stateDir: string): NodeJS.ProcessEnv {
+  mkdirSync(stateDir, { recursive: true }); // also the language host's TMPDIR (it leaves a pipes dir per run)
   const r = spawnSync("bash", ["-c", `. "${join(repoRoot, "scripts/pulumi-env.sh")}" && env -0`], {
     encoding: "utf8",
-    env: { ...process.env, PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "engine-test" },
+    env: { ...process.env, PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "engine-test", TMPDIR: stateDir },
   });
   assert.equal(r.status, 0, r.stderr);
   const env = Object.fromEntries(r.stdout.split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));

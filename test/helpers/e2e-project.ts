@@ -36,7 +36,11 @@ export interface PulumiProject {
 
 /** Runs pulumi in `dir` with the offline engine and a file backend in `backendDir`. */
 export function pulumiProject(dir: string, backendDir: string): PulumiProject {
-  const env = (): NodeJS.ProcessEnv => ({ ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}` });
+  // TMPDIR inside the backend dir (removed at teardown): the language host leaves a pipes directory in
+  // the temp dir after every program run.
+  const tmp = join(backendDir, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, PULUMI_BACKEND_URL: `file://${backendDir}`, TMPDIR: tmp });
   const pulumiScript = (args: string): string => `set -euo pipefail
 . ${repoRoot}/scripts/pulumi-env.sh
 PATH="$(${repoRoot}/scripts/pulumi-engine.sh | tail -n 1):$PATH"
