@@ -3,7 +3,7 @@
  * up and prints the suite's summary. The run is identified by the test runner's pid (every test file
  * is a child process of the same `node --test`), so concurrent runs do not mix.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -45,4 +45,10 @@ export function totals(lines: ReportLine[]): Counters {
 
 export function clearReport(): void {
   rmSync(REPORT_FILE, { force: true });
+  // The directory too, once no other run's report is in it.
+  try {
+    rmdirSync(DIR);
+  } catch {
+    // another run's report, or already gone
+  }
 }

@@ -283,8 +283,11 @@ test("a server going away or coming back empties the cache", async (t) => {
   assert.equal(probe.n("lookup"), 2);
 });
 
-test("the client's mount stack puts md-cache on top of the volfile's graph", () => {
-  const text = "volume ds\ntype storage/posix\noption directory /tmp/gha-mdc-never-started\nend-volume\n";
+test("the client's mount stack puts md-cache on top of the volfile's graph", (t) => {
+  // storage/posix prepares its directory at init, even in a graph that is never started.
+  const dir = mkdtempSync(join(tmpdir(), "gha-mdc-never-started-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const text = `volume ds\ntype storage/posix\noption directory ${dir}\nend-volume\n`;
   const v = checkVolfile(parseVolfile(text, "client.vol"));
   const stacked = withMdCache(v, 2);
   assert.equal(stacked.top, "ds-md-cache");
