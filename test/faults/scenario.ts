@@ -2,8 +2,6 @@
 // through the mount, counters recorded for the summary, and the assertions (lost 0, divergent 0, crashes 0).
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
 import { verify, type AckLedger } from "../helpers/checksum-writer";
 import type { ClusterMount, FaultCluster } from "../helpers/cluster";
 import { record } from "./report";
@@ -44,20 +42,11 @@ export async function finishScenario(
   assert.ok(files > 0, "the scenario wrote something");
 }
 
-/** The trusted.* xattrs and sizes of every entry still pending heal, on both bricks (for failure messages). */
+/** The sizes and AFR counters of every entry still pending heal, on both bricks (for failure messages). */
 async function changelogs(c: FaultCluster): Promise<string> {
   try {
     const info = await c.healInfo();
-    const paths = [...new Set(info.bricks.flatMap((b) => b.entries.map((e) => e.path)))].slice(0, 5);
-    return paths.flatMap((p) => c.bricks.map((b, i) => {
-      try {
-        const x = execFileSync("getfattr", ["-d", "-m", "trusted", "-e", "hex", join(b, p)], { encoding: "utf8" }).trim().split("\n").slice(1).join(" ");
-        const size = execFileSync("stat", ["-c", "%s", join(b, p)], { encoding: "utf8" }).trim();
-        return `brick${i + 1}${p}: size ${size} ${x}`;
-      } catch (e) {
-        return `brick${i + 1}${p}: ${(e as Error).message.split("\n")[0]}`;
-      }
-    })).join("\n");
+    return c.changelogs(info.bricks.flatMap((b) => b.entries.map((e) => e.path)));
   } catch (e) {
     return `(heal info failed: ${(e as Error).message})`;
   }

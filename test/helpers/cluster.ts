@@ -10,7 +10,7 @@
  * so an iptables rule on the node's address cuts the node off completely (see iptables.ts).
  */
 import { execFile, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -330,19 +330,19 @@ export class FaultCluster {
     return `events:\n${lines.slice(-limit).map((l) => `  ${l.t} ${l.text}`).join("\n")}`;
   }
 
-  /** The AFR counters (data/metadata/entry) of each path on each brick, for failure messages. */
+  /** The size and AFR counters (data/metadata/entry) of each path on each brick, for failure messages. */
   changelogs(paths: string[]): string {
     const ids = ([1, 2] as const).map((n) => { try { return `node${n}=${this.brickId(n).slice(0, 8)}`; } catch { return `node${n}=?`; } }).join(" ");
-    return `(${ids}) ` + [...new Set(paths)].slice(0, 4).map((p) => `${p} ${this.bricks.map((b, n) => {
+    return `(${ids})\n` + [...new Set(paths)].slice(0, 5).map((p) => `  ${p} ${this.bricks.map((b, n) => {
       try {
         const full = join(b, p);
         const marks = listAttributesSync(full).filter((k) => k.startsWith("trusted.afr."))
           .map((k) => { const v = getAttributeSync(full, k)!; return `${k.slice(12, 20)}=${v.readInt32BE(0)}/${v.readInt32BE(4)}/${v.readInt32BE(8)}`; });
-        return `node${n + 1}[${marks.join(" ")}]`;
+        return `node${n + 1}[size ${statSync(full).size} ${marks.join(" ")}]`;
       } catch (e) {
         return `node${n + 1}[${(e as NodeJS.ErrnoException).code ?? e}]`;
       }
-    }).join(" ")}`).join("; ");
+    }).join(" ")}`).join("\n");
   }
 
   /** Entries waitHealed had to look up through a mount to get them healed. */
