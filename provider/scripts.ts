@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { ConfigError } from "../runtime/core/errors";
 import { renderSystemdUnit } from "./planners/systemd";
+import nodeFlags from "../runtime/cli/node-flags.json";
 
 /** Single-quotes a value for sh. */
 export function sh(value: string | number): string {
@@ -108,8 +109,9 @@ export interface ServiceDef {
   mountPoint?: string;
 }
 
+/** The service's command: node with the CLIs' V8 flags (runtime/cli/node-flags.json says why). */
 function processArgv(s: ServiceDef): string[] {
-  return ["node", ...s.args];
+  return ["node", ...nodeFlags.flags, ...s.args];
 }
 
 /** (Re)starts the service with the current volfile and runtime. */

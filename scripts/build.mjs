@@ -1,12 +1,14 @@
 // Builds the CLIs (one bundle each, native modules left external) and the Pulumi component.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, readdirSync } from "node:fs";
 
 // fuse-native built with our patches (patches/fuse-native/*.patch) into native/fuse-native/: the FUSE
 // bridge loads it from there (runtime/fuse/native.ts). Returns at once when already built.
 execFileSync("bash", ["scripts/build-fuse-native.sh"], { stdio: "inherit" });
 
+// The CLIs run with the V8 flags of runtime/cli/node-flags.json (why: see there); `env -S` splits the #! line.
+const nodeFlags = JSON.parse(readFileSync("runtime/cli/node-flags.json", "utf8")).flags;
 const external = ["fuse-native", "@napi-rs/xattr", "msgpackr-extract", "prom-client", "pino", "thread-stream"];
 const clis = readdirSync("runtime/cli").filter((f) => f.endsWith(".ts") && !f.startsWith("_"));
 await build({
@@ -18,9 +20,10 @@ await build({
   format: "cjs",
   sourcemap: true,
   external,
-  banner: { js: "#!/usr/bin/env node" },
+  banner: { js: `#!/usr/bin/env -S node ${nodeFlags.join(" ")}` },
   logLevel: "warning",
 });
+for (const f of clis) chmodSync(`dist/bin/${f.replace(/\.ts$/, ".js")}`, 0o755);
 if (existsSync("provider/index.ts")) {
   await build({
     entryPoints: ["provider/index.ts"],

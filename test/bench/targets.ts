@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { join, resolve } from "node:path";
+import nodeFlags from "../../runtime/cli/node-flags.json";
 
 export const REPO = resolve(__dirname, "../..");
 const SEED = resolve(REPO, "test/fixtures/seed");
@@ -131,7 +132,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
   const procs: ChildProcess[] = [];
   const start = (role: string, args: string[]) => {
     const log = fs.openSync(join(root, `${role}.log`), "a");
-    const p = spawn(process.execPath, [...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root });
+    const p = spawn(process.execPath, [...nodeFlags.flags, ...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root });
     fs.closeSync(log);
     procs.push(p);
     return p;

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { renderApacheSite } from "../../provider/planners/apache";
 import { planDnsRecords, renderHostsLines, renderNsupdate } from "../../provider/planners/dns";
 import { renderSystemdUnit } from "../../provider/planners/systemd";
+import { hostPaths, restartServiceScript } from "../../provider/scripts";
 import { renderClientVolfile, renderServerVolfile, type ServerVolfileInput } from "../../provider/planners/volfiles";
 
 const seed = (f: string): string => readFileSync(join(__dirname, "..", "fixtures", "seed", f), "utf8");
@@ -164,4 +165,21 @@ test("systemd units pass systemd-analyze verify", (t) => {
   const complaints = (r.stderr ?? "").split("\n").filter((l) => l.includes(dir));
   assert.deepEqual(complaints, [], r.stderr);
   assert.equal(r.status, 0, r.stderr);
+});
+
+test("services and the CLIs run node with the V8 flags of runtime/cli/node-flags.json", () => {
+  const { flags } = JSON.parse(readFileSync(join(__dirname, "..", "..", "runtime", "cli", "node-flags.json"), "utf8")) as { flags: string[] };
+  assert.ok(flags.length > 0);
+  const paths = hostPaths("/opt/gluster-ha");
+  const def = { name: "gluster-ha-node1", paths, args: [`${paths.bin}/glusterfsd.js`, "-f", "/opt/gluster-ha/etc/server.vol"], logFile: "/x.log", description: "d" };
+  for (const manager of ["process", "systemd"] as const) {
+    const script = restartServiceScript({ ...def, manager });
+    assert.ok(script.includes(`node ${flags.join(" ")} /opt/gluster-ha/current/bin/glusterfsd.js -f`), `${manager}: ${script}`);
+  }
+  // The built CLIs: their #! line passes the flags, and runs (env -S splits it).
+  const bin = join(__dirname, "..", "..", "dist", "bin", "glusterfsd.js");
+  assert.equal(readFileSync(bin, "utf8").split("\n")[0], `#!/usr/bin/env -S node ${flags.join(" ")}`);
+  const r = spawnSync(bin, ["--help"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /glusterfsd/);
 });
