@@ -60,6 +60,18 @@ export interface SetattrArgs {
   size?: number; // truncate / extend
 }
 
+/**
+ * What another client changed, as a server announces it (upcall): `gfids` and `paths` name files whose
+ * attributes or xattrs changed, `entries` names created, removed or renamed (and anything under them).
+ */
+export interface Invalidation {
+  gfids: string[];
+  paths: string[];
+  entries: string[];
+  /** A name of a file not known by gfid went away: any file with several names may have one fewer. */
+  links?: boolean;
+}
+
 export interface LookupResult {
   stat: Iatt;
   /** Requested xattrs that exist (see XDATA.wantXattrs). */

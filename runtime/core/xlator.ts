@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { FOP_NAMES, type Fops } from "./fops";
 import { ConfigError, FopError } from "./errors";
+import type { Invalidation } from "./types";
 
 /** Events that travel through the graph (GlusterFS's notify). */
 export type XlatorEvent = "child-up" | "child-down";
@@ -81,6 +82,25 @@ export class Xlator {
   notify(event: XlatorEvent, from: Xlator): void {
     void from;
     for (const p of this.parents) p.notify(event, this);
+  }
+
+  /** Another client changed these (a server's upcall, rising from protocol/client). Default: pass it up. */
+  othersChanged(change: Invalidation, from: Xlator): void {
+    void from;
+    for (const p of this.parents) p.othersChanged(change, this);
+  }
+
+  /**
+   * Seconds this translator would cache what it is told if servers report others' changes (md-cache);
+   * protocol/client asks its ancestors, and asks the server for upcalls when any says more than 0.
+   */
+  invalidationInterest(): number {
+    return Math.max(0, ...this.parents.map((p) => p.invalidationInterest()));
+  }
+
+  /** Whether every change others make reaches this translator as othersChanged() (protocol/client: the server said so). */
+  invalidationsDelivered(): boolean {
+    return this.children.length > 0 && this.children.every((c) => c.invalidationsDelivered());
   }
 
   /** Whether this translator can serve fops now (protocol/client: connected; afr: any child up). */

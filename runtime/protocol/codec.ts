@@ -17,10 +17,16 @@ export interface HelloMsg {
   timeout?: number;
   /** Free-form label of the client (host/pid) for the server's logs. */
   label?: string;
+  /**
+   * Seconds the client caches what it is told (md-cache): the server sends it `upcall`s about changes
+   * others make to what it looked at within that time. Absent: no upcalls (earlier clients).
+   */
+  upcalls?: number;
 }
 /** Server -> client: the handshake succeeded; `client` is the identity the server gave this connection. */
 /** `fops`: what the server serves (absent: the first version's set, without LATER_FOPS). */
-export interface HelloOkMsg { t: "hello-ok"; version: number; client: string; fops?: string[] }
+/** `upcalls`: the server will send them (the client asked, and the server's cache-invalidation is on). */
+export interface HelloOkMsg { t: "hello-ok"; version: number; client: string; fops?: string[]; upcalls?: boolean }
 /** Server -> client: the handshake was refused (EACCES: auth, ENOENT: no such volume, EPROTO: version). */
 export interface HelloErrMsg { t: "hello-err"; code: string; message: string }
 /** `pl`: the index of the argument that travels as the frame's raw payload (see framing.ts). */
@@ -30,9 +36,15 @@ export interface ReplyOkMsg { t: "rep"; id: number; ok: unknown; pl?: number }
 export interface ReplyErrMsg { t: "rep"; id: number; err: { code: string; message: string } }
 export interface PingMsg { t: "ping"; id: number }
 export interface PongMsg { t: "pong"; id: number }
+/**
+ * Server -> client, unasked: others changed these (GlusterFS's cache-invalidation upcall). `gfids` and
+ * `paths`: files whose attributes or xattrs changed; `entries`: names created, removed or renamed;
+ * `links`: a name of a file not known by gfid went away (files with several names may have one fewer).
+ */
+export interface UpcallMsg { t: "upcall"; gfids: string[]; paths: string[]; entries: string[]; links?: boolean }
 
 export type ClientMsg = HelloMsg | RequestMsg | PingMsg;
-export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg;
+export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg | UpcallMsg;
 export type Msg = ClientMsg | ServerMsg;
 
 /** Anything wrong with the bytes on the wire: the connection that sent them is dropped. */
@@ -116,6 +128,12 @@ export function decodeServerMsg(body: Buffer, payload?: Buffer): ServerMsg {
     case "pong":
       if (!isId(m.id)) throw new ProtocolError("pong without a valid id");
       return m as unknown as PongMsg;
+    case "upcall":
+      for (const k of ["gfids", "paths", "entries"] as const) {
+        const v = m[k];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new ProtocolError(`malformed upcall (${k})`);
+      }
+      return m as unknown as UpcallMsg;
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
   }

@@ -8,9 +8,8 @@ import nodeFlags from "../../runtime/cli/node-flags.json";
 
 export const REPO = resolve(__dirname, "../..");
 const SEED = resolve(REPO, "test/fixtures/seed");
-/** This bench's ports (24300-24399). */
-const PORT_NODE1 = 24301;
-const PORT_NODE2 = 24302;
+/** This bench's ports (24300-24399); GHA_BENCH_PORTS=P1,P2 moves them (to run beside another bench). */
+const [PORT_NODE1, PORT_NODE2] = (process.env.GHA_BENCH_PORTS ?? "24301,24302").split(",").map(Number) as [number, number];
 
 export interface Target {
   name: string;

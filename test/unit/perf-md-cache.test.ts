@@ -331,3 +331,69 @@ test("every attribute md-cache hands up carries the gfid's inode number, whichev
   assert.equal((await md.lookup(ctx, { path: "/d/f" })).stat.ino, created.ino);
   assert.equal((await md.lookup(ctx, { path: "/" })).stat.ino, 1, "the root is inode 1");
 });
+
+/** A client whose servers report others' changes (as protocol/client says once a server agreed to upcalls). */
+function upcallClient(s: Setup, options: Partial<MdCacheOptions> = {}): { md: MdCache; probe: Probe } {
+  const c = s.client(options);
+  c.probe.invalidationsDelivered = () => true;
+  c.md.notify("child-up", c.probe);
+  return c;
+}
+
+test("with upcalls, entries are served for invalidation-timeout, and an upcall drops what it names", async (t) => {
+  const s = setup(t);
+  const { md, probe } = upcallClient(s, { timeout: 1, "invalidation-timeout": 60 });
+  assert.equal(md.invalidationInterest(), 60, "asks the servers for upcalls");
+  await mkfile(s.posix, "/f", "abc");
+  await mkfile(s.posix, "/g", "x");
+  const f = await md.lookup(ctx, { path: "/f" });
+  await md.lookup(ctx, { path: "/g" });
+  s.clock.now += 30_000;
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 2, "still cached after 30 s");
+  md.othersChanged({ gfids: [f.stat.gfid], paths: [], entries: [] }, probe);
+  await md.lookup(ctx, { path: "/f" });
+  await md.lookup(ctx, { path: "/g" });
+  assert.equal(probe.n("lookup"), 3, "only the file named was dropped");
+  md.othersChanged({ gfids: [], paths: [], entries: ["/g"] }, probe);
+  await md.lookup(ctx, { path: "/g" });
+  assert.equal(probe.n("lookup"), 4, "a name removed or renamed: looked up again");
+  // a lost connection: back to the short timeout, everything dropped
+  probe.invalidationsDelivered = () => false;
+  md.notify("child-down", probe);
+  await md.lookup(ctx, { path: "/f" });
+  s.clock.now += 2000;
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 6);
+  assert.equal(s.client({ "cache-invalidation": false }).md.invalidationInterest(), 0);
+});
+
+test("a reply in flight when an upcall arrives is not cached (it may predate the change)", async (t) => {
+  const s = setup(t);
+  const { md, probe } = upcallClient(s);
+  await mkfile(s.posix, "/f", "abc");
+  let release!: () => void;
+  probe.hold = { fop: "lookup", until: new Promise((r) => (release = r)) };
+  const pending = md.lookup(ctx, { path: "/f" });
+  await new Promise((r) => setTimeout(r, 10));
+  md.othersChanged({ gfids: ["00000000-0000-0000-0000-00000000beef"], paths: [], entries: [] }, probe);
+  release();
+  await pending;
+  probe.hold = undefined;
+  await md.lookup(ctx, { path: "/f" });
+  assert.equal(probe.n("lookup"), 2, "the raced reply was not kept");
+});
+
+test("with upcalls, closing a written file fetches its attributes once: the stats after it are cached", async (t) => {
+  const s = setup(t);
+  const { md, probe } = upcallClient(s);
+  await mkfile(md, "/w", "hello");
+  assert.equal(probe.n("fstat"), 1, "one fstat at release");
+  const st = await md.stat(ctx, { path: "/w" });
+  assert.equal(st.size, 5);
+  assert.equal(probe.n("lookup"), 0, "served from what the release fetched");
+  // without upcalls: nothing fetched at release (entries would expire within a second anyway)
+  const plain = s.client();
+  await mkfile(plain.md, "/v", "hi");
+  assert.equal(plain.probe.n("fstat"), 0);
+});

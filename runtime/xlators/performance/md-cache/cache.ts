@@ -1,4 +1,4 @@
-import type { Iatt } from "../../../core/types";
+import type { Iatt, Invalidation } from "../../../core/types";
 
 /** One xattr as last seen: its value, or null when the file had none (ENODATA). */
 export interface CachedXattr {
@@ -70,6 +70,8 @@ export class MetadataCache {
   private nsEpoch = 0;
   /** The newest changedAt among evicted inodes (a fill for a file no longer here must not predate it). */
   private evictedChangedAt = 0;
+  /** The epoch of the last change another client made (upcall): fills that started before it are not cached. */
+  private othersChangedAt = 0;
   readonly counters: CacheCounters = {
     statHits: 0, statMisses: 0, xattrHits: 0, xattrNegativeHits: 0, xattrMisses: 0,
     invalidations: 0, evictions: 0, staleFillsDropped: 0,
@@ -125,7 +127,7 @@ export class MetadataCache {
 
   private accepts(gfid: string, since: FillToken): boolean {
     const inode = this.inodes.get(gfid);
-    const ok = (inode ? inode.changedAt : this.evictedChangedAt) <= since.epoch;
+    const ok = Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
     if (!ok) this.counters.staleFillsDropped++;
     return ok;
   }
@@ -245,6 +247,25 @@ export class MetadataCache {
     this.forgetName(path);
     const prefix = path === "/" ? "/" : `${path}/`;
     for (const p of this.names.keys()) if (p.startsWith(prefix)) this.names.delete(p);
+  }
+
+  /**
+   * Another client changed these (a server's upcall). Every fill in flight is dropped too: its reply
+   * may have been read before the change, and what it describes is not known until it arrives.
+   */
+  othersChanged(change: Invalidation): void {
+    this.othersChangedAt = ++this.epoch;
+    this.nsEpoch++;
+    const drop = (gfid: string | undefined) => {
+      if (gfid !== undefined && this.inodes.has(gfid)) this.invalidate(gfid);
+    };
+    for (const g of change.gfids) drop(g);
+    for (const p of change.paths) drop(this.lastGfidOf(p));
+    for (const e of change.entries) {
+      drop(this.lastGfidOf(e));
+      this.forgetTree(e);
+    }
+    if (change.links) for (const [g, inode] of this.inodes) if (inode.iatt && inode.iatt.nlink > 1) this.invalidate(g);
   }
 
   /** Forgets everything (a server went away or came back: anything may have changed). */

@@ -2,13 +2,15 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
 import {
-  XDATA, type CallCtx, type DirEntry, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
+  XDATA, type CallCtx, type DirEntry, type Fd, type Flock, type Iatt, type Invalidation, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
 } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/md-cache.json";
 import { MetadataCache } from "./cache";
 
 export interface MdCacheOptions {
   timeout: number;
+  "cache-invalidation": boolean;
+  "invalidation-timeout": number;
   "lru-limit": number;
   "cache-selinux": boolean;
   "cache-capability-xattrs": boolean;
@@ -24,7 +26,7 @@ interface MdFd {
 
 const CAPABILITY = "security.capability";
 
-const LIVE_OPTIONS = ["timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
+const LIVE_OPTIONS = ["timeout", "cache-invalidation", "invalidation-timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
 
 /**
  * The inode number of a file, from its gfid (as GlusterFS's storage/posix makes it): the bricks'
@@ -79,17 +81,36 @@ class XattrPolicy {
  * for up to `timeout` seconds. Attributes are kept by gfid, so a change through one hard-link name
  * shows through the others. Every change made through this client drops (or, where the reply
  * carries the new attributes, replaces) what it affects: the file, its parent directory, the names.
- * Changes made through other clients show once the entries expire, as with GlusterFS's md-cache.
+ * Changes made through other clients show once the entries expire, as with GlusterFS's md-cache —
+ * or at once, when the servers report them (cache-invalidation: upcalls), and then entries are kept
+ * for invalidation-timeout.
  */
 export class MdCache extends Xlator {
   declare options: Record<string, unknown> & MdCacheOptions;
   private xattrPolicy: XattrPolicy;
   readonly cache: MetadataCache;
+  /** Every server below reports others' changes (known at each connect/disconnect). */
+  private upcallsDelivered = false;
 
   constructor(init: XlatorInit<MdCacheOptions>, now?: () => number) {
     super(init);
     this.xattrPolicy = new XattrPolicy(this.options);
-    this.cache = new MetadataCache(() => this.options.timeout * 1000, () => this.options["lru-limit"], now);
+    this.cache = new MetadataCache(() => this.timeoutSeconds() * 1000, () => this.options["lru-limit"], now);
+  }
+
+  /** How long entries are served: long while every change of others is reported to us. */
+  private timeoutSeconds(): number {
+    return this.upcallsDelivered && this.options.timeout > 0 ? this.options["invalidation-timeout"] : this.options.timeout;
+  }
+
+  override invalidationInterest(): number {
+    return this.enabled && this.options["cache-invalidation"] ? this.options["invalidation-timeout"] : 0;
+  }
+
+  /** A server reported changes of another client: drop what they touched. */
+  override othersChanged(change: Invalidation, from: Xlator): void {
+    this.cache.othersChanged(change);
+    super.othersChanged(change, from);
   }
 
   private get enabled(): boolean {
@@ -289,7 +310,20 @@ export class MdCache extends Xlator {
     return this.changing(() => this.child.fsync(ctx, fd, datasync, xdata), () => this.landed(fd));
   }
 
-  override release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const s = fd.get<MdFd>(this);
+    if (this.enabled && this.upcallsDelivered && s?.dirty && s.gfid !== undefined) {
+      // What the writes made of the file, for the stats that follow (ls -l after cp): worth a round
+      // trip here (the caller does not wait for a release) while entries are kept for minutes.
+      this.landed(fd);
+      const since = this.cache.beginFill();
+      try {
+        this.cache.primeStat(undefined, this.stable(await this.child.fstat(ctx, fd)), since);
+        s.dirty = false;
+      } catch {
+        // the release goes on; the next stat asks the server
+      }
+    }
     return this.changing(() => this.child.release(ctx, fd, xdata), () => this.landed(fd));
   }
 
@@ -414,6 +448,7 @@ export class MdCache extends Xlator {
   /** A server went away or came back: what it said before may no longer hold. */
   override notify(event: XlatorEvent, from: Xlator): void {
     this.cache.clear();
+    this.upcallsDelivered = this.options["cache-invalidation"] && this.invalidationsDelivered();
     super.notify(event, from);
   }
 
@@ -426,6 +461,8 @@ export class MdCache extends Xlator {
       }
     }
     this.xattrPolicy = new XattrPolicy(this.options);
+    // Servers asked for upcalls at connect: turning it on takes effect at the next connection.
+    this.upcallsDelivered = this.options["cache-invalidation"] && this.invalidationsDelivered();
     if (applied.length > 0) this.cache.clear();
     this.cache.shrink();
     return { applied, needsRestart: [] };
@@ -436,6 +473,8 @@ export class MdCache extends Xlator {
     const rate = (hit: number, miss: number) => (hit + miss === 0 ? null : Number((hit / (hit + miss)).toFixed(3)));
     return {
       options: { ...this.options },
+      upcallsDelivered: this.upcallsDelivered,
+      servingFor: this.timeoutSeconds(),
       cachedXattrs: this.xattrPolicy.names,
       ...this.cache.sizes(),
       ...c,

@@ -2,6 +2,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { FopError } from "../../../core/errors";
 import type { FopName } from "../../../core/fops";
+import type { Invalidation } from "../../../core/types";
 import {
   decodeServerMsg, FrameDecoder, type Frame, FrameWriter, PROTOCOL_VERSION, ProtocolError, type ServerMsg,
 } from "../../../protocol";
@@ -24,6 +25,8 @@ export interface ConnectOptions {
   xlator: string;
   /** Aborts a connect/handshake in progress (the translator is stopping). */
   signal?: AbortSignal;
+  /** Seconds something above caches what it is told: ask the server for upcalls (0: don't). */
+  upcalls?: number;
 }
 
 /** The reused read buffer of a plain TCP connection. */
@@ -68,6 +71,10 @@ export class ClientConnection {
   private markClosed!: (reason: string) => void;
   /** The identity the server gave this connection. */
   clientId = "";
+  /** The server sends upcalls about others' changes (it said so in its handshake). */
+  upcalls = false;
+  /** Called with each upcall (others changed these). */
+  onUpcall: ((change: Invalidation) => void) | undefined;
   /**
    * Called once, synchronously, when the connection is gone and before its pending fops fail, so the
    * owner marks itself down before any of them can look for a connection again.
@@ -137,7 +144,10 @@ export class ClientConnection {
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       socket.once(opts.tls ? "secureConnect" : "connect", () => {
         socket.setNoDelay(true);
-        writer.send({ t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label });
+        writer.send({
+          t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label,
+          ...(opts.upcalls ? { upcalls: opts.upcalls } : {}),
+        });
       });
       socket.on("error", (err: NodeJS.ErrnoException) => fail(FopError.from(err, where)));
       socket.on("close", () => fail(new FopError("ECONNRESET", `${opts.host}:${opts.port} closed the connection during the handshake`, where)));
@@ -163,6 +173,7 @@ export class ClientConnection {
         const conn = new ClientConnection(socket, opts, decoder, writer);
         conn.clientId = msg.client;
         conn.serverFops = new Set(Array.isArray(msg.fops) ? msg.fops : []);
+        conn.upcalls = msg.upcalls === true && (opts.upcalls ?? 0) > 0;
         conn.attach();
         deliver = (c, transient) => conn.onData(c, transient);
         resolve(conn);
@@ -237,6 +248,8 @@ export class ClientConnection {
         this.pending.delete(msg.id);
         if ("err" in msg) p.reject(new FopError(msg.err.code, msg.err.message, { xlator: this.opts.xlator, fop: p.op }));
         else p.resolve(msg.ok === null ? undefined : msg.ok);
+      } else if (msg.t === "upcall") {
+        if (this.upcalls) this.onUpcall?.({ gfids: msg.gfids, paths: msg.paths, entries: msg.entries, links: msg.links === true });
       } else {
         return this.abandon(`${this.address}: unexpected ${msg.t}`);
       }

@@ -223,7 +223,12 @@ export class ProtocolClient extends Xlator {
       tls: this.tlsMaterial, label: `${hostname()}:${process.pid}:${this.name}`, xlator: this.name,
       signal: this.aborter.signal,
       localAddress: typeof this.options["bind-address"] === "string" ? this.options["bind-address"] : undefined,
+      upcalls: this.invalidationInterest(),
     };
+  }
+
+  override invalidationsDelivered(): boolean {
+    return this.up && this.conn?.upcalls === true;
   }
 
   private noteFailure(host: string, err: FopError): void {
@@ -237,6 +242,9 @@ export class ProtocolClient extends Xlator {
 
   private async attach(conn: ClientConnection): Promise<void> {
     this.conn = conn;
+    conn.onUpcall = (change) => {
+      for (const p of this.parents) p.othersChanged(change, this);
+    };
     this.generation++;
     this.lastFailure = undefined;
     // Reopen what was open through the previous connection (by path and flags); failures leave those fds EBADF.

@@ -10,6 +10,7 @@ import {
   RELEASE_FOPS, authorize, authRulesFor, carriesFd, normalizeAddress,
   type ClientMsg, type HelloMsg, type RequestMsg, type ServerMsg, type WireNewFd,
 } from "../../../protocol";
+import { changeOf, InterestList, PendingUpcall, type Change } from "./upcall";
 
 /** What a connection needs from its protocol/server. */
 export interface ConnectionHost {
@@ -23,7 +24,16 @@ export interface ConnectionHost {
   forget(conn: ServerConnection): void;
   /** getxattr("/", SERVER_STATUS_XATTR) on any attached volume: this server's status as JSON (gluster-ha status). */
   serverStatus?(): Record<string, unknown>;
+  /** Cache invalidation (upcall.ts): the number of the last change, announcing one, asking about one. */
+  readonly changeNumber: number;
+  publishChange(origin: ServerConnection, change: Change): void;
+  changedSince(gfid: string, since: number): boolean;
 }
+
+/** Interest entries kept per connection that asked for upcalls (several times a client's md-cache lru-limit). */
+const INTEREST_LIMIT = 65536;
+/** Slack on the client's cache time: its entries count from its receipt of a reply, ours from our reply. */
+const INTEREST_SLACK_MS = 5000;
 
 /** Virtual xattr answered by protocol/server itself (never reaches the volume). */
 export const SERVER_STATUS_XATTR = "trusted.gha.server-status";
@@ -58,6 +68,9 @@ export class ServerConnection {
   private backlogBytes = 0;
   private closed = false;
   private handshakeDeadline: NodeJS.Timeout | undefined;
+  /** Set when the client asked for upcalls (and the server's cache-invalidation is on). */
+  private interest: InterestList | undefined;
+  private upcalls: PendingUpcall | undefined;
   readonly done: Promise<void>;
   private finish!: () => void;
 
@@ -94,7 +107,17 @@ export class ServerConnection {
     return {
       client: this.id, volume: this.volumeName, inFlight: this.inFlight, fds: this.fds.size,
       paused: this.pausedForDrain || this.pausedForBacklog, backlog: this.backlog.length,
+      ...(this.interest ? { upcallInterest: this.interest.size } : {}),
     };
+  }
+
+  get upcallsOn(): boolean {
+    return this.interest !== undefined && !this.closed;
+  }
+
+  /** Another connection changed something: an upcall if this client may have cached it. */
+  announce(change: Change): void {
+    if (this.interest?.concerns(change)) this.upcalls!.add(change);
   }
 
   close(): void {
@@ -186,8 +209,15 @@ export class ServerConnection {
     // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
     this.socket.setTimeout(timeout * 1500);
     metrics().connections.inc({ volume: msg.volume });
-    this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, exportedVolume: msg.volume, label: msg.label }, "client attached");
-    this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id, fops: [...FOP_NAMES] });
+    const cacheSeconds = num(msg.upcalls);
+    if (cacheSeconds > 0 && this.host.options["cache-invalidation"] !== false) {
+      this.upcalls = new PendingUpcall((c) => {
+        if (!this.socket.destroyed) this.send({ t: "upcall", gfids: c.gfids, paths: c.paths, entries: c.entries, ...(c.links ? { links: true } : {}) });
+      });
+      this.interest = new InterestList(cacheSeconds * 1000 + INTEREST_SLACK_MS, INTEREST_LIMIT, (c) => this.upcalls!.add(c));
+    }
+    this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, exportedVolume: msg.volume, label: msg.label, upcalls: this.interest !== undefined }, "client attached");
+    this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id, fops: [...FOP_NAMES], ...(this.interest ? { upcalls: true } : {}) });
   }
 
   private send(msg: ServerMsg): void {
@@ -266,7 +296,24 @@ export class ServerConnection {
       args[newIdx] = newFd.fd;
     }
     const fn = volume[op] as (...a: unknown[]) => Promise<unknown>;
-    const result = await fn.apply(volume, args);
+    const arrived = this.host.changeNumber;
+    this.interest?.noteRequest(op, args);
+    let result: unknown;
+    try {
+      result = await fn.apply(volume, args);
+    } catch (err) {
+      // A change that failed may have half happened.
+      const change = changeOf(op, args, undefined);
+      if (change) this.host.publishChange(this, change);
+      throw err;
+    }
+    if (this.interest) {
+      // The reply may describe a file as it was before another client changed it meanwhile: say so after it.
+      const raced = this.interest.noteReply(op, args, result, (g) => this.host.changedSince(g, arrived));
+      if (raced.length > 0) this.upcalls!.add({ gfids: raced, paths: [], entries: [] });
+    }
+    const change = changeOf(op, args, result);
+    if (change) this.host.publishChange(this, change);
     if (newFd) {
       if (this.closed) await this.releaseFd(newFd.fd);
       else this.fds.set(newFd.n, newFd.fd);

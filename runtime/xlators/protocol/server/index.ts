@@ -5,6 +5,7 @@ import { ConfigError } from "../../../core/errors";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/protocol/server.json";
 import { ServerConnection, type ConnectionHost } from "./connection";
+import type { Change } from "./upcall";
 import { metrics } from "../../../core/metrics";
 import { IoStats } from "../../debug/io-stats";
 import { authorize, authRulesFor } from "../../../protocol";
@@ -25,7 +26,10 @@ export interface ServerOptions {
 /** How long stop() waits for the connections' cleanup (fd releases down the graph). */
 const STOP_WAIT_MS = 500;
 
-const LIVE = (k: string) => k.startsWith("auth.ip.") || k === "max-frame-size" || k === "handshake-timeout";
+const LIVE = (k: string) => k.startsWith("auth.ip.") || k === "max-frame-size" || k === "handshake-timeout" || k === "cache-invalidation";
+
+/** Gfids changed recently, remembered to tell a client whose reply raced with a change (upcall.ts). */
+const RECENT_CHANGES = 65536;
 
 /**
  * protocol/server: exports the volumes of this graph over TCP (optionally TLS with client
@@ -40,6 +44,10 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
   private readonly startedAt = Date.now();
   /** With metrics on: each exported volume behind an io-stats that counts what clients send it. */
   private readonly counted = new Map<string, Xlator>();
+  /** Changes numbered in order; the last number of each recently changed gfid; what was forgotten. */
+  private changeSeq = 0;
+  private readonly recentChanges = new Map<string, number>();
+  private forgottenUpTo = 0;
 
   constructor(init: XlatorInit<ServerOptions>) {
     super(init);
@@ -94,6 +102,40 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   forget(conn: ServerConnection): void {
     this.conns.delete(conn);
+  }
+
+  get changeNumber(): number {
+    return this.changeSeq;
+  }
+
+  /** A connection's fop changed something: tell the other connections that asked and may have cached it. */
+  publishChange(origin: ServerConnection, change: Change): void {
+    const seq = ++this.changeSeq;
+    let listening = false;
+    for (const c of this.conns) {
+      if (!c.upcallsOn) continue;
+      listening = true;
+      if (c !== origin) c.announce(change);
+    }
+    if (!listening) {
+      this.forgottenUpTo = seq;
+      return;
+    }
+    for (const g of change.gfids) {
+      this.recentChanges.delete(g);
+      this.recentChanges.set(g, seq);
+    }
+    while (this.recentChanges.size > RECENT_CHANGES) {
+      const [g, s] = this.recentChanges.entries().next().value as [string, number];
+      this.recentChanges.delete(g);
+      this.forgottenUpTo = s;
+    }
+  }
+
+  /** Whether the gfid changed after change number `since` (when not known any more: assume it did). */
+  changedSince(gfid: string, since: number): boolean {
+    if (since < this.forgottenUpTo) return true;
+    return (this.recentChanges.get(gfid) ?? 0) > since;
   }
 
   /** The address and port actually bound (listen-port 0 picks a free one). */

@@ -1,0 +1,175 @@
+// Cache invalidation (GlusterFS's features/upcall with cache-invalidation on): each connection that
+// asked for upcalls has an interest list — the gfids and paths it looked at within its cache time —
+// and hears about every change another connection makes to any of them. A client's md-cache can then
+// keep attributes for minutes instead of a second.
+import { constants as fsc } from "node:fs";
+import { posix } from "node:path";
+import type { FopName } from "../../../core/fops";
+import type { DirEntry, Fd, Iatt, Invalidation, Loc, LookupResult } from "../../../core/types";
+
+/** What a fop changed: files whose attributes/xattrs changed (by gfid and path), names created/removed/renamed. */
+export interface Change extends Invalidation {
+  /** The entries may be directories renamed or removed with names under them (not sent). */
+  subtree?: boolean;
+}
+
+const parentOf = (path: string): string => posix.dirname(path);
+const defined = (xs: (string | undefined)[]): string[] => xs.filter((x): x is string => typeof x === "string" && x !== "");
+const gfidOfResult = (r: unknown): string | undefined => (r && typeof r === "object" && "gfid" in r ? (r as Iatt).gfid : undefined);
+
+/** The change a fop that succeeded (or may have half-happened) made; undefined: nothing others cache. */
+export function changeOf(op: FopName, args: unknown[], result: unknown): Change | undefined {
+  const loc = (i: number) => args[i] as Loc;
+  const fd = () => args[1] as Fd;
+  const entry = (l: Loc, gfids: (string | undefined)[] = []): Change =>
+    ({ gfids: defined([l.gfid, ...gfids]), paths: [parentOf(l.path)], entries: [l.path] });
+  switch (op) {
+    case "write": case "fallocate": case "fsetattr":
+      return { gfids: defined([fd().gfid, gfidOfResult(result)]), paths: [fd().path], entries: [] };
+    case "setattr": case "setxattr": case "removexattr":
+      return { gfids: defined([loc(1).gfid, gfidOfResult(result)]), paths: [loc(1).path], entries: [] };
+    case "open":
+      return (Number(args[2]) & fsc.O_TRUNC) ? { gfids: defined([loc(1).gfid]), paths: [loc(1).path], entries: [] } : undefined;
+    case "create":
+      return entry(loc(1), [gfidOfResult(result)]);
+    case "mknod": case "mkdir":
+      return entry(loc(1));
+    case "unlink":
+      return loc(1).gfid ? entry(loc(1)) : { ...entry(loc(1)), links: true };
+    case "rmdir":
+      return { ...entry(loc(1)), subtree: true };
+    case "symlink":
+      return entry(loc(2));
+    case "link": {
+      const c = entry(loc(2), [loc(1).gfid, gfidOfResult(result)]);
+      c.paths.push(loc(1).path); // its nlink changed
+      return c;
+    }
+    case "rename": {
+      const from = loc(1);
+      const to = loc(2);
+      return { gfids: defined([from.gfid, to.gfid]), paths: [parentOf(from.path), parentOf(to.path)], entries: [from.path, to.path], subtree: true, ...(to.gfid ? {} : { links: true }) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * One connection's interest list: gfid and path keys, each until `timeoutMs` after it was last
+ * handed to the client, at most `limit` of them (least recently handed out go first — and the client
+ * is told to forget those, since it would no longer hear of their changes).
+ */
+export class InterestList {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly timeoutMs: number, private readonly limit: number, private readonly evicted: (c: Change) => void) {}
+
+  get size(): number {
+    return this.until.size;
+  }
+
+  /**
+   * Records what a request names, when it arrives: a change made while it runs is then announced
+   * to this client (whose reply may describe the file as it was before).
+   */
+  noteRequest(op: FopName, args: unknown[]): void {
+    const a1 = args[1];
+    if (a1 instanceof Object && "path" in a1) {
+      const l = a1 as Loc | Fd;
+      this.add("p", l.path);
+      if (l.gfid) this.add("g", l.gfid);
+    }
+    if (op === "link" || op === "rename" || op === "symlink") this.add("p", (args[2] as Loc).path);
+  }
+
+  /** Records the gfids a reply hands out; returns those of them in `changed` (changed while the request ran). */
+  noteReply(op: FopName, args: unknown[], result: unknown, changed: (gfid: string) => boolean): string[] {
+    if (!result || typeof result !== "object") return [];
+    const gfids: string[] = [];
+    if (Array.isArray(result)) {
+      if (op !== "readdir") return [];
+      const dir = (args[1] as Fd).path;
+      for (const e of result as DirEntry[]) {
+        if (e.name === "." || e.name === "..") continue;
+        this.add("p", dir === "/" ? `/${e.name}` : `${dir}/${e.name}`);
+        if (e.stat) gfids.push(e.stat.gfid);
+      }
+    } else {
+      const iatt = "stat" in result && (result as LookupResult).stat && typeof (result as LookupResult).stat === "object"
+        ? (result as LookupResult).stat : (result as Iatt);
+      if (typeof iatt.gfid === "string") gfids.push(iatt.gfid);
+    }
+    for (const g of gfids) this.add("g", g);
+    return gfids.filter(changed);
+  }
+
+  private add(kind: "g" | "p", key: string): void {
+    const k = `${kind}${key}`;
+    this.until.delete(k);
+    this.until.set(k, Date.now() + this.timeoutMs);
+    if (this.until.size <= this.limit) return;
+    const now = Date.now();
+    const forget: Change = { gfids: [], paths: [], entries: [] };
+    for (const [old, until] of this.until) {
+      if (this.until.size <= this.limit) break;
+      this.until.delete(old);
+      if (until < now) continue;
+      if (old[0] === "g") forget.gfids.push(old.slice(1));
+      else forget.entries.push(old.slice(1));
+    }
+    if (forget.gfids.length + forget.entries.length > 0) this.evicted(forget);
+  }
+
+  private has(kind: "g" | "p", key: string, now: number): boolean {
+    const until = this.until.get(`${kind}${key}`);
+    if (until === undefined) return false;
+    if (until >= now) return true;
+    this.until.delete(`${kind}${key}`);
+    return false;
+  }
+
+  /** Whether the client may have cached anything the change touched. */
+  concerns(c: Change): boolean {
+    const now = Date.now();
+    if (c.gfids.some((g) => this.has("g", g, now))) return true;
+    if (c.paths.some((p) => this.has("p", p, now))) return true;
+    if (c.entries.some((e) => this.has("p", e, now))) return true;
+    if (!c.subtree) return false;
+    // A renamed or removed directory: the client may hold names under it.
+    for (const e of c.entries) {
+      const prefix = `p${e}/`;
+      for (const k of this.until.keys()) if (k.startsWith(prefix)) return true;
+    }
+    return false;
+  }
+}
+
+/** Changes for one client, gathered during one turn of the event loop and sent as one upcall. */
+export class PendingUpcall {
+  private readonly gfids = new Set<string>();
+  private readonly paths = new Set<string>();
+  private readonly entries = new Set<string>();
+  private links = false;
+  private scheduled = false;
+
+  constructor(private readonly send: (c: Change) => void) {}
+
+  add(c: Change): void {
+    for (const g of c.gfids) this.gfids.add(g);
+    for (const p of c.paths) this.paths.add(p);
+    for (const e of c.entries) this.entries.add(e);
+    if (c.links) this.links = true;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const out: Change = { gfids: [...this.gfids], paths: [...this.paths], entries: [...this.entries], ...(this.links ? { links: true } : {}) };
+      this.links = false;
+      this.gfids.clear();
+      this.paths.clear();
+      this.entries.clear();
+      this.send(out);
+    });
+  }
+}
