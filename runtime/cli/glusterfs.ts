@@ -9,7 +9,7 @@ import { clearStaleMount, isMounted, lazyUnmount } from "../fuse/mounts";
 import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
 import { loadVolfile } from "../volfile";
 import { volfileCheckMain } from "../volfile/check";
-import { withMdCache } from "../xlators/performance/md-cache/mount-stack";
+import { withMountStack } from "../xlators/performance/md-cache/mount-stack";
 import {
   COMMON_FLAGS, daemonize, describeError, EXIT_OK, handleSignals, isDaemonChild,
   openProcessLog, asUsage, reloadVolfile, removePidfile, reportReady, UsageError,
@@ -44,7 +44,11 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
       --md-cache-timeout S  metadata cache on top of the volfile's graph, seconds (default ${DEFAULT_MD_CACHE_TIMEOUT};
                             0: none). Attributes and security/ACL xattrs are cached by gfid, so unlike the
                             kernel's attribute cache it stays right across hard links; other clients' changes
-                            show within S seconds. Skipped when the volfile has its own performance/md-cache.
+                            show within S seconds — at once, and cached for a minute, while the servers
+                            report them (their cache-invalidation). Skipped when the volfile has its own.
+      --quick-read on|off   keep small files' content below md-cache and answer their read-only opens and
+                            reads from it, while the servers report other clients' changes (default on;
+                            skipped when the volfile has its own performance/quick-read)
 ${OPS_USAGE}
 Signals: TERM/INT unmount and exit; HUP reloads the volfile and reopens the log; USR1 writes a statedump;
 USR2 changes the log level (see \`gluster-ha log-level\`; alone it cycles info, debug, trace).
@@ -59,6 +63,7 @@ const FLAGS = {
   "entry-timeout": { type: "string" },
   "no-allow-other": { type: "boolean" },
   "md-cache-timeout": { type: "string" },
+  "quick-read": { type: "string" },
 } as const;
 
 function seconds(flag: string, v: string | undefined, dflt: number): number {
@@ -66,6 +71,12 @@ function seconds(flag: string, v: string | undefined, dflt: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${flag} ${v}: expected seconds (a number >= 0)`);
   return n;
+}
+
+function onOff(flag: string, v: string | undefined, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (v === "on" || v === "off") return v === "on";
+  throw new UsageError(`--${flag} ${v}: expected on or off`);
 }
 
 /** How often the mount is checked for having been unmounted from outside (then the process exits). */
@@ -94,18 +105,19 @@ async function main(argv: string[]): Promise<number> {
   openProcessLog("glusterfs", "-", logLevelFlag); // validates --log-level before detaching
   const metricsAt = metricsFlags(values);
   const mdCacheTimeout = seconds("md-cache-timeout", values["md-cache-timeout"], DEFAULT_MD_CACHE_TIMEOUT);
+  const quickRead = onOff("quick-read", values["quick-read"], true);
 
   if (!foreground && !isDaemonChild()) return daemonize("glusterfs");
 
   const logs = openProcessLog("glusterfs", logFile, logLevelFlag);
-  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs, metricsAt, mdCacheTimeout);
+  return run(values.volfile, mountpoint, fuseOptions, pidfile, logs, metricsAt, mdCacheTimeout, quickRead);
 }
 
 async function run(
   volfile: string, mountpoint: string, fuseOptions: ConstructorParameters<typeof FuseBridge>[1], pidfile: string | undefined,
-  logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0], mdCacheTimeout = DEFAULT_MD_CACHE_TIMEOUT,
+  logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0], mdCacheTimeout = DEFAULT_MD_CACHE_TIMEOUT, quickRead = true,
 ): Promise<number> {
-  const mountStack = (v: ReturnType<typeof loadVolfile>) => withMdCache(v, mdCacheTimeout);
+  const mountStack = (v: ReturnType<typeof loadVolfile>) => withMountStack(v, { mdCacheTimeout, quickRead });
   let graph: Graph;
   try {
     graph = Graph.build(mountStack(loadVolfile(volfile)), { log: logs.log });

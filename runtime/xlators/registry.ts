@@ -9,11 +9,12 @@ import writeBehind from "./performance/write-behind";
 import readAhead from "./performance/read-ahead";
 import ioCache from "./performance/io-cache";
 import mdCache from "./performance/md-cache";
+import quickRead from "./performance/quick-read";
 import ioStats from "./debug/io-stats";
 
 /** Every translator by its volfile `type`. */
 export const XLATORS: ReadonlyMap<string, XlatorDef<any>> = new Map<string, XlatorDef<any>>(
-  [posix, posixLocks, server, client, afr, ioThreads, writeBehind, readAhead, ioCache, mdCache, ioStats].map((d) => [d.type, d]),
+  [posix, posixLocks, server, client, afr, ioThreads, writeBehind, readAhead, ioCache, mdCache, quickRead, ioStats].map((d) => [d.type, d]),
 );
 
 /** Other names GlusterFS accepts for the same translators. */

@@ -14,6 +14,7 @@ import { REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from
 import { sampleRss, type RssPeaks } from "./rss";
 import { svgChart, table, type SystemResult } from "./report";
 import { summariseProfile, type ProfileSummary } from "./profile-summary";
+import quickReadSchema from "../../schema/xlators/performance/quick-read.json";
 
 const { values } = parseArgs({
   options: {
@@ -49,12 +50,13 @@ interface SystemRun extends SystemResult {
 
 /**
  * Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes: the seed's read-ahead
- * and write-behind windows, and the md-cache the glusterfs CLI stacks by default (lru-limit 16384
- * files at ~1 KB each, see schema/xlators/performance/md-cache.json).
+ * and write-behind windows, and what the glusterfs CLI stacks by default: md-cache (lru-limit 16384
+ * files at ~1 KB each, see schema/xlators/performance/md-cache.json) and quick-read (cache-size).
  */
 const NO_MD_CACHE = "gluster-ha (no md-cache)";
 const MD_CACHE_MB = (16384 * 1024) / 2 ** 20;
-const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 + MD_CACHE_MB };
+const QUICK_READ_MB = quickReadSchema.properties["cache-size"].default / 2 ** 20;
+const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 + MD_CACHE_MB + QUICK_READ_MB };
 
 async function runSystem(name: string, setup: () => Promise<Target>): Promise<SystemRun> {
   log(`== ${name}`);

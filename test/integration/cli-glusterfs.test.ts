@@ -76,7 +76,8 @@ describe("glusterfs CLI", () => {
     assert.ok(path && path.startsWith(`/tmp/glusterdump.${m.pid}.`), String(path));
     cleanups.push(() => rm(path!, { force: true }));
     const dump = JSON.parse(readFileSync(path!, "utf8"));
-    assert.deepEqual(Object.keys(dump.volumes).sort(), ["brick", "locks", "locks-md-cache"]);
+    assert.deepEqual(Object.keys(dump.volumes).sort(), ["brick", "locks", "locks-md-cache", "locks-quick-read"]);
+    assert.equal(dump.volumes["locks-quick-read"].type, "performance/quick-read");
     assert.equal(dump.volumes["locks-md-cache"].type, "performance/md-cache");
     assert.equal(dump.fuse.mountpoint, m.mountpoint);
     await m.unmount();

@@ -99,6 +99,7 @@ describe("md-cache on a real mount", () => {
     fs.writeFileSync(theirs("sub", "x"), "x");
     // look at everything, then let the kernel's 1 s and the old 1 s timeout pass: only md-cache answers now
     assert.equal(fs.statSync(mine("f")).size, 3);
+    assert.equal(fs.readFileSync(mine("f"), "utf8"), "one"); // quick-read keeps it now
     assert.equal(fs.statSync(mine("sub", "x")).size, 1);
     assert.throws(() => fs.statSync(mine("new")), /ENOENT/);
     await new Promise((r) => setTimeout(r, 1300));
@@ -120,11 +121,13 @@ describe("md-cache on a real mount", () => {
       assert.ok(ms < 2500, `${what}: took ${ms} ms (the kernel keeps names 1 s; md-cache would keep them 60 s)`);
     };
     fs.appendFileSync(theirs("f"), "-two");
-    await within("the append", () => fs.statSync(mine("f")).size === 7);
+    await within("the append", () => fs.statSync(mine("f")).size === 7 && fs.readFileSync(mine("f"), "utf8") === "one-two");
+    fs.writeFileSync(theirs("f"), "ONE-TWO"); // same size, other bytes: only the content tells
+    await within("the rewrite", () => fs.readFileSync(mine("f"), "utf8") === "ONE-TWO");
     fs.chmodSync(theirs("f"), 0o600);
     await within("the chmod", () => (fs.statSync(mine("f")).mode & 0o777) === 0o600);
     fs.truncateSync(theirs("f"), 2);
-    await within("the truncate", () => fs.statSync(mine("f")).size === 2 && fs.readFileSync(mine("f"), "utf8") === "on");
+    await within("the truncate", () => fs.statSync(mine("f")).size === 2 && fs.readFileSync(mine("f"), "utf8") === "ON");
     fs.writeFileSync(theirs("new"), "new!");
     await within("the create", () => fs.statSync(mine("new")).size === 4);
     fs.linkSync(theirs("new"), theirs("new-link"));
