@@ -397,3 +397,23 @@ test("with upcalls, closing a written file fetches its attributes once: the stat
   await mkfile(plain.md, "/v", "hi");
   assert.equal(plain.probe.n("fstat"), 0);
 });
+
+test("with upcalls, a name found missing is remembered until a change creates it (here or reported)", async (t) => {
+  const s = setup(t);
+  const { md, probe } = upcallClient(s);
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/n" })), "ENOENT");
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/n" })), "ENOENT");
+  assert.equal(probe.n("lookup"), 1, "the second answered from the cache");
+  await mkfile(md, "/n", "now"); // a local create replaces it
+  assert.equal((await md.lookup(ctx, { path: "/n" })).stat.size, 3);
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/m" })), "ENOENT");
+  await mkfile(s.posix, "/m", "theirs"); // another client's create...
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/m" })), "ENOENT", "...unknown until reported");
+  md.othersChanged({ gfids: [], paths: ["/"], entries: ["/m"] }, probe);
+  assert.equal((await md.lookup(ctx, { path: "/m" })).stat.size, 6);
+  // without upcalls nothing is remembered
+  const plain = s.client();
+  await errnoOf(plain.md.lookup(ctx, { path: "/x" }));
+  await errnoOf(plain.md.lookup(ctx, { path: "/x" }));
+  assert.equal(plain.probe.n("lookup"), 2);
+});

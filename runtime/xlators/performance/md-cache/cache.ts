@@ -31,6 +31,7 @@ class MdInode {
 }
 
 interface NameEntry {
+  /** "" (ABSENT): the name was looked up and does not exist. */
   gfid: string;
   at: number;
 }
@@ -43,6 +44,9 @@ export interface FillToken {
   epoch: number;
   nsEpoch: number;
 }
+
+/** The gfid of a name known not to exist. */
+const ABSENT = "";
 
 export interface CacheCounters {
   statHits: number;
@@ -134,6 +138,16 @@ export class MetadataCache {
 
   /** The gfid a path was last seen to name, while fresh. */
   gfidOf(path: string): string | undefined {
+    const n = this.freshName(path);
+    return n === ABSENT ? undefined : n;
+  }
+
+  /** Whether a path was last seen to name nothing (ENOENT), while fresh. */
+  isAbsent(path: string): boolean {
+    return this.freshName(path) === ABSENT;
+  }
+
+  private freshName(path: string): string | undefined {
     const n = this.names.get(path);
     if (!n) return undefined;
     if (!this.fresh(n.at)) {
@@ -147,7 +161,15 @@ export class MetadataCache {
 
   /** The gfid a path named when last seen, however old (to know what a change invalidates). */
   lastGfidOf(path: string): string | undefined {
-    return this.names.get(path)?.gfid;
+    const g = this.names.get(path)?.gfid;
+    return g === ABSENT ? undefined : g;
+  }
+
+  /** A lookup found no such name (cached only if the namespace did not change while it ran). */
+  primeAbsent(path: string, since: FillToken): boolean {
+    if (since.nsEpoch !== this.nsEpoch || this.othersChangedAt > since.epoch) return false;
+    this.setName(path, ABSENT);
+    return true;
   }
 
   /** Fresh attributes of a file, counted as a hit or a miss. */

@@ -168,6 +168,10 @@ export class MdCache extends Xlator {
     if (plain) {
       const cached = this.cache.statOf(this.gfidOfLoc(loc));
       if (cached) return { stat: { ...cached } };
+      // Names looked up and not found are kept only while others' creates are reported to us.
+      if (this.upcallsDelivered && loc.gfid === undefined && this.cache.isAbsent(loc.path)) {
+        throw this.err("ENOENT", "lookup", `${loc.path}: no such file (cached)`);
+      }
     }
     // xattrs are not fetched along: a lookup that asks for them costs cluster/afr a second lookup
     // (about 1 ms here), more than the probes it would save unless the file is listed with ls -l,
@@ -178,7 +182,10 @@ export class MdCache extends Xlator {
       res = await this.child.lookup(ctx, loc, xdata);
       this.stable(res.stat);
     } catch (err) {
-      if (err instanceof FopError && err.code === "ENOENT") this.cache.forgetName(loc.path);
+      if (err instanceof FopError && err.code === "ENOENT") {
+        const kept = this.upcallsDelivered && plain && loc.gfid === undefined && this.cache.primeAbsent(loc.path, since);
+        if (!kept) this.cache.forgetName(loc.path);
+      }
       throw err;
     }
     this.cache.primeStat(loc.path, res.stat, since);
