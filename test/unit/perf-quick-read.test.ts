@@ -219,3 +219,14 @@ test("a change through a name quick-read never saw (another hard link) still dro
   await qr.setattr(ctx, { path: "/b" }, { size: 3 });
   assert.equal(await readFile(qr, "/a"), "sha");
 });
+
+test("content is kept at most `timeout` from when the servers last heard of the file (their interest lasts that long)", async (t) => {
+  const { qr, probe } = setup(t, { timeout: 1 });
+  assert.equal(qr.invalidationInterest(), 1, "asks for upcalls for as long as it keeps content");
+  await writeFile(qr, "/t", "short-lived");
+  await readFile(qr, "/t");
+  assert.equal(probe.n("open"), 0);
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(await readFile(qr, "/t"), "short-lived");
+  assert.equal(probe.n("open"), 1, "expired: read from the brick");
+});

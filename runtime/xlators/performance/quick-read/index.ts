@@ -32,6 +32,8 @@ interface QrFd {
   written: { chunks: Buffer[]; end: number } | undefined;
   /** A write not yet confirmed by a flush or fsync (write-behind reports errors there). */
   unflushed: boolean;
+  /** When the last flush or fsync was sent: the servers' interest in the file counts from about then. */
+  landedAt: number;
 }
 
 const childPath = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
@@ -78,7 +80,7 @@ export class QuickRead extends Xlator {
 
   private fdState(fd: Fd): QrFd {
     let s = fd.get<QrFd>(this);
-    if (!s) fd.set(this, (s = { gfid: fd.gfid ?? this.gfidByPath.get(fd.path), deferred: undefined, opening: undefined, written: undefined, unflushed: false }));
+    if (!s) fd.set(this, (s = { gfid: fd.gfid ?? this.gfidByPath.get(fd.path), deferred: undefined, opening: undefined, written: undefined, unflushed: false, landedAt: 0 }));
     return s;
   }
 
@@ -108,12 +110,13 @@ export class QuickRead extends Xlator {
     for (const w of this.writers.get(gfid) ?? []) if (w !== except) w.written = undefined;
   }
 
-  private store(gfid: string, data: Buffer): void {
+  /** Keeps a file's content, known as of `at` (when the request that showed it was sent). */
+  private store(gfid: string, data: Buffer, at: number): void {
     if (data.length > this.options["max-file-size"]) return;
     const old = this.contents.get(gfid);
     if (old) this.cachedBytes -= old.data.length;
     this.contents.delete(gfid);
-    this.contents.set(gfid, { data, at: performance.now() });
+    this.contents.set(gfid, { data, at });
     this.cachedBytes += data.length;
     for (const [g, c] of this.contents) {
       if (this.cachedBytes <= this.options["cache-size"]) break;
@@ -291,10 +294,11 @@ export class QuickRead extends Xlator {
     this.counters.misses++;
     await this.ensureOpen(fd);
     const since = this.epoch;
+    const sentAt = performance.now();
     const data = await this.child.read(ctx, fd, size, offset, xdata);
     // A read from 0 that came back short reached the end: that is the whole file.
     if (this.active && offset === 0 && data.length < size && s.gfid !== undefined && this.epoch === since && !this.writers.has(s.gfid)) {
-      this.store(s.gfid, Buffer.from(data));
+      this.store(s.gfid, Buffer.from(data), sentAt);
       this.counters.filledFromReads++;
     }
     return data;
@@ -322,21 +326,22 @@ export class QuickRead extends Xlator {
   override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = this.fdState(fd);
     if (s.deferred) return; // never reached the servers: nothing written, no locks
-    await this.landed(s, this.child.flush(ctx, fd, xdata));
+    await this.landed(s, () => this.child.flush(ctx, fd, xdata));
   }
 
   override async fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
     const s = this.fdState(fd);
     if (s.deferred) return;
-    await this.landed(s, this.child.fsync(ctx, fd, datasync, xdata));
+    await this.landed(s, () => this.child.fsync(ctx, fd, datasync, xdata));
   }
 
   /** Writes land at flush and fsync (write-behind reports their errors there). */
-  private async landed(s: QrFd, op: Promise<void>): Promise<void> {
+  private async landed(s: QrFd, op: () => Promise<void>): Promise<void> {
     const unflushed = s.unflushed;
     s.unflushed = false;
+    s.landedAt = performance.now();
     try {
-      await op;
+      await op();
     } catch (err) {
       s.written = undefined;
       if (unflushed) s.unflushed = true;
@@ -350,7 +355,7 @@ export class QuickRead extends Xlator {
     if (s.deferred && !s.opening) return;
     if (s.opening) await s.opening.catch(() => undefined);
     if (s.written && !s.unflushed && s.gfid !== undefined && this.active) {
-      this.store(s.gfid, s.written.chunks.length === 1 ? s.written.chunks[0]! : Buffer.concat(s.written.chunks, s.written.end));
+      this.store(s.gfid, s.written.chunks.length === 1 ? s.written.chunks[0]! : Buffer.concat(s.written.chunks, s.written.end), s.landedAt);
       this.counters.filledFromWrites++;
     }
     s.written = undefined;
