@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { FopError } from "../../runtime/core/errors";
 import { Fd } from "../../runtime/core/types";
 import { Afr } from "../../runtime/xlators/cluster/afr";
+import { Xlator } from "../../runtime/core/xlator";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
 import { AFR_DEFAULTS, ROOT, Switch, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
@@ -432,7 +433,8 @@ test("eager lock: a brick lost in the middle of a batch of writes stays blamed a
   const fd = new Fd("/batch", fsc.O_RDWR);
   await rs.afr.open(ROOT, { path: "/batch" }, fsc.O_RDWR, fd);
   await rs.afr.write(ROOT, fd, Buffer.from("aaaa"), 0);
-  assert.ok((await changelogOf(rs, 1, "/batch", 0))[0] > 0, "pre-op marks stay while the batch is open");
+  const dirty = decodeCounters((await rs.bricks[1]!.lookup(ROOT, { path: "/batch" }, { "want-xattrs": ["trusted.afr.dirty"] })).xattrs?.["trusted.afr.dirty"]);
+  assert.ok(dirty[0] > 0, "the pre-op's dirty mark stays while the batch is open");
   rs.switches[0]!.setDown(true);
   await rs.afr.write(ROOT, fd, Buffer.from("bbbb"), 4);
   await rs.afr.flush(ROOT, fd);
@@ -442,4 +444,37 @@ test("eager lock: a brick lost in the middle of a batch of writes stays blamed a
   assert.equal((await changelogOf(rs, 1, "/batch", 1))[0], 0, "node2 does not blame itself");
   await rs.afr.heals.healNow("/batch");
   assert.equal(readFileSync(`${rs.dirs[0]}/batch`, "utf8"), "aaaabbbb");
+});
+
+test("eager lock: a replica that failed a write of the batch gives its errno for the batch's next writes, not ENOTCONN", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/full", "");
+  rs.switches[0]!.setDown(true); // the other brick alone: the batch runs there only
+  const sw = rs.switches[1] as unknown as { write: (...a: unknown[]) => Promise<number> };
+  const write = sw.write.bind(sw);
+  sw.write = async () => {
+    throw new FopError("ENOSPC", "no space left", { xlator: "test", fop: "write" });
+  };
+  const fd = new Fd("/full", fsc.O_RDWR);
+  await rs.afr.open(ROOT, { path: "/full" }, fsc.O_RDWR, fd);
+  await assert.rejects(rs.afr.write(ROOT, fd, Buffer.from("aaaa"), 0), { code: "ENOSPC" });
+  await assert.rejects(rs.afr.write(ROOT, fd, Buffer.from("bbbb"), 4), { code: "ENOSPC" });
+  sw.write = write;
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+});
+
+test("a replica going away or coming back tells the translators above that anything may have changed (their caches)", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  const heard: { all?: boolean }[] = [];
+  const top = new Xlator({ name: "top", type: "test/top", options: {}, children: [rs.afr], log: silentLogger(), graph: new Map() });
+  top.othersChanged = (c) => void heard.push(c);
+  rs.switches[1]!.setDown(true);
+  assert.equal(heard.length, 1);
+  assert.equal(heard[0]!.all, true);
+  rs.switches[1]!.setDown(false);
+  assert.equal(heard.length, 2);
+  assert.equal(heard[1]!.all, true);
 });

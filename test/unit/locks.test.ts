@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
 import { silentLogger } from "../../runtime/core/log";
-import { Fd, type CallCtx, type Flock } from "../../runtime/core/types";
+import { Fd, type CallCtx, type Flock, type Xdata } from "../../runtime/core/types";
+import { LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA } from "../../runtime/xlators/features/posix-locks/locks-first";
 import { Posix } from "../../runtime/xlators/storage/posix";
 import locksDef, { PosixLocks } from "../../runtime/xlators/features/posix-locks";
 import { Graph } from "../../runtime/core/graph";
@@ -329,4 +330,44 @@ test("a seed-shaped volfile builds posix under posix-locks and serves fops and l
   assert.deepEqual(dump["gfs-ds-locks"]?.fcntl, {});
   // a brick without a directory option is a config error naming the file
   assert.throws(() => Graph.fromText("volume b\ntype storage/posix\nend-volume\n", "bad.vol", { log: silentLogger() }), /bad\.vol:\d+/);
+});
+
+test("locks riding on a fop: taken before it runs, kept if it succeeds, never taken when contended, dropped when it fails", async (t) => {
+  const { locks } = stack(t);
+  const dir = { path: "/" };
+  assert.equal((await locks.getxattr(A, dir, LOCKS_FIRST_XATTR)).toString(), "1", "the brick says it understands them");
+  const ride = (basename: string): Xdata => ({ [LOCKS_FIRST_XDATA]: [{ kind: "entry", domain: "dom", loc: dir, basename, type: "wr" }] });
+  // succeeds: the name lock is held by the fop's owner afterwards
+  const fd = new Fd("/x", FS.O_RDWR);
+  await locks.create(A, { path: "/x" }, FS.O_RDWR | FS.O_EXCL, 0o644, fd, ride("x"));
+  await locks.release(A, fd);
+  await rejectsWith(locks.entrylk(C, "dom", dir, "x", "lock_nb", "wr"), "EAGAIN");
+  await locks.entrylk(A, "dom", dir, "x", "unlock", "wr");
+  await locks.entrylk(C, "dom", dir, "x", "lock_nb", "wr");
+  // contended: EAGAIN, and the fop did not run
+  const fd2 = new Fd("/x", FS.O_RDWR);
+  await rejectsWith(locks.unlink(A, { path: "/x" }, ride("x")), "EAGAIN");
+  await locks.open(A, { path: "/x" }, FS.O_RDONLY, fd2);
+  await locks.release(A, fd2);
+  await locks.entrylk(C, "dom", dir, "x", "unlock", "wr");
+  // fails (EEXIST): the lock it took is gone again
+  const fd3 = new Fd("/x", FS.O_RDWR);
+  await rejectsWith(locks.create(A, { path: "/x" }, FS.O_RDWR | FS.O_EXCL, 0o644, fd3, ride("x")), "EEXIST");
+  await locks.entrylk(C, "dom", dir, "x", "lock_nb", "wr");
+  await locks.entrylk(C, "dom", dir, "x", "unlock", "wr");
+  // an inode lock riding on an xattrop (AFR's pre-op)
+  const gfid = (await locks.lookup(A, { path: "/x" })).stat.gfid;
+  const inodeRide: Xdata = { [LOCKS_FIRST_XDATA]: [{ kind: "inode", domain: "afr", loc: { path: "/x", gfid }, start: 0, len: 0 }] };
+  await locks.xattrop(A, { path: "/x" }, "add32", { "trusted.afr.b1": Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]) }, inodeRide);
+  await rejectsWith(locks.inodelk(C, "afr", { path: "/x" }, "setlk", lk("wr", 0, 0)), "EAGAIN");
+  await rejectsWith(locks.xattrop(C, { path: "/x" }, "add32", { "trusted.afr.b1": Buffer.alloc(12) }, inodeRide), "EAGAIN");
+  await locks.inodelk(A, "afr", { path: "/x" }, "setlk", lk("un", 0, 0));
+  await locks.inodelk(C, "afr", { path: "/x" }, "setlk", lk("wr", 0, 0));
+  // all or none: the second lock is contended, so the first is not kept either
+  const both: Xdata = { [LOCKS_FIRST_XDATA]: [
+    { kind: "entry", domain: "dom", loc: dir, basename: "y", type: "wr" },
+    { kind: "inode", domain: "afr", loc: { path: "/x", gfid }, start: 0, len: 0 },
+  ] };
+  await rejectsWith(locks.xattrop(A, { path: "/x" }, "add32", { "trusted.afr.b1": Buffer.alloc(12) }, both), "EAGAIN");
+  await locks.entrylk(D, "dom", dir, "y", "lock_nb", "wr");
 });

@@ -5,7 +5,7 @@ import { Xlator, type XlatorEvent, type XlatorInit, type ReconfigureResult } fro
 import type {
   CallCtx, DirEntry, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
 } from "../../../core/types";
-import { BRICK_ID_XATTR, CHANGELOG_KEYS_XATTR, CHANGELOG_PREFIX } from "./changelog";
+import { BRICK_ID_XATTR, CHANGELOG_KEYS_XATTR, CHANGELOG_PREFIX, DIRTY_KEY } from "./changelog";
 import * as inodeRead from "./inode-read";
 import * as inodeWrite from "./inode-write";
 import * as dirWrite from "./dir-write";
@@ -17,6 +17,7 @@ import { LinkHints } from "./link-hints";
 import { finishAllEntryBatches } from "./entry-eager";
 import { metrics } from "../../../core/metrics";
 import { pendingPaths } from "../../../heal/pending-index";
+import { LOCKS_FIRST_XATTR } from "../../features/posix-locks/locks-first";
 
 export interface AfrOptions {
   "read-subvolume"?: string;
@@ -63,6 +64,8 @@ export class Afr extends Xlator {
   readonly after = new AfterWork();
   /** Names of multiply-linked files, so entry heal can restore hard links as links. */
   readonly linkHints = new LinkHints();
+  /** Children whose locks can ride on the fop that needs them (features/posix-locks/locks-first.ts). */
+  readonly locksFirst: boolean[];
   private wasUp = false;
   private dropMetrics: (() => void) | undefined;
 
@@ -70,6 +73,7 @@ export class Afr extends Xlator {
     super(init as XlatorInit<unknown>);
     this.brickIds = this.children.map(() => undefined);
     this.guessedIds = this.children.map(() => undefined);
+    this.locksFirst = this.children.map(() => false);
     const remote = (x: Xlator): boolean => x.type === "protocol/client" || x.children.some(remote);
     this.localChildren = this.children.map((c) => !remote(c));
     this.heals = new HealScheduler(this);
@@ -113,7 +117,7 @@ export class Afr extends Xlator {
   }
 
   allChangelogKeys(): string[] {
-    return this.children.flatMap((_, j) => this.keysOf(j));
+    return [...this.children.flatMap((_, j) => this.keysOf(j)), DIRTY_KEY];
   }
 
   /** Child indices in the global lock order (brick identity), the same on every server. */
@@ -134,8 +138,18 @@ export class Afr extends Xlator {
     return this.brickIds[i];
   }
 
+  /** Asks a child (once per connection) whether its locks translator takes locks that ride on fops. */
+  async learnLocksFirst(i: number): Promise<void> {
+    try {
+      const v = await this.children[i]!.getxattr(this.internalCtx(), { path: "/" }, LOCKS_FIRST_XATTR);
+      this.locksFirst[i] = v.toString("utf8") === "1" && this.childUp(i);
+    } catch {
+      this.locksFirst[i] = false;
+    }
+  }
+
   async learnBrickIds(): Promise<void> {
-    await Promise.all(this.upChildren().map((i) => this.learnBrickId(i)));
+    await Promise.all(this.upChildren().map((i) => Promise.all([this.learnBrickId(i), this.learnLocksFirst(i)])));
     await this.guessBrickIds();
   }
 
@@ -255,7 +269,16 @@ export class Afr extends Xlator {
       const line = { msgid: event === "child-up" ? "AFR_CHILD_UP" : "AFR_CHILD_DOWN", child: from.name, event };
       if (event === "child-up") this.log.info(line, `afr child ${event}`);
       else this.log.warn(line, `afr child ${event}`);
-      if (event === "child-up") this.daemon.childUp(i);
+      // What clients cached may no longer be what a read returns: a replica that came back may hold
+      // other data (a split-brain to report, a heal to come), one that left may have held the only
+      // good copy. The server tells its clients to drop their caches (protocol/server upcalls).
+      for (const p of this.parents) p.othersChanged({ gfids: [], paths: [], entries: [], all: true }, this);
+      if (event === "child-up") {
+        this.daemon.childUp(i);
+        void this.learnLocksFirst(i);
+      } else {
+        this.locksFirst[i] = false;
+      }
     }
     const up = this.isUp();
     if (up !== this.wasUp) {

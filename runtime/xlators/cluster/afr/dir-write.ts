@@ -11,7 +11,7 @@ import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { startEagerBatch } from "./eager-lock";
 import { batchedEntryOp, finishEntryBatches } from "./entry-eager";
-import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
+import { firstResult, transaction, withRiding, type LockSpec, type RidingLocks, type TxnOutcome } from "./transaction";
 
 export function parentOf(loc: Loc): { parent: Loc; base: string } {
   return { parent: { path: pathPosix.dirname(loc.path) }, base: pathPosix.basename(loc.path) };
@@ -23,12 +23,12 @@ export function entryLock(afr: Afr, loc: Loc): LockSpec {
 }
 
 /** An entry fop: inside the open batch of its directory when it can (entry-eager.ts), else a transaction. */
-async function entryTxn<T>(afr: Afr, ctx: CallCtx, fop: string, names: Loc[], op: (i: number) => Promise<T>): Promise<TxnOutcome<T>> {
+async function entryTxn<T>(afr: Afr, ctx: CallCtx, fop: string, names: Loc[], op: (i: number, riding?: RidingLocks) => Promise<T>): Promise<TxnOutcome<T>> {
   const parents = [...new Set(names.map((l) => parentOf(l).parent.path))];
   const locks = names.map((l) => entryLock(afr, l));
   const batched = await batchedEntryOp(afr, ctx, fop, parents, locks, op);
   if (batched) return batched;
-  return transaction(afr, ctx, { fop, kind: "entry", locks, changelog: parents.map((path) => ({ path })), op });
+  return transaction(afr, ctx, { fop, kind: "entry", locks, changelog: parents.map((path) => ({ path })), op: (i) => op(i) });
 }
 
 function withGfid(xdata: Xdata | undefined): { gfid: string; xdata: Xdata } {
@@ -38,7 +38,7 @@ function withGfid(xdata: Xdata | undefined): { gfid: string; xdata: Xdata } {
 
 export async function create(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
   const g = withGfid(xdata);
-  const out = await entryTxn(afr, ctx, "create", [loc], (i) => afr.children[i]!.create(ctx, loc, flags, mode, fd, g.xdata));
+  const out = await entryTxn(afr, ctx, "create", [loc], (i, rl) => { const [c, x] = withRiding(ctx, g.xdata, rl); return afr.children[i]!.create(c, loc, flags, mode, fd, x); });
   const opened = afr.children.map((_, i) => out.results.has(i));
   const stat = firstResult(out);
   fd.gfid = stat.gfid;
@@ -51,37 +51,37 @@ export async function create(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, mo
 
 export async function mknod(afr: Afr, ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
   const g = withGfid(xdata);
-  return firstResult(await entryTxn(afr, ctx, "mknod", [loc], (i) => afr.children[i]!.mknod(ctx, loc, mode, rdev, g.xdata)));
+  return firstResult(await entryTxn(afr, ctx, "mknod", [loc], (i, rl) => { const [c, x] = withRiding(ctx, g.xdata, rl); return afr.children[i]!.mknod(c, loc, mode, rdev, x); }));
 }
 
 export async function mkdir(afr: Afr, ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
   const g = withGfid(xdata);
-  return firstResult(await entryTxn(afr, ctx, "mkdir", [loc], (i) => afr.children[i]!.mkdir(ctx, loc, mode, g.xdata)));
+  return firstResult(await entryTxn(afr, ctx, "mkdir", [loc], (i, rl) => { const [c, x] = withRiding(ctx, g.xdata, rl); return afr.children[i]!.mkdir(c, loc, mode, x); }));
 }
 
 export async function symlink(afr: Afr, ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
   const g = withGfid(xdata);
-  return firstResult(await entryTxn(afr, ctx, "symlink", [loc], (i) => afr.children[i]!.symlink(ctx, target, loc, g.xdata)));
+  return firstResult(await entryTxn(afr, ctx, "symlink", [loc], (i, rl) => { const [c, x] = withRiding(ctx, g.xdata, rl); return afr.children[i]!.symlink(c, target, loc, x); }));
 }
 
 export async function link(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
-  const st = firstResult(await entryTxn(afr, ctx, "link", [to], (i) => afr.children[i]!.link(ctx, from, to, xdata)));
+  const st = firstResult(await entryTxn(afr, ctx, "link", [to], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.link(c, from, to, x); }));
   afr.linkHints.note(st.gfid, from.path);
   return st;
 }
 
 export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
-  await entryTxn(afr, ctx, "unlink", [loc], (i) => afr.children[i]!.unlink(ctx, loc, xdata));
+  await entryTxn(afr, ctx, "unlink", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.unlink(c, loc, x); });
 }
 
 export async function rmdir(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
   // A batch of the directory itself ends first: its post-op needs the directory.
   await finishEntryBatches(afr, loc.path);
-  await entryTxn(afr, ctx, "rmdir", [loc], (i) => afr.children[i]!.rmdir(ctx, loc, xdata));
+  await entryTxn(afr, ctx, "rmdir", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.rmdir(c, loc, x); });
 }
 
 export async function rename(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
   // Batches address directories by path: those in a renamed (or replaced) directory end first.
   await Promise.all([finishEntryBatches(afr, from.path), finishEntryBatches(afr, to.path)]);
-  await entryTxn(afr, ctx, "rename", [from, to], (i) => afr.children[i]!.rename(ctx, from, to, xdata));
+  await entryTxn(afr, ctx, "rename", [from, to], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.rename(c, from, to, x); });
 }

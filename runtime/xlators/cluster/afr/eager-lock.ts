@@ -4,6 +4,8 @@
  * and unlock run when the fd goes idle (`post-op-delay`), after `eager-lock-max-hold`, or before any
  * other fop on the fd (flush, fsync, fsetattr, release). A replica that fails any write of the batch
  * stays blamed; a crash inside the window leaves every replica self-accusing, which heal handles.
+ * The pre-op is +1 on the dirty counter (changelog.ts DIRTY_KEY: the v1 "+1 for every replica" in one
+ * short key); the post-op takes it back and blames the replicas that missed a write on their keys.
  *
  * Crash safety of the answers: a write is answered before the post-op only when the marks on disk
  * already say the right thing after a crash — it succeeded on every replica (all self-accusing: no
@@ -12,11 +14,14 @@
  * the batch (post-op, blaming the replica that missed it) before the write is answered.
  */
 import { FopError } from "../../../core/errors";
-import type { CallCtx, Fd } from "../../../core/types";
+import type { CallCtx, Fd, Loc } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
-import { delta } from "./changelog";
+import { DIRTY_KEY, delta } from "./changelog";
+
+/** A data batch's pre-op (non-solo): +1 data on the dirty counter (changelog.ts DIRTY_KEY). */
+const DIRTY_MARK = { [DIRTY_KEY]: delta("data", 1) };
 import { dataLock, fdLoc } from "./inode-write";
-import { lockAll, specKey, type HeldLocks } from "./transaction";
+import { lockAll, ridingChild, runRiding, specKey, unlockRiding, withRiding, type HeldLocks } from "./transaction";
 
 interface EagerTxn {
   ready: Promise<void>;
@@ -27,6 +32,8 @@ interface EagerTxn {
   /** One replica alone: its pre-op blamed the others and not itself. */
   solo: boolean;
   failed: Set<number>;
+  /** Why a replica failed (its later writes in the batch report it, not ENOTCONN). */
+  errors: Map<number, FopError>;
   succeeded: Set<number>;
   inflight: number;
   /** Writes of the batch not yet answered by every replica, in arrival order (see eagerWrite). */
@@ -63,23 +70,28 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
   if (!afr.hasQuorum(up)) throw afr.err("EROFS", "write", "quorum not met");
   const txn: EagerTxn = {
     ready: Promise.resolve(), ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)),
-    marked: [], solo: false, failed: new Set(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
+    marked: [], solo: false, failed: new Set(), errors: new Map(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
     unbusy: afr.after.markBusy(fd.path),
   };
   eager.set(fc, txn);
   txn.ready = (async () => {
     const loc = fdLoc(fd);
+    if (await lockAndMarkRiding(afr, txn, loc, up)) return;
     txn.held = await lockAll(afr, txn.ctx, [dataLock(afr, loc)], up);
     let locked = txn.held.children;
     if (locked.length === 0) locked = up; // unlinked while open: no path to lock
     txn.solo = locked.length === 1 && afr.children.length > 1;
-    const mark = Object.fromEntries(txn.keys.filter((_, j) => !txn.solo || j !== locked[0]).map((k) => [k, delta("data", 1)]));
+    const mark = txn.solo ? Object.fromEntries(txn.keys.filter((_, j) => j !== locked[0]).map((k) => [k, delta("data", 1)])) : DIRTY_MARK;
     await Promise.all(locked.map(async (i) => {
       try {
         await afr.children[i]!.xattrop(txn.ctx, loc, "add32", mark);
         txn.marked.push(i);
       } catch (err) {
-        if (FopError.from(err).code !== "ENOENT") txn.failed.add(i);
+        const e = FopError.from(err, { xlator: afr.name, fop: "write" });
+        if (e.code !== "ENOENT") {
+          txn.failed.add(i);
+          txn.errors.set(i, e);
+        }
       }
     }));
   })();
@@ -92,6 +104,29 @@ async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<Eage
     throw err;
   }
   return txn;
+}
+
+/**
+ * Lock and pre-op with the remote replica's lock riding on its pre-op (one round trip instead of
+ * two; runRiding). False, with nothing held or marked, when this is not possible now.
+ */
+async function lockAndMarkRiding(afr: Afr, txn: EagerTxn, loc: Loc, up: number[]): Promise<boolean> {
+  const r = ridingChild(afr, up);
+  if (r === undefined) return false;
+  const mark = DIRTY_MARK;
+  const res = await runRiding(afr, txn.ctx, [dataLock(afr, loc)], up, r, (i, riding) => {
+    const [c, x] = withRiding(txn.ctx, undefined, riding);
+    return afr.children[i]!.xattrop(c, loc, "add32", mark, x);
+  }, "xattrop");
+  if (!res) return false;
+  txn.held = res.held;
+  txn.marked.push(...res.outcome.results.keys());
+  for (const [i, e] of res.outcome.failed) {
+    if (e.code === "ENOENT") continue;
+    txn.failed.add(i);
+    txn.errors.set(i, e);
+  }
+  return true;
 }
 
 function armIdle(afr: Afr, fd: Fd, txn: EagerTxn): void {
@@ -139,13 +174,20 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
     const ok = [...txn.succeeded].filter((i) => !txn.failed.has(i));
     const all = afr.children.map((_, j) => j);
     // Solo: nothing of its own to undo; the others' blame is undone only if no write took.
-    const undo = txn.solo ? (txn.succeeded.size > 0 ? [] : all.filter((j) => j !== txn.marked[0])) : ok.length > 0 ? ok : all;
-    const change = Object.fromEntries(undo.map((j) => [txn.keys[j]!, delta("data", -1)]));
+    // Otherwise the dirty mark goes, and the replicas that missed a write (unless none took) are blamed.
+    let change: Record<string, Buffer>;
+    if (txn.solo) {
+      const undo = txn.succeeded.size > 0 ? [] : all.filter((j) => j !== txn.marked[0]);
+      change = Object.fromEntries(undo.map((j) => [txn.keys[j]!, delta("data", -1)]));
+    } else {
+      const missed = ok.length > 0 ? all.filter((j) => !ok.includes(j)) : [];
+      change = { [DIRTY_KEY]: delta("data", -1), ...Object.fromEntries(missed.map((j) => [txn.keys[j]!, delta("data", 1)])) };
+    }
     const loc = fdLoc(fd);
-    if (undo.length > 0) {
+    if (Object.keys(change).length > 0) {
       await Promise.all(txn.marked.map(async (i) => {
         try {
-          await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change);
+          await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change, unlockRiding(afr, i, txn.held));
         } catch (err) {
           afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
         }
@@ -206,6 +248,8 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, r
     await Promise.all(targets.map(async (i) => {
       if (!fc.opened[i] || txn!.failed.has(i)) {
         txn!.failed.add(i);
+        const earlier = txn!.errors.get(i);
+        if (earlier) errors.push(earlier);
         return;
       }
       try {
@@ -214,6 +258,7 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, r
       } catch (err) {
         const e = FopError.from(err, { xlator: afr.name, fop: "write" });
         txn!.failed.add(i);
+        txn!.errors.set(i, e);
         errors.push(e);
         if (e.code === "EBADF" || e.code === "ENOTCONN") fc.opened[i] = false;
       }

@@ -15,7 +15,7 @@ import { FopError } from "../../../core/errors";
 import type { CallCtx } from "../../../core/types";
 import type { Afr } from "./afr";
 import { delta } from "./changelog";
-import { bestError, lockAll, specKey, type HeldLocks, type LockSpec, type TxnOutcome } from "./transaction";
+import { bestError, lockAll, ridingChild, runRiding, specKey, unlockRiding, type HeldLocks, type LockSpec, type RidingLocks, type TxnOutcome } from "./transaction";
 
 interface EntryBatch {
   dir: string;
@@ -97,7 +97,7 @@ function finish(afr: Afr, b: EntryBatch): Promise<void> {
     const change = Object.fromEntries(undo.map((j) => [b.keys[j]!, delta("entry", -1)]));
     await Promise.all(b.marked.map(async (i) => {
       try {
-        await afr.children[i]!.xattrop(b.ctx, { path: b.dir }, "add32", change);
+        await afr.children[i]!.xattrop(b.ctx, { path: b.dir }, "add32", change, unlockRiding(afr, i, b.held));
       } catch (err) {
         afr.log.warn({ child: afr.children[i]!.name, dir: b.dir, err: (err as Error).message }, "entry batch post-op failed; replica stays marked");
       }
@@ -164,7 +164,7 @@ function leave(afr: Afr, b: EntryBatch): void {
  * op on every replica at once. Resolves undefined (nothing done) when batching is not possible now.
  */
 export async function batchedEntryOp<T>(afr: Afr, ctx: CallCtx, fop: string, dirs: string[], locks: LockSpec[],
-  op: (i: number) => Promise<T>): Promise<TxnOutcome<T> | undefined> {
+  op: (i: number, riding?: RidingLocks) => Promise<T>): Promise<TxnOutcome<T> | undefined> {
   if (!entryBatchesEnabled(afr) || afr.upChildren().length !== afr.children.length) {
     for (const d of dirs) if (table(afr).has(d)) await finishEntryBatches(afr, d);
     return undefined;
@@ -185,20 +185,28 @@ export async function batchedEntryOp<T>(afr: Afr, ctx: CallCtx, fop: string, dir
   try {
     const ictx = afr.internalCtx(ctx);
     const keys = locks.map(specKey);
-    const held = await lockAll(afr, ictx, locks, everyone);
+    // The remote replica's name locks ride on its fop when they can (one round trip, not two).
+    const r = ridingChild(afr, everyone);
+    const riding = r === undefined ? undefined : await runRiding(afr, ictx, locks, everyone, r, op, fop, { releaseAfter: true });
+    const held = riding?.held ?? await lockAll(afr, ictx, locks, everyone);
     try {
-      const locked = new Set(held.children);
-      await Promise.all(everyone.map(async (i) => {
-        if (!locked.has(i)) {
-          failed.set(i, held.failed.get(i) ?? afr.err("ENOTCONN", fop, "could not lock this subvolume"));
-          return;
-        }
-        try {
-          results.set(i, await op(i));
-        } catch (err) {
-          failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
-        }
-      }));
+      if (riding) {
+        for (const [i, v] of riding.outcome.results) results.set(i, v);
+        for (const [i, e] of riding.outcome.failed) failed.set(i, e);
+      } else {
+        const locked = new Set(held.children);
+        await Promise.all(everyone.map(async (i) => {
+          if (!locked.has(i)) {
+            failed.set(i, held.failed.get(i) ?? afr.err("ENOTCONN", fop, "could not lock this subvolume"));
+            return;
+          }
+          try {
+            results.set(i, await op(i));
+          } catch (err) {
+            failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
+          }
+        }));
+      }
     } finally {
       afr.after.run(keys, () => held.releaseAll());
     }

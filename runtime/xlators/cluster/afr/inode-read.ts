@@ -135,28 +135,67 @@ export async function listxattr(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata)
   return readFromAny(afr, "listxattr", readOrder(afr, loc.gfid), (i) => afr.children[i]!.listxattr(ctx, loc, xdata));
 }
 
-/** Opens on every replica holding the file; reads go to a source. Split-brain refuses with EIO. */
+/**
+ * Opens on every replica holding the file; reads go to a source. Split-brain refuses with EIO.
+ * The opens go out together with the lookup that decides (one round trip, not two): opening has no
+ * effect on a file (O_TRUNC is a transaction of its own, after), and the replicas that turn out not
+ * to hold it, or the whole open when the lookup refuses it, are released again.
+ */
 async function openOn(afr: Afr, ctx: CallCtx, loc: Loc, fd: Fd, fop: "open" | "opendir",
   doOpen: (i: number) => Promise<void>, flags: number): Promise<void> {
-  let res = await resolveLookup(afr, loc);
-  if (res.splitBrain && afr.options["favorite-child-policy"] !== "none") {
-    await afr.heals.healNow(loc.path);
-    res = await resolveLookup(afr, loc);
-  }
-  if (res.splitBrain) throw afr.err("EIO", fop, `${loc.path} is in split-brain`);
-  const present = [...res.insp.present.keys()];
-  fd.gfid ??= res.insp.present.get(res.read)!.stat.gfid;
   const opened = afr.children.map(() => false);
-  const errors: FopError[] = [];
-  await Promise.all(present.map(async (i) => {
+  const errors = new Map<number, FopError>();
+  const opening = Promise.all(afr.upChildren().map(async (i) => {
     try {
       await doOpen(i);
       opened[i] = true;
     } catch (err) {
-      errors.push(FopError.from(err, { xlator: afr.name, fop }));
+      errors.set(i, FopError.from(err, { xlator: afr.name, fop }));
     }
   }));
-  if (!opened.some(Boolean)) throw errors[0] ?? afr.err("ENOTCONN", fop);
+  const undo = async (which: (i: number) => boolean) => {
+    await Promise.all(opened.map(async (o, i) => {
+      if (!o || !which(i)) return;
+      opened[i] = false;
+      try {
+        if (fop === "opendir") await afr.children[i]!.releasedir(ctx, fd);
+        else await afr.children[i]!.release(ctx, fd);
+      } catch {
+        // released with the connection
+      }
+    }));
+  };
+  let res: Awaited<ReturnType<typeof resolveLookup>>;
+  try {
+    res = await resolveLookup(afr, loc);
+  } catch (err) {
+    await opening;
+    await undo(() => true);
+    throw err;
+  }
+  await opening;
+  if (res.splitBrain) {
+    await undo(() => true);
+    if (afr.options["favorite-child-policy"] === "none") throw afr.err("EIO", fop, `${loc.path} is in split-brain`);
+    await afr.heals.healNow(loc.path);
+    res = await resolveLookup(afr, loc);
+    if (res.splitBrain) throw afr.err("EIO", fop, `${loc.path} is in split-brain`);
+    await Promise.all([...res.insp.present.keys()].map(async (i) => {
+      try {
+        await doOpen(i);
+        opened[i] = true;
+      } catch (err) {
+        errors.set(i, FopError.from(err, { xlator: afr.name, fop }));
+      }
+    }));
+  }
+  // Opened where the lookup did not find it (or found only a stale name): not one of its replicas.
+  await undo((i) => !res.insp.present.has(i));
+  fd.gfid ??= res.insp.present.get(res.read)!.stat.gfid;
+  if (!opened.some(Boolean)) {
+    const present = [...res.insp.present.keys()];
+    throw present.map((i) => errors.get(i)).find((e) => e !== undefined) ?? errors.values().next().value ?? afr.err("ENOTCONN", fop);
+  }
   const r = readable(afr, res.insp);
   const sources = r.sources.filter((i) => opened[i]);
   const readChild = sources.length > 0 ? afr.pickReadChild(sources, fd.gfid)

@@ -4,7 +4,7 @@ import { posix as pathPosix } from "node:path";
 import { FopError } from "../../../core/errors";
 import { Fd, type CallCtx, type DirEntry, type Iatt } from "../../../core/types";
 import type { Afr } from "./afr";
-import { KIND_SLOT, decodeCounters, delta, type ChangelogKind } from "./changelog";
+import { DIRTY_KEY, KIND_SLOT, decodeCounters, delta, type ChangelogKind } from "./changelog";
 import { direction, type Inspection } from "./inspect";
 import { pickBySplitBrainPolicy } from "./split-brain";
 
@@ -54,11 +54,21 @@ export function decide(afr: Afr, insp: Inspection, kind: ChangelogKind, opts: He
 export async function clearPending(afr: Afr, ctx: CallCtx, insp: Inspection, kind: ChangelogKind): Promise<void> {
   const slot = KIND_SLOT[kind];
   const keys = [...insp.present.keys()].flatMap((j) => afr.keysOf(j));
+  const away = afr.children.map((_, j) => j).filter((j) => !insp.present.has(j));
   await Promise.all([...insp.present].map(async ([i, rep]) => {
     const change: Record<string, Buffer> = {};
     for (const key of keys) {
       const v = decodeCounters(rep.xattrs[key])[slot];
       if (v !== 0) change[key] = delta(kind, -v);
+    }
+    // The dirty counter blames every replica: what it says about those away moves to their keys.
+    const dirty = decodeCounters(rep.xattrs[DIRTY_KEY])[slot];
+    if (dirty !== 0) {
+      change[DIRTY_KEY] = delta(kind, -dirty);
+      for (const j of away) {
+        const key = afr.blameKey(j);
+        change[key] = delta(kind, decodeCounters(change[key])[slot] + dirty);
+      }
     }
     if (Object.keys(change).length === 0) return;
     try {

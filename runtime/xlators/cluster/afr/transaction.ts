@@ -13,7 +13,8 @@
  * leaves every replica self-accusing, which heal clears): both run after it (after-work.ts).
  */
 import { FopError } from "../../../core/errors";
-import type { CallCtx, Loc } from "../../../core/types";
+import type { CallCtx, Loc, Xdata } from "../../../core/types";
+import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XDATA, type FirstLock } from "../../features/posix-locks/locks-first";
 import type { Afr } from "./afr";
 import { delta, type ChangelogKind } from "./changelog";
 
@@ -43,7 +44,7 @@ export interface TxnOutcome<T> {
 }
 
 const warnedNoLocks = new WeakSet<object>();
-const CONTENTION = new Set(["EAGAIN", "EWOULDBLOCK", "EDEADLK"]);
+export const CONTENTION = new Set(["EAGAIN", "EWOULDBLOCK", "EDEADLK"]);
 
 export function specKey(s: LockSpec): string {
   return s.kind === "inode" ? `i:${s.domain}:${s.loc.path}:${s.start}` : `e:${s.domain}:${s.loc.path}:${s.basename ?? ""}`;
@@ -145,6 +146,101 @@ export async function lockAll(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: 
   return held;
 }
 
+/** What a fop sent to the locks-first child carries: its locks (in xdata) and their owner. */
+export interface RidingLocks {
+  lkOwner: string;
+  xdata: Xdata;
+}
+
+/** `ctx` and `xdata` of a fop, with the locks riding on it when there are any. */
+export function withRiding(ctx: CallCtx, xdata: Xdata | undefined, riding?: RidingLocks): [CallCtx, Xdata | undefined] {
+  if (!riding) return [ctx, xdata];
+  return [{ ...ctx, lkOwner: riding.lkOwner }, { ...(xdata ?? {}), ...riding.xdata }];
+}
+
+/**
+ * Locks and runs an op with the remote child's locks riding on its fop: the local children (first
+ * in lock order) are locked first, never waiting; then the op runs on them while it goes to `r`
+ * with r's locks riding on it. Consistent order on every replica: whoever runs an op anywhere holds
+ * the lock of the first child in lock order all along (here the local one, taken before anything
+ * runs), so conflicting ops run one after the other everywhere. If r's locks are taken by someone
+ * else, its fop does not run: keeping the local locks, r's are awaited (lock order: first child,
+ * then r; nobody waits the other way round), then the op runs on r. With `releaseAfter`, r's locks
+ * go again as soon as its fop is done (they ride on it both ways): the first child's lock, held
+ * until the op is done everywhere, keeps the order. Resolves undefined, holding
+ * nothing and having run nothing, when a local lock is contended (the caller locks the usual way).
+ */
+export async function runRiding<T>(afr: Afr, ctx: CallCtx, specs: LockSpec[], among: number[], r: number,
+  op: (i: number, riding?: RidingLocks) => Promise<T>, fop: string, opts: { releaseAfter?: boolean } = {}): Promise<{ held: HeldLocks; outcome: TxnOutcome<T> } | undefined> {
+  const sorted = [...specs].sort((a, b) => (specKey(a) < specKey(b) ? -1 : 1));
+  const others = among.filter((i) => i !== r);
+  await afr.after.settled(sorted.map(specKey));
+  let held: HeldLocks;
+  try {
+    held = await lockAll(afr, ctx, sorted, others, { blocking: false });
+  } catch (err) {
+    if (CONTENTION.has(FopError.from(err).code)) return undefined;
+    throw err;
+  }
+  if (held.children.length !== others.length) {
+    await held.releaseAll();
+    return undefined;
+  }
+  const wire = wireLocks(sorted);
+  const results = new Map<number, T>();
+  const failed = new Map<number, FopError>();
+  const fail = (i: number, err: unknown) => failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
+  const onRemote = async (): Promise<void> => {
+    try {
+      const xdata: Xdata = { [LOCKS_FIRST_XDATA]: wire };
+      if (opts.releaseAfter) xdata[LOCKS_AFTER_XDATA] = [...wire].reverse();
+      const v = await op(r, { lkOwner: ctx.lkOwner, xdata });
+      held.held.set(r, opts.releaseAfter ? [] : sorted);
+      results.set(r, v);
+      return;
+    } catch (err) {
+      if (!CONTENTION.has(FopError.from(err).code)) return void fail(r, err);
+    }
+    const taken: LockSpec[] = [];
+    held.held.set(r, taken);
+    try {
+      for (const s of sorted) {
+        await takeLock(afr, ctx, r, s, true);
+        taken.push(s);
+      }
+    } catch (err) {
+      await held.releaseChild(r);
+      held.failed.set(r, FopError.from(err, { xlator: afr.name, fop }));
+      return void fail(r, err);
+    }
+    try {
+      results.set(r, await op(r));
+    } catch (err) {
+      fail(r, err);
+    }
+  };
+  await Promise.all([onRemote(), ...others.map(async (i) => {
+    try {
+      results.set(i, await op(i));
+    } catch (err) {
+      fail(i, err);
+    }
+  })]);
+  return { held, outcome: { results, failed } };
+}
+
+/**
+ * The child whose locks may ride on the fop (see runRiding): the one remote child, last in lock
+ * order, when every other child is local and it understands riding locks (locks-first.ts).
+ */
+export function ridingChild(afr: Afr, among: readonly number[]): number | undefined {
+  if (among.length < 2) return undefined;
+  const remote = among.filter((i) => !afr.localChildren[i]);
+  if (remote.length !== 1 || !afr.locksFirst[remote[0]!]) return undefined;
+  const order = afr.lockOrder(among);
+  return order[order.length - 1] === remote[0] ? remote[0] : undefined;
+}
+
 /** Nothing could be locked: the children's errno when they all gave the same (EACCES on a bad path), else ENOTCONN. */
 export function lockFailure(afr: Afr, fop: string, held: HeldLocks): FopError {
   const codes = new Set([...held.failed.values()].map((e) => e.code));
@@ -158,9 +254,30 @@ export function bestError(afr: Afr, fop: string, failed: Map<number, FopError>):
   return errs.find((e) => e.code !== "ENOTCONN" && e.code !== "EBADF") ?? errs[0] ?? afr.err("ENOTCONN", fop, "no subvolume reachable");
 }
 
-async function changelogOp(afr: Afr, ctx: CallCtx, i: number, locs: Loc[], xattrs: Record<string, Buffer>): Promise<void> {
+async function changelogOp(afr: Afr, ctx: CallCtx, i: number, locs: Loc[], xattrs: Record<string, Buffer>, unlock?: HeldLocks): Promise<void> {
   if (Object.keys(xattrs).length === 0) return;
-  for (const loc of locs) await afr.children[i]!.xattrop(ctx, loc, "add32", xattrs);
+  for (let k = 0; k < locs.length; k++) {
+    await afr.children[i]!.xattrop(ctx, locs[k]!, "add32", xattrs, k === locs.length - 1 ? unlockRiding(afr, i, unlock) : undefined);
+  }
+}
+
+/** The wire form of lock specs (what rides in xdata). */
+function wireLocks(specs: LockSpec[]): FirstLock[] {
+  return specs.map((s) => (s.kind === "inode"
+    ? { kind: "inode", domain: s.domain, loc: s.loc, start: s.start, len: s.len }
+    : { kind: "entry", domain: s.domain, loc: s.loc, basename: s.basename, type: s.type ?? "wr" }));
+}
+
+/**
+ * xdata that releases child i's locks of `held` right after the fop it rides on (a post-op: one
+ * request instead of post-op + unlock); they count as released from then on. Undefined when the
+ * child's locks translator cannot (they are released the usual way).
+ */
+export function unlockRiding(afr: Afr, i: number, held: HeldLocks | undefined): Xdata | undefined {
+  const specs = held?.held.get(i);
+  if (!held || !specs || specs.length === 0 || !afr.locksFirst[i]) return undefined;
+  held.held.delete(i);
+  return { [LOCKS_AFTER_XDATA]: wireLocks([...specs].reverse()) };
 }
 
 /** Runs one transaction; resolves to what each child returned, or rejects with the op's errno. */
@@ -213,7 +330,7 @@ export async function transaction<T>(afr: Afr, ctx: CallCtx, spec: TxnSpec<T>): 
     const undo = succeeded.length > 0 ? succeeded : all;
     const postOp = () => Promise.all(marked.map(async (i) => {
       try {
-        await changelogOp(afr, ictx, i, spec.changelog, mark(undo, -1));
+        await changelogOp(afr, ictx, i, spec.changelog, mark(undo, -1), held);
       } catch (err) {
         afr.log.warn({ child: afr.children[i]!.name, fop: spec.fop, err: (err as Error).message }, "post-op failed; replica stays marked");
       }

@@ -1,8 +1,9 @@
 import { FopError } from "../../../core/errors";
-import type { CallCtx, EntrylkCmd, Fd, Flock, LkCmd, Loc, Xdata } from "../../../core/types";
+import type { CallCtx, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, Xdata } from "../../../core/types";
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
+import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA, type FirstLock } from "./locks-first";
 
 export interface PosixLocksOptions {
   mandatory: boolean;
@@ -215,6 +216,86 @@ export class PosixLocks extends Xlator {
     }
     if (cmd !== "lock" && cmd !== "lock_nb") throw this.fail("EINVAL", "entrylk", `bad entrylk command ${String(cmd)}`);
     await this.entrylks.get(key).acquire({ ...who, type, name }, cmd === "lock", "EAGAIN", { xlator: this.name, fop: "entrylk" });
+  }
+
+  // ---- locks that ride on a fop (locks-first.ts) ----
+
+  private async takeFirst(ctx: CallCtx, l: FirstLock): Promise<void> {
+    if (l.kind === "inode") await this.inodelk(ctx, l.domain, l.loc, "setlk", { type: "wr", start: l.start, len: l.len, pid: ctx.pid });
+    else await this.entrylk(ctx, l.domain, l.loc, l.basename, "lock_nb", l.type);
+  }
+
+  private async dropFirst(ctx: CallCtx, l: FirstLock): Promise<void> {
+    try {
+      if (l.kind === "inode") await this.inodelk(ctx, l.domain, l.loc, "setlk", { type: "un", start: l.start, len: l.len, pid: ctx.pid });
+      else await this.entrylk(ctx, l.domain, l.loc, l.basename, "unlock", l.type);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, "releasing a fop's locks failed");
+    }
+  }
+
+  /**
+   * Runs `fop` after taking the locks its xdata asks for (all or none, never waiting; they stay held
+   * only if it succeeds), and releases the ones it lists for after (locks-first.ts).
+   */
+  private async locksFirst<T>(ctx: CallCtx, xdata: Xdata | undefined, fop: (xdata: Xdata | undefined) => Promise<T>): Promise<T> {
+    const wanted = xdata?.[LOCKS_FIRST_XDATA] as FirstLock[] | undefined;
+    const after = xdata?.[LOCKS_AFTER_XDATA] as FirstLock[] | undefined;
+    if (wanted === undefined && after === undefined) return fop(xdata);
+    const valid = (ls: unknown): ls is FirstLock[] => Array.isArray(ls) && ls.every((l) => l?.kind === "inode" || l?.kind === "entry");
+    if ((wanted !== undefined && !valid(wanted)) || (after !== undefined && !valid(after))) {
+      throw this.fail("EINVAL", "locks-first", "expected a list of inode or entry locks");
+    }
+    const rest: Xdata = { ...xdata };
+    delete rest[LOCKS_FIRST_XDATA];
+    delete rest[LOCKS_AFTER_XDATA];
+    const taken: FirstLock[] = [];
+    try {
+      try {
+        for (const l of wanted ?? []) {
+          await this.takeFirst(ctx, l);
+          taken.push(l);
+        }
+        return await fop(Object.keys(rest).length > 0 ? rest : undefined);
+      } catch (err) {
+        for (const l of taken.reverse()) await this.dropFirst(ctx, l);
+        throw err;
+      }
+    } finally {
+      for (const l of after ?? []) await this.dropFirst(ctx, l);
+    }
+  }
+
+  override getxattr(ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<Buffer> {
+    if (name === LOCKS_FIRST_XATTR) return Promise.resolve(Buffer.from("1"));
+    return this.child.getxattr(ctx, loc, name, xdata);
+  }
+  override xattrop(ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>, xdata?: Xdata): Promise<Record<string, Buffer>> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.xattrop(ctx, loc, op, xattrs, x));
+  }
+  override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.create(ctx, loc, flags, mode, fd, x));
+  }
+  override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.mknod(ctx, loc, mode, rdev, x));
+  }
+  override mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.mkdir(ctx, loc, mode, x));
+  }
+  override symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.symlink(ctx, target, loc, x));
+  }
+  override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.link(ctx, from, to, x));
+  }
+  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.unlink(ctx, loc, x));
+  }
+  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.rmdir(ctx, loc, x));
+  }
+  override rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
+    return this.locksFirst(ctx, xdata, (x) => this.child.rename(ctx, from, to, x));
   }
 
   // ---- connections ----
