@@ -70,6 +70,8 @@ export interface Invalidation {
   entries: string[];
   /** A name of a file not known by gfid went away: any file with several names may have one fewer. */
   links?: boolean;
+  /** Anything may have changed (a replica came back or went away below a server): drop everything. */
+  all?: boolean;
 }
 
 export interface LookupResult {

@@ -39,9 +39,10 @@ export interface PongMsg { t: "pong"; id: number }
 /**
  * Server -> client, unasked: others changed these (GlusterFS's cache-invalidation upcall). `gfids` and
  * `paths`: files whose attributes or xattrs changed; `entries`: names created, removed or renamed;
- * `links`: a name of a file not known by gfid went away (files with several names may have one fewer).
+ * `links`: a name of a file not known by gfid went away (files with several names may have one fewer);
+ * `all`: anything may have changed (a replica below the server came back or went away).
  */
-export interface UpcallMsg { t: "upcall"; gfids: string[]; paths: string[]; entries: string[]; links?: boolean }
+export interface UpcallMsg { t: "upcall"; gfids: string[]; paths: string[]; entries: string[]; links?: boolean; all?: boolean }
 
 export type ClientMsg = HelloMsg | RequestMsg | PingMsg;
 export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg | UpcallMsg;

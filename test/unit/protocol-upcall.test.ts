@@ -150,6 +150,19 @@ describe("upcalls over TCP", () => {
   });
 });
 
+test("a change below the server that no client made (a replica came or went) reaches every client that caches, as `all`", async () => {
+  const server = await startServer();
+  const a = await connect(30);
+  const deaf = await connect(0);
+  await a.top.lookup(CTX, { path: "/" });
+  a.heard.length = 0;
+  server.top.othersChanged({ gfids: [], paths: [], entries: [], all: true }, server.top);
+  await sleep(100);
+  assert.equal(a.heard.length, 1);
+  assert.equal(a.heard[0]!.all, true);
+  assert.deepEqual(deaf.heard, []);
+});
+
 describe("what a fop changes", () => {
   const fd = Object.assign(new Fd("/d/f", 0), { gfid: "g1" });
   test("data and attribute changes name the file; entry changes the name and its directory", () => {

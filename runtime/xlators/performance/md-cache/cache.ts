@@ -276,6 +276,7 @@ export class MetadataCache {
    * may have been read before the change, and what it describes is not known until it arrives.
    */
   othersChanged(change: Invalidation): void {
+    if (change.all) return this.clear();
     this.othersChangedAt = ++this.epoch;
     this.nsEpoch++;
     const drop = (gfid: string | undefined) => {
@@ -293,7 +294,7 @@ export class MetadataCache {
   /** Forgets everything (a server went away or came back: anything may have changed). */
   clear(): void {
     // Every fill in flight started before this epoch: none of them is cached.
-    this.epoch++;
+    this.othersChangedAt = ++this.epoch;
     this.evictedChangedAt = this.epoch;
     this.nsEpoch++;
     this.inodes.clear();

@@ -409,6 +409,7 @@ export class QuickRead extends Xlator {
 
   /** Another client changed these: data and attribute changes drop content; renamed or removed names are forgotten. */
   override othersChanged(change: Invalidation, from: Xlator): void {
+    if (change.all) this.clear();
     this.epoch++;
     for (const g of change.gfids) this.changed(g);
     for (const p of change.paths) this.changed(this.gfidByPath.get(p));

@@ -249,7 +249,7 @@ export class ClientConnection {
         if ("err" in msg) p.reject(new FopError(msg.err.code, msg.err.message, { xlator: this.opts.xlator, fop: p.op }));
         else p.resolve(msg.ok === null ? undefined : msg.ok);
       } else if (msg.t === "upcall") {
-        if (this.upcalls) this.onUpcall?.({ gfids: msg.gfids, paths: msg.paths, entries: msg.entries, links: msg.links === true });
+        if (this.upcalls) this.onUpcall?.({ gfids: msg.gfids, paths: msg.paths, entries: msg.entries, links: msg.links === true, all: msg.all === true });
       } else {
         return this.abandon(`${this.address}: unexpected ${msg.t}`);
       }

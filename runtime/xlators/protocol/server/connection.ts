@@ -115,9 +115,9 @@ export class ServerConnection {
     return this.interest !== undefined && !this.closed;
   }
 
-  /** Another connection changed something: an upcall if this client may have cached it. */
+  /** Another connection changed something: an upcall if this client may have cached it (always for `all`). */
   announce(change: Change): void {
-    if (this.interest?.concerns(change)) this.upcalls!.add(change);
+    if (change.all || this.interest?.concerns(change)) this.upcalls?.add(change);
   }
 
   close(): void {
@@ -212,7 +212,9 @@ export class ServerConnection {
     const cacheSeconds = num(msg.upcalls);
     if (cacheSeconds > 0 && this.host.options["cache-invalidation"] !== false) {
       this.upcalls = new PendingUpcall((c) => {
-        if (!this.socket.destroyed) this.send({ t: "upcall", gfids: c.gfids, paths: c.paths, entries: c.entries, ...(c.links ? { links: true } : {}) });
+        if (!this.socket.destroyed) {
+          this.send({ t: "upcall", gfids: c.gfids, paths: c.paths, entries: c.entries, ...(c.links ? { links: true } : {}), ...(c.all ? { all: true } : {}) });
+        }
       });
       this.interest = new InterestList(cacheSeconds * 1000 + INTEREST_SLACK_MS, INTEREST_LIMIT, (c) => this.upcalls!.add(c));
     }

@@ -6,6 +6,7 @@ import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from ".
 import schema from "../../../../schema/xlators/protocol/server.json";
 import { ServerConnection, type ConnectionHost } from "./connection";
 import type { Change } from "./upcall";
+import type { Invalidation } from "../../../core/types";
 import { metrics } from "../../../core/metrics";
 import { IoStats } from "../../debug/io-stats";
 import { authorize, authRulesFor } from "../../../protocol";
@@ -130,6 +131,11 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
       this.recentChanges.delete(g);
       this.forgottenUpTo = s;
     }
+  }
+
+  /** Below this server, something changed that no client made (a replica came or went): every client that caches hears it. */
+  override othersChanged(change: Invalidation): void {
+    for (const c of this.conns) if (c.upcallsOn) c.announce(change);
   }
 
   /** Whether the gfid changed after change number `since` (when not known any more: assume it did). */

@@ -151,6 +151,7 @@ export class PendingUpcall {
   private readonly paths = new Set<string>();
   private readonly entries = new Set<string>();
   private links = false;
+  private all = false;
   private scheduled = false;
 
   constructor(private readonly send: (c: Change) => void) {}
@@ -160,12 +161,17 @@ export class PendingUpcall {
     for (const p of c.paths) this.paths.add(p);
     for (const e of c.entries) this.entries.add(e);
     if (c.links) this.links = true;
+    if (c.all) this.all = true;
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      const out: Change = { gfids: [...this.gfids], paths: [...this.paths], entries: [...this.entries], ...(this.links ? { links: true } : {}) };
+      const out: Change = {
+        gfids: [...this.gfids], paths: [...this.paths], entries: [...this.entries],
+        ...(this.links ? { links: true } : {}), ...(this.all ? { all: true } : {}),
+      };
       this.links = false;
+      this.all = false;
       this.gfids.clear();
       this.paths.clear();
       this.entries.clear();
