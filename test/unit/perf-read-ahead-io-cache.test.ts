@@ -25,9 +25,26 @@ test("read-ahead: sequential reads are served from pages fetched ahead", async (
   assert.deepEqual(Buffer.concat(parts), data);
   const reads = mem.calls.filter((c) => c.fop === "read");
   assert.ok(reads.length <= 20, `256 reads of 4 KiB became ${reads.length} reads below`);
-  assert.ok(reads.every((r) => r.size === 65536 && r.offset! % 65536 === 0), "page-aligned page reads");
+  assert.ok(reads.every((r) => r.size! % 65536 === 0 && r.offset! % 65536 === 0), "reads of whole pages");
   const dump = ra.dump() as { inodes: { pages: number[] }[] };
   assert.ok(dump.inodes[0]!.pages.length <= 5, "pages behind the reader are dropped");
+});
+
+test("read-ahead: pages ahead are fetched in runs (one read below for several pages), reads within a run are views", async () => {
+  const mem = new MemFs();
+  const data = pattern(4 << 20);
+  await seeded(mem, "/f", data);
+  const ra = perf<ReadAhead>(RA, mem, { "page-size": 65536, "page-count": 16 });
+  const fd = await openFile(ra, "/f");
+  const parts: Buffer[] = [];
+  for (let off = 0; off < data.length; off += 131072) parts.push(await ra.read(ctx, fd, 131072, off));
+  assert.equal((await ra.read(ctx, fd, 131072, data.length)).length, 0, "end of file");
+  assert.deepEqual(Buffer.concat(parts), data);
+  const reads = mem.calls.filter((c) => c.fop === "read");
+  // 32 kernel-sized reads of two pages each: the first fetches its 2 pages, then the window of 16 is
+  // topped up 8 pages at a time.
+  assert.ok(reads.length <= 10, `32 reads of 128 KiB became ${reads.length} reads below`);
+  assert.ok(reads.filter((r) => r.size! >= 8 * 65536).length >= reads.length - 2, "runs of at least half the window");
 });
 
 test("read-ahead: a write through another fd drops the prefetched pages of the inode", async () => {

@@ -231,3 +231,34 @@ test("closing an fd that changed nothing costs no flush below, unless this clien
   assert.equal(mem.count("flush"), 3);
   assert.equal((wb.dump() as { flushesSkipped: number }).flushesSkipped, 1);
 });
+
+test("copies of 128 KiB writes come from a pool: reused once the write below has settled, never before", async () => {
+  // A child that keeps the buffer it is given until the write settles and checks it was not touched meanwhile.
+  class HoldingMemFs extends MemFs {
+    altered = 0;
+    override async write(c: typeof ctx, fd: Parameters<MemFs["write"]>[1], data: Buffer, offset: number): Promise<number> {
+      const before = Buffer.from(data);
+      const n = await super.write(c, fd, data, offset);
+      await sleep(2);
+      if (!data.equals(before)) this.altered++;
+      return n;
+    }
+  }
+  const mem = new HoldingMemFs();
+  mem.delay = (fop) => (fop === "write" ? 3 : 0);
+  const wb = perf<WriteBehind>(WB, mem);
+  const fd = await createFile(wb, "/f");
+  const size = 131072;
+  const chunks = Array.from({ length: 40 }, (_, i) => fill(String.fromCharCode(97 + (i % 26)), size));
+  const kernelBuffer = Buffer.alloc(size);
+  for (let i = 0; i < chunks.length; i++) {
+    chunks[i]!.copy(kernelBuffer); // FUSE reuses its buffer for the next request
+    await wb.write(ctx, fd, kernelBuffer, i * size);
+  }
+  await wb.fsync(ctx, fd, false);
+  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat(chunks));
+  assert.equal(mem.altered, 0, "no pooled buffer was reused while a write below still held it");
+  const pool = (wb.dump() as { pool: { made: number; outstanding: number } }).pool;
+  assert.equal(pool.outstanding, 0);
+  assert.ok(pool.made <= 12, `40 writes made ${pool.made} buffers (a window's worth is enough)`);
+});

@@ -3,7 +3,9 @@ import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from ".
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/read-ahead.json";
 import { InodeTable } from "../write-behind/inode-table";
-import { readFromPages } from "../pages";
+
+/** The largest read below that one prefetch makes (a run of consecutive pages). */
+const MAX_RUN_BYTES = 1 << 20;
 
 export interface ReadAheadOptions {
   "page-size": number;
@@ -100,39 +102,81 @@ export class ReadAhead extends Xlator {
     let cached = true;
     for (let i = first; i <= last && i < inode.eofPage; i++) if (!inode.pages.has(i)) cached = false;
     if (!cached && !sequential) return this.child.read(ctx, fd, size, offset, xdata);
+    const count = this.options["page-count"];
     // Pages behind the reader are no longer needed; those ahead are fetched now.
-    for (const i of inode.pages.keys()) if (i < first || i > last + this.options["page-count"]) inode.pages.delete(i);
-    const pages: RaPage[] = [];
-    for (let i = first; i <= last + ahead && i < inode.eofPage; i++) {
-      const page = inode.pages.get(i) ?? this.prefetch(ctx, st, fd, i);
-      if (i <= last) pages.push(page);
+    for (const i of inode.pages.keys()) if (i < first || i > last + count) inode.pages.delete(i);
+    const end = Math.min(last + ahead, inode.eofPage - 1);
+    let neededMissing = false;
+    let aheadMissing = 0;
+    for (let i = first; i <= end; i++) {
+      if (inode.pages.has(i)) continue;
+      if (i <= last) neededMissing = true;
+      else aheadMissing++;
     }
-    return readFromPages(pages, first, ps, offset, size);
+    // The window ahead is topped up once half of it has been read, in runs of consecutive pages read
+    // below at once: a 128 KiB kernel read costs one big read every few requests instead of one per
+    // page (each read below is a round trip through the whole stack, on both ends).
+    if (neededMissing || aheadMissing >= this.runPages()) this.prefetchRuns(ctx, st, fd, first, end);
+    const pages: RaPage[] = [];
+    for (let i = first; i <= last && i < inode.eofPage; i++) pages.push(inode.pages.get(i) ?? this.prefetchRuns(ctx, st, fd, i, i));
+    return readPages(pages, first, ps, offset, size);
   }
 
-  private prefetch(ctx: CallCtx, st: RaFd, fd: Fd, index: number): RaPage {
+  /**
+   * Pages per read below: half the window (topped up when half of it has been read; the first fill
+   * is two reads, so the nearer half arrives sooner), at most MAX_RUN_BYTES.
+   */
+  private runPages(): number {
+    const half = Math.max(1, Math.floor(this.options["page-count"] / 2));
+    return Math.max(1, Math.min(half, Math.floor(MAX_RUN_BYTES / this.options["page-size"])));
+  }
+
+  /** Fetches the missing pages in [from, to] (runs of consecutive ones in one read below each); returns the page `from`. */
+  private prefetchRuns(ctx: CallCtx, st: RaFd, fd: Fd, from: number, to: number): RaPage {
+    const inode = st.inode;
+    const maxRun = this.runPages();
+    for (let i = from; i <= to; ) {
+      if (inode.pages.has(i)) {
+        i++;
+        continue;
+      }
+      let n = 1;
+      while (n < maxRun && i + n <= to && !inode.pages.has(i + n)) n++;
+      this.prefetch(ctx, st, fd, i, n);
+      i += n;
+    }
+    return inode.pages.get(from)!;
+  }
+
+  /** Reads pages [index, index + n) below in one read; each page is a view of its part of the result. */
+  private prefetch(ctx: CallCtx, st: RaFd, fd: Fd, index: number, n: number): void {
     const inode = st.inode;
     const generation = inode.generation;
     const ps = this.options["page-size"];
-    const page: RaPage = { promise: this.child.read(ctx, fd, ps, index * ps), data: undefined };
-    inode.pages.set(index, page);
-    const settled = page.promise.then(
-      (data) => {
-        if (inode.generation !== generation) {
-          if (inode.pages.get(index) === page) inode.pages.delete(index);
-          return;
-        }
-        page.data = data;
-        if (data.length < ps) inode.eofPage = Math.min(inode.eofPage, index + 1);
-      },
-      () => {
-        // The reader that awaits this page gets the error; later readers fetch afresh.
-        if (inode.pages.get(index) === page) inode.pages.delete(index);
-      },
-    );
-    st.inFlight.add(settled);
-    void settled.then(() => st.inFlight.delete(settled));
-    return page;
+    const run = this.child.read(ctx, fd, ps * n, index * ps);
+    const settled: Promise<unknown>[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = index + k;
+      const page: RaPage = { promise: n === 1 ? run : run.then((data) => data.subarray(Math.min(k * ps, data.length), Math.min((k + 1) * ps, data.length))), data: undefined };
+      inode.pages.set(i, page);
+      settled.push(page.promise.then(
+        (data) => {
+          if (inode.generation !== generation) {
+            if (inode.pages.get(i) === page) inode.pages.delete(i);
+            return;
+          }
+          page.data = data;
+          if (data.length < ps) inode.eofPage = Math.min(inode.eofPage, i + 1);
+        },
+        () => {
+          // The reader that awaits this page gets the error; later readers fetch afresh.
+          if (inode.pages.get(i) === page) inode.pages.delete(i);
+        },
+      ));
+    }
+    const all = Promise.all(settled);
+    st.inFlight.add(all);
+    void all.then(() => st.inFlight.delete(all));
   }
 
   override async write(ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number> {
@@ -204,6 +248,42 @@ export class ReadAhead extends Xlator {
     }
     return { options: { ...this.options }, inodes };
   }
+}
+
+/**
+ * A read served from consecutive pages starting at page `first` (a short page is the end of the file).
+ * Pages of one run are adjacent views of one buffer: a read within them is a view too, not a copy.
+ */
+async function readPages(pages: readonly RaPage[], first: number, pageSize: number, offset: number, size: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let pos = offset;
+  for (let k = 0; k < pages.length; k++) {
+    const data = await pages[k]!.promise;
+    const pageStart = (first + k) * pageSize;
+    const from = pos - pageStart;
+    const to = Math.min(data.length, offset + size - pageStart);
+    if (to > from) parts.push(data.subarray(from, to));
+    pos = pageStart + to;
+    if (data.length < pageSize) break; // end of file
+  }
+  return joinViews(parts);
+}
+
+/** Concatenates buffers; when each starts where the one before ends in the same memory, as one view of it. */
+function joinViews(parts: Buffer[]): Buffer {
+  if (parts.length === 0) return Buffer.alloc(0);
+  if (parts.length === 1) return parts[0]!;
+  let total = 0;
+  let adjacent = true;
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k]!;
+    if (k > 0) {
+      const prev = parts[k - 1]!;
+      if (p.buffer !== prev.buffer || p.byteOffset !== prev.byteOffset + prev.length) adjacent = false;
+    }
+    total += p.length;
+  }
+  return adjacent ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, total) : Buffer.concat(parts, total);
 }
 
 export default defineXlator<ReadAheadOptions>({

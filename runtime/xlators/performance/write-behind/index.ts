@@ -4,12 +4,16 @@ import { FopError } from "../../../core/errors";
 import type { CallCtx, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/write-behind.json";
 import { InodeTable } from "./inode-table";
+import { BufferPool } from "./buffer-pool";
 
 export interface WriteBehindOptions {
   "aggregate-size": number;
   "window-size": number;
   "flush-behind": boolean;
 }
+
+/** Copies of writes of this size (FUSE's largest, max_write) come from a pool of reused buffers; also those down to half of it. */
+const POOLED_WRITE_BYTES = 131072;
 
 /** Writes of one inode sent down at once (non-overlapping; window-size bounds their bytes): replication below is latency-bound, so several must be in flight. */
 const MAX_IN_FLIGHT = 16;
@@ -23,6 +27,8 @@ interface WbRequest {
   chunks: Buffer[];
   size: number;
   sent: boolean;
+  /** Pool buffers the chunks are (or were) views of: given back once the write has settled below. */
+  pooled: Buffer[] | undefined;
 }
 
 interface DrainWaiter {
@@ -93,12 +99,20 @@ export class WriteBehind extends Xlator {
   private locksUsed = false;
   /** Closes answered here (statedump). */
   private flushesSkipped = 0;
+  /** Buffers for copies of full-size writes (FUSE's 128 KiB), reused instead of allocated per write. */
+  private pool: BufferPool;
 
   constructor(init: XlatorInit<WriteBehindOptions>) {
     super(init);
     if (init.options["aggregate-size"] > init.options["window-size"]) {
       throw this.configError("aggregate-size must not exceed window-size", "aggregate-size");
     }
+    this.pool = this.makePool();
+  }
+
+  /** Pool buffers are of the largest write FUSE sends; as many are kept as the window can hold, and a few. */
+  private makePool(): BufferPool {
+    return new BufferPool(POOLED_WRITE_BYTES, Math.ceil(this.options["window-size"] / POOLED_WRITE_BYTES) + 2);
   }
 
   private fdState(fd: Fd): WbFd {
@@ -156,13 +170,22 @@ export class WriteBehind extends Xlator {
       }
     }
     // The caller may reuse its buffer once we reply (FUSE does): keep a copy.
-    const copy = Buffer.from(data);
+    let copy: Buffer;
+    let pooled: Buffer | undefined;
+    if (data.length > POOLED_WRITE_BYTES / 2 && data.length <= POOLED_WRITE_BYTES) {
+      pooled = this.pool.take();
+      pooled.set(data);
+      copy = data.length === pooled.length ? pooled : pooled.subarray(0, data.length);
+    } else {
+      copy = Buffer.from(data);
+    }
     const last = inode.queue[inode.queue.length - 1];
     if (last && last.fd === fd && last.offset + last.size === offset && last.size + copy.length <= this.options["aggregate-size"]) {
       last.chunks.push(copy);
       last.size += copy.length;
+      if (pooled) (last.pooled ??= []).push(pooled);
     } else {
-      inode.queue.push({ seq: this.nextSeq++, fd, ctx, offset, chunks: [copy], size: copy.length, sent: false });
+      inode.queue.push({ seq: this.nextSeq++, fd, ctx, offset, chunks: [copy], size: copy.length, sent: false, pooled: pooled && [pooled] });
     }
     inode.pendingBytes += copy.length;
     this.pump(inode);
@@ -196,6 +219,9 @@ export class WriteBehind extends Xlator {
   private async send(inode: WbInode, req: WbRequest): Promise<void> {
     const data = req.chunks.length === 1 ? req.chunks[0]! : Buffer.concat(req.chunks, req.size);
     req.chunks = [];
+    // Merged chunks were copied into `data`: their pool buffers are free at once; a single one is
+    // the data sent down, free once that write has settled (the child is then done with it).
+    if (req.pooled && !req.pooled.some((b) => b.buffer === data.buffer)) this.givePooled(req);
     try {
       const n = await this.child.write(req.ctx, req.fd, data, req.offset);
       if (n !== data.length) throw new FopError("EIO", `short write ${n}/${data.length}`, { xlator: this.name, fop: "write" });
@@ -211,6 +237,7 @@ export class WriteBehind extends Xlator {
         inode.orphanError ??= err;
       }
     } finally {
+      this.givePooled(req);
       inode.inFlight.delete(req);
       inode.pendingBytes -= req.size;
       this.pump(inode);
@@ -225,6 +252,12 @@ export class WriteBehind extends Xlator {
       }
       this.maybeForget(inode);
     }
+  }
+
+  private givePooled(req: WbRequest): void {
+    if (!req.pooled) return;
+    for (const b of req.pooled) this.pool.give(b);
+    req.pooled = undefined;
   }
 
   /** Resolves when every write acknowledged before this call has been confirmed by the child. */
@@ -370,6 +403,7 @@ export class WriteBehind extends Xlator {
         applied.push(k);
       }
     }
+    if (applied.includes("window-size")) this.pool.keep = this.makePool().keep;
     for (const inode of this.inodes.values()) for (const w of inode.windowWaiters.splice(0)) w();
     return { applied, needsRestart: [] };
   }
@@ -382,7 +416,8 @@ export class WriteBehind extends Xlator {
         drainWaiters: i.drainWaiters.length, windowWaiters: i.windowWaiters.length, orphanError: i.orphanError?.code,
       });
     }
-    return { options: { ...this.options }, locksUsed: this.locksUsed, flushesSkipped: this.flushesSkipped, inodes };
+    const pool = { size: this.pool.size, free: this.pool.freeCount, outstanding: this.pool.outstanding, made: this.pool.made };
+    return { options: { ...this.options }, locksUsed: this.locksUsed, flushesSkipped: this.flushesSkipped, pool, inodes };
   }
 }
 
