@@ -109,9 +109,9 @@ export interface ServiceDef {
   mountPoint?: string;
 }
 
-/** The service's command: node with the CLIs' V8 flags (runtime/cli/node-flags.json says why). */
+/** The service's command, through env: node with the CLIs' environment and V8 flags (runtime/cli/node-flags.json says why). */
 function processArgv(s: ServiceDef): string[] {
-  return ["node", ...nodeFlags.flags, ...s.args];
+  return ["env", ...Object.entries(nodeFlags.env).map(([k, v]) => `${k}=${v}`), "node", ...nodeFlags.flags, ...s.args];
 }
 
 /** (Re)starts the service with the current volfile and runtime. */
@@ -121,7 +121,7 @@ export function restartServiceScript(s: ServiceDef): string {
   }
   const unit = renderSystemdUnit({
     description: s.description,
-    execStart: ["/usr/bin/env", ...processArgv(s)],
+    execStart: ["/usr/bin/env", ...processArgv(s).slice(1)],
     mountPoint: s.mountPoint,
     wantedBy: s.mountPoint ? "remote-fs.target" : "multi-user.target",
   });

@@ -7,8 +7,10 @@ import { chmodSync, existsSync, readFileSync, readdirSync } from "node:fs";
 // bridge loads it from there (runtime/fuse/native.ts). Returns at once when already built.
 execFileSync("bash", ["scripts/build-fuse-native.sh"], { stdio: "inherit" });
 
-// The CLIs run with the V8 flags of runtime/cli/node-flags.json (why: see there); `env -S` splits the #! line.
-const nodeFlags = JSON.parse(readFileSync("runtime/cli/node-flags.json", "utf8")).flags;
+// The CLIs run with the environment and V8 flags of runtime/cli/node-flags.json (why: see there); `env -S`
+// splits the #! line and sets the variables.
+const nodeSettings = JSON.parse(readFileSync("runtime/cli/node-flags.json", "utf8"));
+const nodeCommand = [...Object.entries(nodeSettings.env).map(([k, v]) => `${k}=${v}`), "node", ...nodeSettings.flags];
 const external = ["fuse-native", "@napi-rs/xattr", "msgpackr-extract", "prom-client", "pino", "thread-stream"];
 const clis = readdirSync("runtime/cli").filter((f) => f.endsWith(".ts") && !f.startsWith("_"));
 await build({
@@ -20,7 +22,7 @@ await build({
   format: "cjs",
   sourcemap: true,
   external,
-  banner: { js: `#!/usr/bin/env -S node ${nodeFlags.join(" ")}` },
+  banner: { js: `#!/usr/bin/env -S ${nodeCommand.join(" ")}` },
   logLevel: "warning",
 });
 for (const f of clis) chmodSync(`dist/bin/${f.replace(/\.ts$/, ".js")}`, 0o755);

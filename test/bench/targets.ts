@@ -131,7 +131,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
   const procs: ChildProcess[] = [];
   const start = (role: string, args: string[]) => {
     const log = fs.openSync(join(root, `${role}.log`), "a");
-    const p = spawn(process.execPath, [...nodeFlags.flags, ...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root });
+    const p = spawn(process.execPath, [...nodeFlags.flags, ...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root, env: { ...process.env, ...nodeFlags.env } });
     fs.closeSync(log);
     procs.push(p);
     return p;

@@ -168,18 +168,29 @@ test("systemd units pass systemd-analyze verify", (t) => {
 });
 
 test("services and the CLIs run node with the V8 flags of runtime/cli/node-flags.json", () => {
-  const { flags } = JSON.parse(readFileSync(join(__dirname, "..", "..", "runtime", "cli", "node-flags.json"), "utf8")) as { flags: string[] };
+  const { flags, env } = JSON.parse(readFileSync(join(__dirname, "..", "..", "runtime", "cli", "node-flags.json"), "utf8")) as { flags: string[]; env: Record<string, string> };
   assert.ok(flags.length > 0);
+  const command = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "node", ...flags].join(" ");
   const paths = hostPaths("/opt/gluster-ha");
   const def = { name: "gluster-ha-node1", paths, args: [`${paths.bin}/glusterfsd.js`, "-f", "/opt/gluster-ha/etc/server.vol"], logFile: "/x.log", description: "d" };
   for (const manager of ["process", "systemd"] as const) {
     const script = restartServiceScript({ ...def, manager });
-    assert.ok(script.includes(`node ${flags.join(" ")} /opt/gluster-ha/current/bin/glusterfsd.js -f`), `${manager}: ${script}`);
+    assert.ok(script.includes(`${manager === "process" ? "-- env" : "ExecStart=/usr/bin/env"} ${command} /opt/gluster-ha/current/bin/glusterfsd.js -f`), `${manager}: ${script}`);
   }
   // The built CLIs: their #! line passes the flags, and runs (env -S splits it).
   const bin = join(__dirname, "..", "..", "dist", "bin", "glusterfsd.js");
-  assert.equal(readFileSync(bin, "utf8").split("\n")[0], `#!/usr/bin/env -S node ${flags.join(" ")}`);
+  assert.equal(readFileSync(bin, "utf8").split("\n")[0], `#!/usr/bin/env -S ${command}`);
   const r = spawnSync(bin, ["--help"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /glusterfsd/);
+  // ...and what the #! line sets reaches the process (env -S applies the assignments).
+  const probe = join(__dirname, "..", "..", "dist", "bin", "env-probe.js");
+  writeFileSync(probe, `${readFileSync(bin, "utf8").split("\n")[0]}\nconsole.log(JSON.stringify({ env: process.env, argv: process.execArgv }));\n`, { mode: 0o755 });
+  try {
+    const seen = JSON.parse(spawnSync(probe, [], { encoding: "utf8", env: { PATH: process.env.PATH } }).stdout) as { env: Record<string, string>; argv: string[] };
+    for (const [k, v] of Object.entries(env)) assert.equal(seen.env[k], v, k);
+    assert.deepEqual(seen.argv, flags);
+  } finally {
+    rmSync(probe, { force: true });
+  }
 });
