@@ -3,6 +3,7 @@ import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from ".
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/read-ahead.json";
 import { InodeTable } from "../write-behind/inode-table";
+import { readFromPages } from "../pages";
 
 /** The largest read below that one prefetch makes (a run of consecutive pages). */
 const MAX_RUN_BYTES = 1 << 20;
@@ -119,7 +120,7 @@ export class ReadAhead extends Xlator {
     if (neededMissing || aheadMissing >= this.runPages()) this.prefetchRuns(ctx, st, fd, first, end);
     const pages: RaPage[] = [];
     for (let i = first; i <= last && i < inode.eofPage; i++) pages.push(inode.pages.get(i) ?? this.prefetchRuns(ctx, st, fd, i, i));
-    return readPages(pages, first, ps, offset, size);
+    return readFromPages(pages, first, ps, offset, size);
   }
 
   /**
@@ -248,42 +249,6 @@ export class ReadAhead extends Xlator {
     }
     return { options: { ...this.options }, inodes };
   }
-}
-
-/**
- * A read served from consecutive pages starting at page `first` (a short page is the end of the file).
- * Pages of one run are adjacent views of one buffer: a read within them is a view too, not a copy.
- */
-async function readPages(pages: readonly RaPage[], first: number, pageSize: number, offset: number, size: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let pos = offset;
-  for (let k = 0; k < pages.length; k++) {
-    const data = await pages[k]!.promise;
-    const pageStart = (first + k) * pageSize;
-    const from = pos - pageStart;
-    const to = Math.min(data.length, offset + size - pageStart);
-    if (to > from) parts.push(data.subarray(from, to));
-    pos = pageStart + to;
-    if (data.length < pageSize) break; // end of file
-  }
-  return joinViews(parts);
-}
-
-/** Concatenates buffers; when each starts where the one before ends in the same memory, as one view of it. */
-function joinViews(parts: Buffer[]): Buffer {
-  if (parts.length === 0) return Buffer.alloc(0);
-  if (parts.length === 1) return parts[0]!;
-  let total = 0;
-  let adjacent = true;
-  for (let k = 0; k < parts.length; k++) {
-    const p = parts[k]!;
-    if (k > 0) {
-      const prev = parts[k - 1]!;
-      if (p.buffer !== prev.buffer || p.byteOffset !== prev.byteOffset + prev.length) adjacent = false;
-    }
-    total += p.length;
-  }
-  return adjacent ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, total) : Buffer.concat(parts, total);
 }
 
 export default defineXlator<ReadAheadOptions>({
