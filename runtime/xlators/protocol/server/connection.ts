@@ -27,6 +27,8 @@ export interface ConnectionHost {
   /** Cache invalidation (upcall.ts): the number of the last change, announcing one, asking about one. */
   readonly changeNumber: number;
   publishChange(origin: ServerConnection, change: Change): void;
+  addCachingClient(conn: ServerConnection): void;
+  readonly hasCachingClients: boolean;
   changedSince(gfid: string, since: number): boolean;
 }
 
@@ -109,10 +111,6 @@ export class ServerConnection {
       paused: this.pausedForDrain || this.pausedForBacklog, backlog: this.backlog.length,
       ...(this.interest ? { upcallInterest: this.interest.size } : {}),
     };
-  }
-
-  get upcallsOn(): boolean {
-    return this.interest !== undefined && !this.closed;
   }
 
   /** Another connection changed something: an upcall if this client may have cached it (always for `all`). */
@@ -217,6 +215,7 @@ export class ServerConnection {
         }
       });
       this.interest = new InterestList(cacheSeconds * 1000 + INTEREST_SLACK_MS, INTEREST_LIMIT, (c) => this.upcalls!.add(c));
+      this.host.addCachingClient(this);
     }
     this.host.log.info({ msgid: "PS_CLIENT_ATTACHED", client: this.id, address: this.address, exportedVolume: msg.volume, label: msg.label, upcalls: this.interest !== undefined }, "client attached");
     this.send({ t: "hello-ok", version: PROTOCOL_VERSION, client: this.id, fops: [...FOP_NAMES], ...(this.interest ? { upcalls: true } : {}) });
@@ -304,9 +303,7 @@ export class ServerConnection {
     try {
       result = await fn.apply(volume, args);
     } catch (err) {
-      // A change that failed may have half happened.
-      const change = changeOf(op, args, undefined);
-      if (change) this.host.publishChange(this, change);
+      this.publish(op, args, undefined); // a change that failed may have half happened
       throw err;
     }
     if (this.interest) {
@@ -314,13 +311,19 @@ export class ServerConnection {
       const raced = this.interest.noteReply(op, args, result, (g) => this.host.changedSince(g, arrived));
       if (raced.length > 0) this.upcalls!.add({ gfids: raced, paths: [], entries: [] });
     }
-    const change = changeOf(op, args, result);
-    if (change) this.host.publishChange(this, change);
+    this.publish(op, args, result);
     if (newFd) {
       if (this.closed) await this.releaseFd(newFd.fd);
       else this.fds.set(newFd.n, newFd.fd);
     }
     return result === undefined ? null : result;
+  }
+
+  /** Announces what a fop changed to the clients that cache (nothing to work out when none does). */
+  private publish(op: FopName, args: unknown[], result: unknown): void {
+    if (!this.host.hasCachingClients) return;
+    const change = changeOf(op, args, result);
+    if (change) this.host.publishChange(this, change);
   }
 
   /**

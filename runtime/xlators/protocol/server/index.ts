@@ -39,6 +39,8 @@ const RECENT_CHANGES = 65536;
 export class ProtocolServer extends Xlator implements ConnectionHost {
   private listener: net.Server | undefined;
   private readonly conns = new Set<ServerConnection>();
+  /** The connections that asked for upcalls. */
+  private readonly caching = new Set<ServerConnection>();
   /** Every accepted TCP socket, also those still in the TLS handshake (not yet a ServerConnection). */
   private readonly sockets = new Set<net.Socket>();
   private nextConn = 1;
@@ -103,6 +105,17 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   forget(conn: ServerConnection): void {
     this.conns.delete(conn);
+    this.caching.delete(conn);
+  }
+
+  /** A connection asked for upcalls (it caches what it is told). */
+  addCachingClient(conn: ServerConnection): void {
+    this.caching.add(conn);
+  }
+
+  /** Whether any connection caches: without one, changes are neither numbered nor announced. */
+  get hasCachingClients(): boolean {
+    return this.caching.size > 0;
   }
 
   get changeNumber(): number {
@@ -112,16 +125,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
   /** A connection's fop changed something: tell the other connections that asked and may have cached it. */
   publishChange(origin: ServerConnection, change: Change): void {
     const seq = ++this.changeSeq;
-    let listening = false;
-    for (const c of this.conns) {
-      if (!c.upcallsOn) continue;
-      listening = true;
-      if (c !== origin) c.announce(change);
-    }
-    if (!listening) {
-      this.forgottenUpTo = seq;
-      return;
-    }
+    for (const c of this.caching) if (c !== origin) c.announce(change);
     for (const g of change.gfids) {
       this.recentChanges.delete(g);
       this.recentChanges.set(g, seq);
@@ -135,7 +139,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   /** Below this server, something changed that no client made (a replica came or went): every client that caches hears it. */
   override othersChanged(change: Invalidation): void {
-    for (const c of this.conns) if (c.upcallsOn) c.announce(change);
+    for (const c of this.caching) c.announce(change);
   }
 
   /** Whether the gfid changed after change number `since` (when not known any more: assume it did). */
