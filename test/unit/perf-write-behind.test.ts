@@ -68,6 +68,35 @@ test("fstat, stat and lookup report the size including pending writes", async ()
   assert.equal((await wb.lookup(ctx, { path: "/f" })).stat.size, 10000);
 });
 
+test("a size answered below before a pending write landed, but arriving after it, still counts the write", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  const wb = perf(WB, mem);
+  const fd = await createFile(wb, "/f");
+  // The server's answer is made at once and delivered late: by then the write has landed (and the
+  // inode is idle), but the answer does not know it.
+  for (const fop of ["lookup", "stat", "fstat"] as const) {
+    const real = (mem[fop] as (...a: unknown[]) => Promise<unknown>).bind(mem);
+    (mem as unknown as Record<string, unknown>)[fop] = async (...a: unknown[]) => {
+      const r = await real(...a);
+      await sleep(80);
+      return r;
+    };
+  }
+  let end = 0;
+  for (const ask of [
+    () => wb.lookup(ctx, { path: "/f" }).then((r) => r.stat.size),
+    () => wb.stat(ctx, { path: "/f" }).then((s) => s.size),
+    () => wb.fstat(ctx, fd).then((s) => s.size),
+  ]) {
+    end += 1000;
+    await wb.write(ctx, fd, fill("x", 1000), end - 1000);
+    const size = await ask();
+    assert.equal(mem.files.get("/f")!.data.length, end, "the write landed meanwhile");
+    assert.equal(size, end);
+  }
+});
+
 test("a background write's error is reported on the next write, and again by the next fsync (which the caller cannot miss)", async () => {
   const mem = new MemFs();
   let failures = 1;

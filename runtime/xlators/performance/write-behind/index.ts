@@ -344,27 +344,40 @@ export class WriteBehind extends Xlator {
     return this.child.release(ctx, fd, xdata);
   }
 
-  /** Size as it will be once the pending writes land (they only extend: truncate drains first). */
-  private withPending(inode: WbInode | undefined, iatt: Iatt): Iatt {
-    if (!inode || inode.idle) return iatt;
-    const end = inode.pendingEnd();
+  /**
+   * Size as it will be once the pending writes land (they only extend: truncate drains first). The
+   * pending end is taken both when the request goes down and when its reply comes back: a reply the
+   * server made before a pending write landed is stale even if the write has landed by the time the
+   * reply arrives (the inode is idle then).
+   */
+  private withPending(inode: WbInode | undefined, iatt: Iatt, endAtSend: number): Iatt {
+    const end = Math.max(endAtSend, inode && !inode.idle ? inode.pendingEnd() : 0);
     return end > iatt.size ? { ...iatt, size: end } : iatt;
   }
 
+  private pendingEndOf(inode: WbInode | undefined): number {
+    return inode && !inode.idle ? inode.pendingEnd() : 0;
+  }
+
   override async fstat(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const inode = fd.get<WbFd>(this)?.inode;
+    const endAtSend = this.pendingEndOf(inode);
     const iatt = await this.child.fstat(ctx, fd, xdata);
-    return this.withPending(fd.get<WbFd>(this)?.inode, iatt);
+    return this.withPending(inode, iatt, endAtSend);
   }
 
   override async stat(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<Iatt> {
+    const endAtSend = this.pendingEndOf(this.inodes.forLoc(loc));
     const iatt = await this.child.stat(ctx, loc, xdata);
-    return this.withPending(this.inodes.forLoc({ path: loc.path, gfid: loc.gfid ?? iatt.gfid }) ?? this.inodes.forLoc(loc), iatt);
+    return this.withPending(this.inodes.forLoc({ path: loc.path, gfid: loc.gfid ?? iatt.gfid }) ?? this.inodes.forLoc(loc), iatt, endAtSend);
   }
 
   override async lookup(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<LookupResult> {
+    const endAtSend = this.pendingEndOf(this.inodes.forLoc(loc));
     const res = await this.child.lookup(ctx, loc, xdata);
     const inode = this.inodes.forLoc({ path: loc.path, gfid: loc.gfid ?? res.stat.gfid }) ?? this.inodes.forLoc(loc);
-    return inode && !inode.idle ? { ...res, stat: this.withPending(inode, res.stat) } : res;
+    const stat = this.withPending(inode, res.stat, endAtSend);
+    return stat === res.stat ? res : { ...res, stat };
   }
 
   override async setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
