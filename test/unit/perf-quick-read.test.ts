@@ -230,3 +230,24 @@ test("content is kept at most `timeout` from when the servers last heard of the 
   assert.equal(await readFile(qr, "/t"), "short-lived");
   assert.equal(probe.n("open"), 1, "expired: read from the brick");
 });
+
+test("a deferred open reaches the brick before the file is unlinked or renamed over: the descriptor still reads", async (t) => {
+  const { qr, probe } = setup(t, {}, true);
+  for (const [name, remove] of [
+    ["/gone", (p: string) => qr.unlink(ctx, { path: p })],
+    ["/over", async (p: string) => {
+      await writeFile(qr, "/newer", "newer");
+      await qr.rename(ctx, { path: "/newer" }, { path: p });
+    }],
+  ] as const) {
+    await writeFile(qr, name, "orphan");
+    const fd = new Fd(name, FS.O_RDONLY);
+    const opensBefore = probe.n("open");
+    await qr.open(ctx, { path: name }, FS.O_RDONLY, fd);
+    assert.equal(probe.n("open"), opensBefore, "open deferred (content known)");
+    await remove(name);
+    assert.equal(probe.n("open"), opensBefore + 1, `the deferred open was sent before ${name} lost its name`);
+    assert.equal((await qr.read(ctx, fd, 100, 0)).toString(), "orphan");
+    await qr.release(ctx, fd);
+  }
+});

@@ -60,6 +60,8 @@ export class QuickRead extends Xlator {
   private readonly gfidByPath = new Map<string, string>();
   /** fds whose writes are being kept, by gfid. */
   private readonly writers = new Map<string, Set<QrFd>>();
+  /** open-behind: descriptors whose open has not reached the servers, by gfid (sent before the file loses a name). */
+  private readonly deferredOpens = new Map<string, Set<Fd>>();
   /** Bumped by every change (local or reported): a read started before one does not fill. */
   private epoch = 0;
   private active = false;
@@ -166,7 +168,10 @@ export class QuickRead extends Xlator {
       const d = s.deferred;
       this.counters.opensSentLate++;
       s.opening = this.child.open(d.ctx, { path: fd.path, gfid: d.loc.gfid }, d.flags, fd, d.xdata).then(
-        () => void (s.deferred = undefined),
+        () => {
+          s.deferred = undefined;
+          this.forgetDeferred(s.gfid, fd);
+        },
         (err: unknown) => {
           s.opening = undefined;
           throw err;
@@ -190,7 +195,25 @@ export class QuickRead extends Xlator {
     return entries;
   }
 
+  private forgetDeferred(gfid: string | undefined, fd: Fd): void {
+    if (gfid === undefined) return;
+    const set = this.deferredOpens.get(gfid);
+    set?.delete(fd);
+    if (set?.size === 0) this.deferredOpens.delete(gfid);
+  }
+
+  /**
+   * A file about to lose a name: its deferred opens go to the servers first, or an open descriptor
+   * of an unlinked file would have nothing to open later (GlusterFS's open-behind does the same).
+   */
+  private async openDeferredOf(path: string, gfid?: string): Promise<void> {
+    const set = this.deferredOpens.get(gfid ?? this.gfidByPath.get(path) ?? "");
+    if (!set) return;
+    await Promise.all([...set].map((fd) => this.ensureOpen(fd).catch(() => undefined)));
+  }
+
   override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+    await this.openDeferredOf(loc.path, loc.gfid);
     try {
       await this.child.unlink(ctx, loc, xdata);
     } finally {
@@ -208,6 +231,7 @@ export class QuickRead extends Xlator {
 
   override async rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
     const moved = from.gfid ?? this.gfidByPath.get(from.path);
+    await this.openDeferredOf(to.path, to.gfid);
     let done = false;
     try {
       await this.child.rename(ctx, from, to, xdata);
@@ -271,6 +295,11 @@ export class QuickRead extends Xlator {
       s.gfid = gfid;
       s.deferred = { ctx, loc, flags, xdata };
       this.counters.opensDeferred++;
+      if (gfid !== undefined) {
+        let set = this.deferredOpens.get(gfid);
+        if (!set) this.deferredOpens.set(gfid, (set = new Set()));
+        set.add(fd);
+      }
       return;
     }
     await this.child.open(ctx, loc, flags, fd, xdata);
@@ -352,6 +381,7 @@ export class QuickRead extends Xlator {
   override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = this.fdState(fd);
     this.untrack(s);
+    this.forgetDeferred(s.gfid, fd);
     if (s.deferred && !s.opening) return;
     if (s.opening) await s.opening.catch(() => undefined);
     if (s.written && !s.unflushed && s.gfid !== undefined && this.active) {
