@@ -66,14 +66,18 @@ function listFiles(dir: string): string[] {
 }
 
 /**
- * The patched fuse-native build (runtime/fuse/native.ts finds `native/fuse-native/current.json` above
- * the bin dir): the manifest and the build directory it names.
+ * The native builds the runtime loads by walking up from the bin dir: the patched fuse-native
+ * (runtime/fuse/native.ts, `native/fuse-native/current.json`) and the fuse_device addon
+ * (runtime/fuse/kernel/device.ts, `native/fuse-device/current.json`): each manifest and the build
+ * directory it names.
  */
 function nativeBuildFiles(root: string): string[] {
-  const manifest = join(root, "native", "fuse-native", "current.json");
-  if (!existsSync(manifest)) throw new ConfigError(`runtime bundle: ${manifest} is missing; run \`npm run build\` first`);
-  const { dir } = JSON.parse(readFileSync(manifest, "utf8")) as { dir: string };
-  return [manifest, ...listFiles(join(root, "native", "fuse-native", dir))];
+  return ["fuse-native", "fuse-device"].flatMap((name) => {
+    const manifest = join(root, "native", name, "current.json");
+    if (!existsSync(manifest)) throw new ConfigError(`runtime bundle: ${manifest} is missing; run \`npm run build\` first`);
+    const { dir } = JSON.parse(readFileSync(manifest, "utf8")) as { dir: string };
+    return [manifest, ...listFiles(join(root, "native", name, dir))];
+  });
 }
 
 /**

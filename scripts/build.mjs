@@ -6,6 +6,8 @@ import { chmodSync, existsSync, readFileSync, readdirSync } from "node:fs";
 // fuse-native built with our patches (patches/fuse-native/*.patch) into native/fuse-native/: the FUSE
 // bridge loads it from there (runtime/fuse/native.ts). Returns at once when already built.
 execFileSync("bash", ["scripts/build-fuse-native.sh"], { stdio: "inherit" });
+// The fuse_device addon (runtime/fuse/kernel/fuse_device.c) into native/fuse-device/ (runtime/fuse/kernel/device.ts).
+execFileSync("bash", ["scripts/build-fuse-device.sh"], { stdio: "inherit" });
 
 // The CLIs run with the environment and V8 flags of runtime/cli/node-flags.json (why: see there); `env -S`
 // splits the #! line and sets the variables.

@@ -4,7 +4,8 @@ import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
-import { FuseBridge } from "../fuse/bridge";
+import { createMountBridge, KERNEL_ATTR_TIMEOUT, type MountBridge, type MountBridgeOptions } from "../fuse/engine";
+import type { FuseEngine } from "../fuse/options";
 import { clearStaleMount, isMounted, lazyUnmount } from "../fuse/mounts";
 import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
 import { loadVolfile } from "../volfile";
@@ -38,9 +39,13 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
   -L, --log-level LEVEL     TRACE DEBUG INFO WARNING ERROR CRITICAL NONE (default INFO)
   -p, --pidfile FILE        write the process id here
       --volfile-check       check the volfile and exit (0 clean, 1 errors)
-      --attribute-timeout S kernel attribute cache, seconds (default ${DEFAULT_FUSE_OPTIONS.attrTimeout})
+      --attribute-timeout S kernel attribute cache, seconds (default ${KERNEL_ATTR_TIMEOUT} with the kernel engine, whose
+                            caches are dropped on lock grants, hard links and others' changes; ${DEFAULT_FUSE_OPTIONS.attrTimeout} with libfuse)
       --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
       --no-allow-other      only the mounting user may use the mount
+      --fuse-engine E       kernel: serve /dev/fuse directly from the event loop (default: 1 MiB requests,
+                            READDIRPLUS, kernel caches dropped when others change files); libfuse: through
+                            fuse-native and libfuse 2 (128 KiB requests, no READDIRPLUS)
       --md-cache-timeout S  metadata cache on top of the volfile's graph, seconds (default ${DEFAULT_MD_CACHE_TIMEOUT};
                             0: none). Attributes and security/ACL xattrs are cached by gfid, so unlike the
                             kernel's attribute cache it stays right across hard links; other clients' changes
@@ -64,6 +69,7 @@ const FLAGS = {
   "no-allow-other": { type: "boolean" },
   "md-cache-timeout": { type: "string" },
   "quick-read": { type: "string" },
+  "fuse-engine": { type: "string" },
 } as const;
 
 function seconds(flag: string, v: string | undefined, dflt: number): number {
@@ -77,6 +83,12 @@ function onOff(flag: string, v: string | undefined, dflt: boolean): boolean {
   if (v === undefined) return dflt;
   if (v === "on" || v === "off") return v === "on";
   throw new UsageError(`--${flag} ${v}: expected on or off`);
+}
+
+function fuseEngine(v: string | undefined): FuseEngine {
+  if (v === undefined) return DEFAULT_FUSE_OPTIONS.engine;
+  if (v === "kernel" || v === "libfuse") return v;
+  throw new UsageError(`--fuse-engine ${v}: expected kernel or libfuse`);
 }
 
 /** How often the mount is checked for having been unmounted from outside (then the process exits). */
@@ -94,11 +106,13 @@ async function main(argv: string[]): Promise<number> {
   const mountpoint = resolve(positionals[0]!);
   const foreground = values.foreground === true || values["no-daemon"] === true;
   const pidfile = values.pidfile ?? values["pid-file"];
+  const engine = fuseEngine(values["fuse-engine"]);
   const fuseOptions = {
     mountpoint,
-    attrTimeout: seconds("attribute-timeout", values["attribute-timeout"], DEFAULT_FUSE_OPTIONS.attrTimeout),
+    attrTimeout: seconds("attribute-timeout", values["attribute-timeout"], engine === "kernel" ? KERNEL_ATTR_TIMEOUT : DEFAULT_FUSE_OPTIONS.attrTimeout),
     entryTimeout: seconds("entry-timeout", values["entry-timeout"], DEFAULT_FUSE_OPTIONS.entryTimeout),
     allowOther: values["no-allow-other"] !== true,
+    engine,
   };
   const logFile = values["log-file"] ?? (foreground ? undefined : `/var/log/glusterfs/${mountpoint.slice(1).replace(/\//g, "-") || "root"}.log`);
   const logLevelFlag = values["log-level"];
@@ -114,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function run(
-  volfile: string, mountpoint: string, fuseOptions: ConstructorParameters<typeof FuseBridge>[1], pidfile: string | undefined,
+  volfile: string, mountpoint: string, fuseOptions: MountBridgeOptions, pidfile: string | undefined,
   logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0], mdCacheTimeout = DEFAULT_MD_CACHE_TIMEOUT, quickRead = true,
 ): Promise<number> {
   const mountStack = (v: ReturnType<typeof loadVolfile>) => withMountStack(v, { mdCacheTimeout, quickRead });
@@ -125,12 +139,12 @@ async function run(
     return failStart("glusterfs", logs, describeError(err), { volfile });
   }
   const log = logs.log.child({ volume: graph.top.name });
-  let bridge: FuseBridge | undefined;
+  let bridge: MountBridge | undefined;
   try {
     const stale = await clearStaleMount(mountpoint, log);
     if (stale === "cleared") log.info({ mountpoint }, "stale mount removed");
     await graph.start();
-    bridge = new FuseBridge(countedTop(graph, log), fuseOptions, log);
+    bridge = createMountBridge(countedTop(graph, log), fuseOptions, log);
     await bridge.mount();
     if (pidfile) writePidfile(pidfile);
   } catch (err) {

@@ -34,6 +34,20 @@ export function mountEntry(mountpoint: string): MountEntry | undefined {
   return found;
 }
 
+/**
+ * The device number ("major:minor") of the topmost mount on `mountpoint`, from /proc/self/mountinfo:
+ * the FUSE process must never stat its own mountpoint (the kernel would ask it, and it is busy asking).
+ */
+export function mountDevice(mountpoint: string): string | undefined {
+  const target = resolve(mountpoint);
+  let found: string | undefined;
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    if (f[4] !== undefined && unescapeMountField(f[4]) === target) found = f[2];
+  }
+  return found;
+}
+
 export function isMounted(mountpoint: string): boolean {
   return mountEntry(mountpoint) !== undefined;
 }

@@ -17,19 +17,27 @@ interface NativeManifest {
   patches: string[];
 }
 
-export function findPatchedFuseNative(start = __dirname): string | undefined {
+/**
+ * The nearest `relativePath` (a build manifest such as NATIVE_MANIFEST) in `start` or a directory
+ * above it, or undefined. Shared by the native builds' loaders (also runtime/fuse/kernel/device.ts).
+ */
+export function findManifestAbove(relativePath: string, start = __dirname): string | undefined {
   for (let dir = start; ; dir = dirname(dir)) {
-    const manifest = join(dir, NATIVE_MANIFEST);
-    if (existsSync(manifest)) {
-      const m = JSON.parse(readFileSync(manifest, "utf8")) as NativeManifest;
-      const index = join(dirname(manifest), m.dir, "index.js");
-      if (!existsSync(join(dirname(index), "build", "Release", "fuse.node"))) {
-        throw new ConfigError(`${manifest} names ${m.dir}, which has no build/Release/fuse.node; run scripts/build-fuse-native.sh`);
-      }
-      return index;
-    }
+    const manifest = join(dir, relativePath);
+    if (existsSync(manifest)) return manifest;
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+export function findPatchedFuseNative(start = __dirname): string | undefined {
+  const manifest = findManifestAbove(NATIVE_MANIFEST, start);
+  if (!manifest) return undefined;
+  const m = JSON.parse(readFileSync(manifest, "utf8")) as NativeManifest;
+  const index = join(dirname(manifest), m.dir, "index.js");
+  if (!existsSync(join(dirname(index), "build", "Release", "fuse.node"))) {
+    throw new ConfigError(`${manifest} names ${m.dir}, which has no build/Release/fuse.node; run scripts/build-fuse-native.sh`);
+  }
+  return index;
 }
 
 let loaded: typeof FuseNative | undefined;

@@ -1,5 +1,9 @@
 /** How the FUSE mount is set up (the `glusterfs` CLI fills this from its flags). */
+/** Who serves /dev/fuse: our own event-loop reader (kernel/), or fuse-native + libfuse 2 (bridge.ts). */
+export type FuseEngine = "kernel" | "libfuse";
+
 export interface FuseMountOptions {
+  engine: FuseEngine;
   /** Directory to mount on (must exist). */
   mountpoint: string;
   /**
@@ -41,6 +45,7 @@ export interface FuseMountOptions {
 }
 
 export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
+  engine: "kernel",
   attrTimeout: 0,
   entryTimeout: 1,
   dirAttrTimeout: 1,

@@ -84,6 +84,7 @@ export function snapshotPackage(projectDir: string): void {
   copyFileSync(join(repoRoot, "package.json"), join(pkg, "package.json"));
   cpSync(join(repoRoot, "dist"), join(pkg, "dist"), { recursive: true });
   cpSync(join(repoRoot, "native", "fuse-native"), join(pkg, "native", "fuse-native"), { recursive: true });
+  cpSync(join(repoRoot, "native", "fuse-device"), join(pkg, "native", "fuse-device"), { recursive: true });
   symlinkSync(join(repoRoot, "node_modules"), join(pkg, "node_modules"));
   const modules = join(projectDir, "node_modules");
   mkdirSync(modules);

@@ -107,7 +107,8 @@ describe("md-cache on a real mount", () => {
     for (let i = 0; i < 20; i++) assert.equal(fs.statSync(mine("f")).size, 3);
     const cached = await mdCacheStats(main!);
     assert.equal(cached.statMisses - before.statMisses, 0, "still cached after 1.3 s");
-    assert.ok(cached.statHits - before.statHits >= 20);
+    // The first stat after the kernel's 1 s reaches md-cache; the kernel answers the rest for its own 1 s.
+    assert.ok(cached.statHits - before.statHits >= 1);
     const within = async (what: string, seen: () => boolean) => {
       const t0 = Date.now();
       await waitFor(what, () => {
@@ -155,7 +156,10 @@ describe("md-cache on a real mount", () => {
     const xattrMisses = afterLs.xattrMisses - before.xattrMisses;
     assert.ok(misses <= 3, `stat misses during ls -l: ${misses}`);
     assert.ok(xattrMisses <= 3, `xattr misses during ls -l: ${xattrMisses}`);
-    assert.ok(afterLs.statHits - before.statHits >= 50);
+    // Every file was looked at: its attributes answered by md-cache (libfuse engine) or by the kernel from
+    // the READDIRPLUS listing (kernel engine), its xattr probes by md-cache.
+    assert.ok(afterLs.statHits - before.statHits >= 50 || afterLs.xattrHits + afterLs.xattrNegativeHits - before.xattrHits - before.xattrNegativeHits >= 50,
+      `answered: stats ${afterLs.statHits - before.statHits}, xattr probes ${afterLs.xattrHits + afterLs.xattrNegativeHits - before.xattrHits - before.xattrNegativeHits}`);
   });
 });
 
@@ -163,6 +167,8 @@ interface MdStats {
   statHits: number;
   statMisses: number;
   xattrMisses: number;
+  xattrHits: number;
+  xattrNegativeHits: number;
 }
 
 /** md-cache's counters from a statedump of the mount process (SIGUSR1). */

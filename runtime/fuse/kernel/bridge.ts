@@ -1,0 +1,856 @@
+import { writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { errnoNumber, FopError } from "../../core/errors";
+import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type Invalidation, type LkCmd, type SetattrArgs } from "../../core/types";
+import { Xlator } from "../../core/xlator";
+import type { BridgeStats } from "../bridge";
+import { DEFAULT_FUSE_OPTIONS, FUSE_SUBTYPE, type FuseMountOptions } from "../options";
+import { isMounted, lazyUnmount, mountDevice } from "../mounts";
+import { isInternalXattr } from "../xattrs";
+import { FuseChannel } from "./channel";
+import { InodeTable, type Inode } from "./inodes";
+import {
+  ATTR_OUT_SIZE, cString, direntSize, direntType, ENTRY_OUT_SIZE, F_RDLCK, F_UNLCK, F_WRLCK, FATTR_ATIME,
+  FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
+  FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_LK_FLOCK,
+  FUSE_MIN_MINOR_VERSION, INIT_OUT_SIZE, InitFlag, NotifyCode, notifyBuffer, OFFSET_MAX, Op, OP_NAMES,
+  OPEN_OUT_SIZE, outHeader, replyBuffer, REQUEST_OVERHEAD, STATFS_OUT_SIZE, u64, writeAttr, writeEntry, writeTimeout,
+  writeU64, type Request,
+} from "./protocol";
+
+const errno = (code: string) => errnoNumber(code);
+const ENOSYS = errno("ENOSYS");
+const EINTR = errno("EINTR");
+const ERANGE = errno("ERANGE");
+const EPROTO = errno("EPROTO");
+const ENOENT = errno("ENOENT");
+
+/** The most pages one request may carry (the kernel's own ceiling: 1 MiB with 4 KiB pages). */
+const MAX_PAGES = 256;
+
+interface PendingRequest {
+  op: number;
+  /** Set when the kernel interrupted it and was answered EINTR: the real result is then undone, not sent. */
+  interrupted: boolean;
+  /** What to do with a result that arrives after an interrupt (undo a granted lock). */
+  onLateSuccess?: () => void;
+}
+
+/** A directory handle's last batch of entries: the kernel reads a page at a time, the graph answers in batches. */
+interface DirListing {
+  from: number;
+  entries: DirEntry[];
+  withStat: boolean;
+}
+
+/**
+ * Serves the FUSE mount from the top of a translator graph by speaking the kernel's protocol on
+ * /dev/fuse directly (no libfuse): every request is read, turned into one fop and answered on the
+ * event loop. Compared with the fuse-native bridge (../bridge.ts) it has no thread handoffs, takes
+ * requests of up to 1 MiB, answers READDIRPLUS (names with attributes: `ls -l` needs no request per
+ * file), knows node ids (so it can tell the kernel to drop what it cached: on a lock grant, on a hard
+ * link, and when another client changed a file), and lets an interrupted lock wait end.
+ */
+export class KernelFuseBridge {
+  readonly options: FuseMountOptions;
+  private channel: FuseChannel | undefined;
+  private readonly inodes = new InodeTable();
+  private readonly fds = new Map<number, Fd>();
+  private readonly dirListings = new WeakMap<Fd, DirListing>();
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly lockingOwners = new Set<string>();
+  private nextHandle = 1;
+  private initDone: (() => void) | undefined;
+  private initFailed: ((err: Error) => void) | undefined;
+  private readonly stats: BridgeStats = { ops: {}, errors: {}, largestWrite: 0, largestRead: 0, openFds: 0 };
+  private maxWrite = 0;
+  private readonly invalidationListener: Xlator;
+
+  constructor(
+    private readonly top: Xlator,
+    options: Partial<FuseMountOptions> & { mountpoint: string },
+    private readonly log: Logger,
+  ) {
+    this.options = { ...DEFAULT_FUSE_OPTIONS, ...options };
+    // What other clients change reaches the top of the graph as othersChanged(): the bridge listens
+    // as the graph's parent, and drops what the kernel cached of it.
+    this.invalidationListener = bridgeListener(top, (change) => this.othersChanged(change));
+  }
+
+  /** Mounts; resolves once the kernel's INIT is answered (the mount is usable). */
+  async mount(): Promise<void> {
+    const o = this.options;
+    this.maxWrite = Math.min(o.maxWrite, MAX_PAGES * 4096);
+    const channel = new FuseChannel(this.maxWrite + REQUEST_OVERHEAD,
+      (req, buf) => this.dispatch(req, buf),
+      (code) => this.log.info({ mountpoint: o.mountpoint, errno: code }, "FUSE connection ended"));
+    channel.onSendError = (code) => this.log.warn({ errno: code }, "FUSE reply refused by the kernel");
+    const initialised = new Promise<void>((resolve, reject) => {
+      this.initDone = resolve;
+      this.initFailed = reject;
+    });
+    await channel.mount({
+      mountpoint: o.mountpoint, fsname: o.fsname, subtype: FUSE_SUBTYPE, allowOther: o.allowOther,
+      defaultPermissions: o.defaultPermissions, maxRead: o.maxRead,
+    });
+    this.channel = channel;
+    await initialised;
+    this.raiseReadahead();
+  }
+
+  /**
+   * The kernel reads ahead 128 KiB by default (the device's read_ahead_kb); sequential reads then go
+   * out in 128 KiB requests. As root we let it read ahead as much as one request carries.
+   */
+  private raiseReadahead(): void {
+    const kb = Math.floor(this.options.maxRead / 1024);
+    try {
+      const dev = mountDevice(this.options.mountpoint);
+      if (!dev) throw new Error(`${this.options.mountpoint} not in /proc/self/mountinfo`);
+      writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, `${kb}\n`);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, "read-ahead left at the kernel's default");
+    }
+  }
+
+  /** Unmounts (lazily: `umount -l`), closes the device and releases every Fd still open. */
+  async unmount(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    if (channel) {
+      if (isMounted(this.options.mountpoint)) await lazyUnmount(this.options.mountpoint).catch(() => undefined);
+      channel.close();
+    }
+    const ctx = this.localCtx();
+    for (const [h, fd] of this.fds) {
+      this.fds.delete(h);
+      await (fd.isDir ? this.top.releasedir(ctx, fd) : this.top.release(ctx, fd)).catch(() => undefined);
+    }
+    const parents = this.top.parents;
+    const i = parents.indexOf(this.invalidationListener);
+    if (i >= 0) parents.splice(i, 1);
+  }
+
+  get mounted(): boolean {
+    return this.channel !== undefined;
+  }
+
+  dump(): Record<string, unknown> {
+    return {
+      engine: "kernel",
+      mountpoint: this.options.mountpoint,
+      options: this.options,
+      maxWrite: this.maxWrite,
+      nodes: this.inodes.size,
+      pending: this.pending.size,
+      stats: { ...this.stats, openFds: this.fds.size },
+      fds: [...this.fds].map(([h, fd]) => ({ handle: h, path: fd.path, dir: fd.isDir, flags: fd.flags })),
+    };
+  }
+
+  statsSnapshot(): BridgeStats {
+    return { ...this.stats, ops: { ...this.stats.ops }, errors: { ...this.stats.errors }, openFds: this.fds.size };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requests
+
+  private dispatch(req: Request, buf: Buffer): boolean {
+    const op = req.opcode;
+    const name = OP_NAMES[op] ?? `op${op}`;
+    this.stats.ops[name] = (this.stats.ops[name] ?? 0) + 1;
+    try {
+      switch (op) {
+        case Op.INIT: this.init(req); return false;
+        case Op.FORGET: this.inodes.forget(req.nodeid, u64(req.arg, 0)); return false;
+        case Op.BATCH_FORGET: this.batchForget(req); return false;
+        case Op.INTERRUPT: this.interrupt(req); return false;
+        case Op.LOOKUP: this.lookup(req); return false;
+        case Op.GETATTR: this.getattr(req); return false;
+        case Op.SETATTR: this.setattr(req); return false;
+        case Op.READLINK: this.run(req, (ctx) => this.top.readlink(ctx, this.loc(req)), (t) => this.replyData(req, Buffer.from(t))); return false;
+        case Op.SYMLINK: this.symlink(req); return false;
+        case Op.MKNOD: this.mknod(req); return false;
+        case Op.MKDIR: this.mkdir(req); return false;
+        case Op.UNLINK: this.remove(req, false); return false;
+        case Op.RMDIR: this.remove(req, true); return false;
+        case Op.RENAME: this.rename(req, u64(req.arg, 0), 8); return false;
+        case Op.RENAME2: this.reply(req, ENOSYS); return false; // the kernel falls back to RENAME; flags get EINVAL
+        case Op.LINK: this.link(req); return false;
+        case Op.OPEN: this.open(req, false); return false;
+        case Op.OPENDIR: this.open(req, true); return false;
+        case Op.READ: this.read(req); return false;
+        case Op.WRITE: return this.write(req, buf);
+        case Op.STATFS: this.statfs(req); return false;
+        case Op.RELEASE: this.release(req, false); return false;
+        case Op.RELEASEDIR: this.release(req, true); return false;
+        case Op.FSYNC: case Op.FSYNCDIR: this.fsync(req); return false;
+        case Op.FLUSH: this.flush(req); return false;
+        case Op.SETXATTR: this.setxattr(req); return false;
+        case Op.GETXATTR: this.getxattr(req); return false;
+        case Op.LISTXATTR: this.listxattr(req); return false;
+        case Op.REMOVEXATTR: this.removexattr(req); return false;
+        case Op.ACCESS: this.run(req, (ctx) => this.top.access(ctx, this.loc(req), req.arg.readUInt32LE(0)), () => this.reply(req, 0)); return false;
+        case Op.CREATE: this.create(req); return false;
+        case Op.READDIR: this.readdir(req, false); return false;
+        case Op.READDIRPLUS: this.readdir(req, true); return false;
+        case Op.GETLK: case Op.SETLK: case Op.SETLKW: this.lk(req); return false;
+        case Op.FALLOCATE: this.fallocate(req); return false;
+        case Op.DESTROY: this.reply(req, 0); return false;
+        default: this.reply(req, ENOSYS); return false;
+      }
+    } catch (err) {
+      this.reply(req, this.errnoOf(name, err));
+      return false;
+    }
+  }
+
+  private init(req: Request): void {
+    const major = req.arg.readUInt32LE(0);
+    const minor = req.arg.readUInt32LE(4);
+    const maxReadahead = req.arg.readUInt32LE(8);
+    const kernelFlags = req.arg.readUInt32LE(12);
+    if (major !== FUSE_KERNEL_VERSION || minor < FUSE_MIN_MINOR_VERSION) {
+      this.reply(req, EPROTO);
+      this.initFailed?.(new FopError("EPROTO", `kernel FUSE protocol ${major}.${minor} is older than 7.${FUSE_MIN_MINOR_VERSION}`, { xlator: "fuse" }));
+      return;
+    }
+    const wanted = InitFlag.ASYNC_READ | InitFlag.POSIX_LOCKS | InitFlag.BIG_WRITES | InitFlag.FLOCK_LOCKS |
+      InitFlag.AUTO_INVAL_DATA | InitFlag.DO_READDIRPLUS | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES;
+    const b = replyBuffer(req, INIT_OUT_SIZE);
+    b.fill(0, 16);
+    b.writeUInt32LE(FUSE_KERNEL_VERSION, 16);
+    b.writeUInt32LE(Math.min(minor, FUSE_KERNEL_MINOR_VERSION), 20);
+    b.writeUInt32LE(maxReadahead, 24);
+    b.writeUInt32LE((wanted & kernelFlags) >>> 0, 28);
+    b.writeUInt16LE(64, 32); // max_background: readahead and async direct I/O in flight
+    b.writeUInt16LE(48, 34); // congestion_threshold
+    b.writeUInt32LE(this.maxWrite, 36);
+    b.writeUInt32LE(1, 40); // time_gran: nanoseconds
+    b.writeUInt16LE(Math.ceil(this.maxWrite / 4096), 44);
+    this.send([b]);
+    this.initDone?.();
+  }
+
+  private batchForget(req: Request): void {
+    const count = req.arg.readUInt32LE(0);
+    for (let i = 0, off = 8; i < count && off + 16 <= req.arg.length; i++, off += 16) {
+      this.inodes.forget(u64(req.arg, off), u64(req.arg, off + 8));
+    }
+  }
+
+  /** An interrupted lock wait is answered EINTR now; a grant that still comes is undone. */
+  private interrupt(req: Request): void {
+    const key = `${req.arg.readUInt32LE(0)}:${req.arg.readUInt32LE(4)}`;
+    const p = this.pending.get(key);
+    if (!p || p.interrupted || p.op !== Op.SETLKW) return;
+    p.interrupted = true;
+    const target: Request = { ...req, uniqueLo: req.arg.readUInt32LE(0), uniqueHi: req.arg.readUInt32LE(4) };
+    this.reply(target, EINTR);
+  }
+
+  private lookup(req: Request): void {
+    const parent = this.inodes.get(req.nodeid);
+    const [name] = cString(req.arg, 0);
+    const path = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => this.top.lookup(ctx, { path }), (r) => this.replyEntry(req, parent, name, r.stat), (code) => {
+      // A name that is gone is forgotten here too (another client removed it).
+      if (code === ENOENT) this.inodes.removed(parent, name);
+    });
+  }
+
+  private getattr(req: Request): void {
+    const inode = this.inodes.get(req.nodeid);
+    const flags = req.arg.readUInt32LE(0);
+    const fd = flags & FUSE_GETATTR_FH ? this.fds.get(u64(req.arg, 8)) : undefined;
+    // A kernel GETATTR is GlusterFS's lookup (where replication notices what needs healing); an open
+    // file that lost its name answers from its descriptor.
+    this.run(req, async (ctx) => {
+      if (fd && !inode.attached) return this.top.fstat(ctx, fd);
+      return (await this.top.lookup(ctx, { path: this.inodes.path(inode) })).stat;
+    }, (stat) => this.replyAttr(req, stat));
+  }
+
+  private setattr(req: Request): void {
+    const a = req.arg;
+    const inode = this.inodes.get(req.nodeid);
+    const valid = a.readUInt32LE(0);
+    const attr: SetattrArgs = {};
+    if (valid & FATTR_MODE) attr.mode = a.readUInt32LE(68) & 0o7777;
+    if (valid & FATTR_UID) attr.uid = a.readUInt32LE(76);
+    if (valid & FATTR_GID) attr.gid = a.readUInt32LE(80);
+    if (valid & FATTR_SIZE) attr.size = u64(a, 16);
+    const now = Date.now();
+    if (valid & FATTR_ATIME_NOW) attr.atimeMs = now;
+    else if (valid & FATTR_ATIME) attr.atimeMs = u64(a, 32) * 1000 + a.readUInt32LE(56) / 1e6;
+    if (valid & FATTR_MTIME_NOW) attr.mtimeMs = now;
+    else if (valid & FATTR_MTIME) attr.mtimeMs = u64(a, 40) * 1000 + a.readUInt32LE(60) / 1e6;
+    const fd = valid & FATTR_FH ? this.fds.get(u64(a, 8)) : undefined;
+    this.run(req, (ctx) => fd ? this.top.fsetattr(ctx, fd, attr) : this.top.setattr(ctx, { path: this.inodes.path(inode) }, attr),
+      (stat) => {
+        this.dropOtherNames(inode, stat.gfid);
+        this.replyAttr(req, stat);
+      });
+  }
+
+  private symlink(req: Request): void {
+    const parent = this.inodes.get(req.nodeid);
+    const [name, next] = cString(req.arg, 0);
+    const [target] = cString(req.arg, next);
+    const path = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => this.top.symlink(ctx, target, { path }), (stat) => this.replyEntry(req, parent, name, stat));
+  }
+
+  private mknod(req: Request): void {
+    const parent = this.inodes.get(req.nodeid);
+    const mode = req.arg.readUInt32LE(0);
+    const rdev = req.arg.readUInt32LE(4);
+    const [name] = cString(req.arg, 16);
+    const path = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => this.top.mknod(ctx, { path }, mode, rdev), (stat) => this.replyEntry(req, parent, name, stat));
+  }
+
+  private mkdir(req: Request): void {
+    const parent = this.inodes.get(req.nodeid);
+    const mode = req.arg.readUInt32LE(0);
+    const [name] = cString(req.arg, 8);
+    const path = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => this.top.mkdir(ctx, { path }, mode & 0o7777), (stat) => this.replyEntry(req, parent, name, stat));
+  }
+
+  private remove(req: Request, dir: boolean): void {
+    const parent = this.inodes.get(req.nodeid);
+    const [name] = cString(req.arg, 0);
+    const path = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => dir ? this.top.rmdir(ctx, { path }) : this.top.unlink(ctx, { path }), () => {
+      const gone = this.inodes.removed(parent, name);
+      // The file's other names now have one link fewer.
+      if (gone?.gfid && !dir) this.dropOtherNames(gone, gone.gfid);
+      this.reply(req, 0);
+    });
+  }
+
+  private rename(req: Request, newParentId: number, namesAt: number): void {
+    const from = this.inodes.get(req.nodeid);
+    const to = this.inodes.get(newParentId);
+    const [oldName, next] = cString(req.arg, namesAt);
+    const [newName] = cString(req.arg, next);
+    const src = this.inodes.childPath(from, oldName);
+    const dest = this.inodes.childPath(to, newName);
+    this.run(req, (ctx) => this.top.rename(ctx, { path: src }, { path: dest }), () => {
+      this.inodes.renamed(from, oldName, to, newName);
+      this.renameOpenFds(src, dest);
+      this.reply(req, 0);
+    });
+  }
+
+  private link(req: Request): void {
+    const source = this.inodes.get(u64(req.arg, 0));
+    const parent = this.inodes.get(req.nodeid);
+    const [name] = cString(req.arg, 8);
+    const src = this.inodes.path(source);
+    const dest = this.inodes.childPath(parent, name);
+    this.run(req, (ctx) => this.top.link(ctx, { path: src }, { path: dest }), (stat) => {
+      // The source's cached link count is now wrong (and every other name's).
+      this.dropOtherNames(undefined, stat.gfid, source);
+      this.replyEntry(req, parent, name, stat);
+    });
+  }
+
+  private open(req: Request, dir: boolean): void {
+    const inode = this.inodes.get(req.nodeid);
+    const flags = req.arg.readUInt32LE(0);
+    const path = this.inodes.path(inode);
+    const fd = new Fd(path, flags, dir, inode.gfid);
+    this.run(req, (ctx) => dir ? this.top.opendir(ctx, { path }, fd) : this.top.open(ctx, { path }, flags, fd),
+      () => this.replyOpen(req, this.addFd(fd)));
+  }
+
+  private create(req: Request): void {
+    const parent = this.inodes.get(req.nodeid);
+    const flags = req.arg.readUInt32LE(0);
+    const mode = req.arg.readUInt32LE(4);
+    const [name] = cString(req.arg, 16);
+    const path = this.inodes.childPath(parent, name);
+    const fd = new Fd(path, flags);
+    this.run(req, (ctx) => this.top.create(ctx, { path }, flags, mode & 0o7777, fd), (stat) => {
+      fd.gfid = stat.gfid;
+      const b = replyBuffer(req, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
+      const inode = this.inodes.remember(parent, name, stat.gfid);
+      writeEntry(b, 16, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+      writeU64(b, this.addFd(fd), 16 + ENTRY_OUT_SIZE);
+      b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 8);
+      b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 12);
+      this.send([b]);
+    });
+  }
+
+  private read(req: Request): void {
+    const a = req.arg;
+    const fd = this.fd(u64(a, 0));
+    const offset = u64(a, 8);
+    const size = a.readUInt32LE(16);
+    this.run(req, (ctx) => this.top.read(ctx, fd, size, offset), (data) => {
+      const out = data.length > size ? data.subarray(0, size) : data;
+      if (out.length > this.stats.largestRead) this.stats.largestRead = out.length;
+      this.send([outHeader(req, out.length), out]);
+    });
+  }
+
+  /**
+   * The graph gets a view of the read buffer, valid until we answer (write-behind copies what it keeps;
+   * protocol/client has sent it by the time the fop settles); the buffer is reused after the reply.
+   */
+  private write(req: Request, buf: Buffer): boolean {
+    const a = req.arg;
+    const fd = this.fd(u64(a, 0));
+    const offset = u64(a, 8);
+    const size = a.readUInt32LE(16);
+    const data = a.subarray(40, 40 + size);
+    if (size > this.stats.largestWrite) this.stats.largestWrite = size;
+    this.run(req, (ctx) => this.top.write(ctx, fd, data, offset), (n) => {
+      // Other names of a hard-linked file have the old size and times cached.
+      if (fd.gfid && this.inodes.nameCount(fd.gfid) > 1) this.dropOtherNames(undefined, fd.gfid);
+      const b = replyBuffer(req, 8);
+      b.writeUInt32LE(n, 16);
+      b.writeUInt32LE(0, 20);
+      this.send([b]);
+    }, undefined, () => this.channel?.giveBack(buf));
+    return true;
+  }
+
+  private statfs(req: Request): void {
+    this.run(req, (ctx) => this.top.statfs(ctx, { path: "/" }), (s) => {
+      const b = replyBuffer(req, STATFS_OUT_SIZE);
+      b.fill(0, 16);
+      writeU64(b, s.blocks, 16);
+      writeU64(b, s.bfree, 24);
+      writeU64(b, s.bavail, 32);
+      writeU64(b, s.files, 40);
+      writeU64(b, s.ffree, 48);
+      b.writeUInt32LE(s.bsize, 56);
+      b.writeUInt32LE(s.namemax, 60);
+      b.writeUInt32LE(s.frsize, 64);
+      this.send([b]);
+    });
+  }
+
+  private release(req: Request, dir: boolean): void {
+    const handle = u64(req.arg, 0);
+    const fd = this.fds.get(handle);
+    this.fds.delete(handle);
+    if (!fd) return this.reply(req, 0);
+    this.run(req, (ctx) => dir ? this.top.releasedir(ctx, fd) : this.top.release(ctx, fd), () => this.reply(req, 0));
+  }
+
+  private fsync(req: Request): void {
+    const fd = this.fd(u64(req.arg, 0));
+    const datasync = (req.arg.readUInt32LE(8) & FUSE_FSYNC_FDATASYNC) !== 0;
+    this.run(req, (ctx) => fd.isDir ? this.top.fsyncdir(ctx, fd, datasync) : this.top.fsync(ctx, fd, datasync), () => this.reply(req, 0));
+  }
+
+  /**
+   * Every close(2): the graph's flush, and, for a lock owner that ever locked through this mount, the
+   * release of its fcntl locks on the file (POSIX drops them at any close). Owners that never locked
+   * cost no lock round trip.
+   */
+  private flush(req: Request): void {
+    const fd = this.fd(u64(req.arg, 0));
+    const owner = req.arg.readBigUInt64LE(16).toString(16);
+    this.run(req, async (ctx) => {
+      await this.top.flush(ctx, fd);
+      if (this.lockingOwners.has(owner)) {
+        await this.top.lk({ ...ctx, lkOwner: owner }, fd, "setlk", { type: "un", start: 0, len: 0, pid: ctx.pid, owner });
+      }
+    }, () => this.reply(req, 0));
+  }
+
+  private setxattr(req: Request): void {
+    const size = req.arg.readUInt32LE(0);
+    const flags = req.arg.readUInt32LE(4);
+    const [name, next] = cString(req.arg, 8);
+    const value = Buffer.from(req.arg.subarray(next, next + size));
+    const inode = this.inodes.get(req.nodeid);
+    this.run(req, (ctx) => {
+      if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "setxattr" });
+      return this.top.setxattr(ctx, { path: this.inodes.path(inode) }, name, value, flags);
+    }, () => this.reply(req, 0));
+  }
+
+  private getxattr(req: Request): void {
+    const size = req.arg.readUInt32LE(0);
+    const [name] = cString(req.arg, 8);
+    const inode = this.inodes.get(req.nodeid);
+    this.run(req, (ctx) => {
+      if (isInternalXattr(name)) throw new FopError("ENODATA", `${name} is internal`, { xlator: "fuse", fop: "getxattr" });
+      return this.top.getxattr(ctx, { path: this.inodes.path(inode) }, name);
+    }, (value) => this.replySized(req, size, value));
+  }
+
+  private listxattr(req: Request): void {
+    const size = req.arg.readUInt32LE(0);
+    const inode = this.inodes.get(req.nodeid);
+    this.run(req, (ctx) => this.top.listxattr(ctx, { path: this.inodes.path(inode) }), (names) => {
+      const list = Buffer.from(names.filter((n) => !isInternalXattr(n)).map((n) => `${n}\0`).join(""));
+      this.replySized(req, size, list);
+    });
+  }
+
+  private removexattr(req: Request): void {
+    const [name] = cString(req.arg, 0);
+    const inode = this.inodes.get(req.nodeid);
+    this.run(req, (ctx) => {
+      if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "removexattr" });
+      return this.top.removexattr(ctx, { path: this.inodes.path(inode) }, name);
+    }, () => this.reply(req, 0));
+  }
+
+  private fallocate(req: Request): void {
+    const a = req.arg;
+    const fd = this.fd(u64(a, 0));
+    this.run(req, (ctx) => this.top.fallocate(ctx, fd, a.readUInt32LE(24), u64(a, 8), u64(a, 16)), () => this.reply(req, 0));
+  }
+
+  /** READDIR(PLUS): as many entries as fit in the kernel's buffer, from the handle's current batch. */
+  private readdir(req: Request, plus: boolean): void {
+    const a = req.arg;
+    const fd = this.fd(u64(a, 0));
+    const offset = u64(a, 8);
+    const size = a.readUInt32LE(16);
+    const dir = this.inodes.get(req.nodeid);
+    this.run(req, (ctx) => this.entriesFrom(ctx, fd, offset), (entries) => {
+      const b = Buffer.allocUnsafe(16 + size);
+      let used = 0;
+      for (const e of entries) {
+        const nameLen = Buffer.byteLength(e.name);
+        const rec = direntSize(nameLen, plus);
+        if (used + rec > size) break;
+        let off = 16 + used;
+        const stat = e.stat;
+        if (plus) {
+          const dots = e.name === "." || e.name === "..";
+          if (stat && !dots) {
+            const inode = this.inodes.remember(dir, e.name, stat.gfid);
+            writeEntry(b, off, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+          } else {
+            b.fill(0, off, off + ENTRY_OUT_SIZE);
+            if (stat) writeAttr(b, stat, off + 40);
+          }
+          off += ENTRY_OUT_SIZE;
+        }
+        writeU64(b, stat ? stat.ino : 0xffffffff, off);
+        writeU64(b, e.next, off + 8);
+        b.writeUInt32LE(nameLen, off + 16);
+        b.writeUInt32LE(stat ? direntType(stat.mode) : 0, off + 20);
+        b.write(e.name, off + 24, nameLen, "utf8");
+        b.fill(0, off + 24 + nameLen, 16 + used + rec);
+        used += rec;
+      }
+      b.writeUInt32LE(16 + used, 0);
+      b.writeInt32LE(0, 4);
+      b.writeUInt32LE(req.uniqueLo, 8);
+      b.writeUInt32LE(req.uniqueHi, 12);
+      this.send([b.subarray(0, 16 + used)]);
+    });
+  }
+
+  /** The entries after `offset`: from the batch the handle last fetched when it covers them, else a new batch. */
+  private async entriesFrom(ctx: CallCtx, fd: Fd, offset: number): Promise<DirEntry[]> {
+    const listing = this.dirListings.get(fd);
+    if (listing) {
+      if (offset === listing.from) return listing.entries;
+      const i = listing.entries.findIndex((e) => e.next === offset);
+      if (i >= 0 && i + 1 < listing.entries.length) return listing.entries.slice(i + 1);
+    }
+    // Always with attributes: d_ino and d_type come from them, and READDIRPLUS is what the kernel asks for.
+    const entries = await this.top.readdir(ctx, fd, offset, true);
+    this.dirListings.set(fd, { from: offset, entries, withStat: true });
+    return entries;
+  }
+
+  private lk(req: Request): void {
+    const a = req.arg;
+    const fd = this.fd(u64(a, 0));
+    const owner = a.readBigUInt64LE(8).toString(16);
+    const start = u64(a, 16);
+    const endBig = a.readBigUInt64LE(24);
+    const kernelType = a.readUInt32LE(32);
+    const pid = a.readUInt32LE(36);
+    const lkFlags = a.readUInt32LE(40);
+    const type = kernelType === F_RDLCK ? "rd" : kernelType === F_WRLCK ? "wr" : kernelType === F_UNLCK ? "un" : undefined;
+    if (!type) return this.reply(req, errno("EINVAL"));
+    const wait = req.opcode === Op.SETLKW;
+
+    if (lkFlags & FUSE_LK_FLOCK) {
+      // flock(2): the owner is the open file (the Fd), as features/posix-locks keys it.
+      const kind = type === "rd" ? "sh" : type === "wr" ? "ex" : "un";
+      const pending = this.track(req, () => {
+        if (kind !== "un") void this.top.flock(this.localCtx(), fd, "un", true).catch(() => undefined);
+      });
+      this.run(req, (ctx) => this.top.flock(ctx, fd, kind, !wait), () => this.reply(req, 0), undefined, () => this.untrack(req), pending);
+      return;
+    }
+
+    const len = endBig >= OFFSET_MAX ? 0 : Number(endBig - BigInt(start) + 1n);
+    const cmd: LkCmd = req.opcode === Op.GETLK ? "getlk" : wait ? "setlkw" : "setlk";
+    if (type === "un" && cmd !== "getlk" && !this.lockingOwners.has(owner)) return this.reply(req, 0);
+    if (type !== "un" && cmd !== "getlk") this.lockingOwners.add(owner);
+    const flock: Flock = { type, start, len, pid, owner };
+    const inode = this.inodes.get(req.nodeid);
+    const pending = this.track(req, () => {
+      void this.top.lk({ ...this.localCtx(), lkOwner: owner }, fd, "setlk", { ...flock, type: "un" }).catch(() => undefined);
+    });
+    this.run(req, (ctx) => this.top.lk({ ...ctx, lkOwner: owner }, fd, cmd, flock), (r) => {
+      if (cmd !== "getlk") {
+        // What another client wrote under this lock must be read now: the kernel's cached size and
+        // pages of the file are dropped before the grant is seen.
+        if (type !== "un") this.dropCached(inode);
+        return this.reply(req, 0);
+      }
+      const b = replyBuffer(req, 24);
+      writeU64(b, r.start, 16);
+      b.writeBigUInt64LE(r.type === "un" ? 0n : r.len === 0 ? OFFSET_MAX : BigInt(r.start + r.len - 1), 24);
+      b.writeUInt32LE(r.type === "rd" ? F_RDLCK : r.type === "wr" ? F_WRLCK : F_UNLCK, 32);
+      b.writeUInt32LE(r.pid >>> 0, 36);
+      this.send([b]);
+    }, undefined, () => this.untrack(req), pending);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Invalidation
+
+  /** Another client changed something: the kernel forgets what it cached of it. */
+  private othersChanged(change: Invalidation): void {
+    if (!this.channel) return;
+    if (change.all) {
+      for (const inode of this.inodes.all()) this.notifyInvalInode(inode.id);
+      return;
+    }
+    for (const gfid of change.gfids) for (const inode of this.inodes.namesOf(gfid)) this.notifyInvalInode(inode.id);
+    for (const path of change.paths) {
+      const inode = this.resolve(path);
+      if (inode) this.notifyInvalInode(inode.id);
+    }
+    for (const path of change.entries) {
+      const slash = path.lastIndexOf("/");
+      const parent = this.resolve(slash <= 0 ? "/" : path.slice(0, slash));
+      if (!parent) continue;
+      this.notifyInvalInode(parent.id);
+      this.notifyInvalEntry(parent, path.slice(slash + 1));
+    }
+  }
+
+  /** The node a path names, if the kernel holds every name on the way. */
+  private resolve(path: string): Inode | undefined {
+    let inode: Inode | undefined = this.inodes.root;
+    for (const part of path.split("/")) {
+      if (!part) continue;
+      inode = this.inodes.child(inode, part);
+      if (!inode) return undefined;
+    }
+    return inode;
+  }
+
+  /** A file changed through one of its names: its other names' cached attributes are stale. */
+  private dropOtherNames(changed: Inode | undefined, gfid: string | undefined, also?: Inode): void {
+    if (also) this.notifyInvalInode(also.id);
+    if (!gfid) return;
+    for (const inode of this.inodes.namesOf(gfid)) if (inode !== changed && inode !== also) this.notifyInvalInode(inode.id);
+  }
+
+  private dropCached(inode: Inode): void {
+    this.notifyInvalInode(inode.id);
+    if (inode.gfid) for (const other of this.inodes.namesOf(inode.gfid)) if (other !== inode) this.notifyInvalInode(other.id);
+  }
+
+  /**
+   * Attributes only (offset -1): the kernel takes no inode or page lock for that, so it is safe while
+   * requests on the file are in flight. Cached pages then go when the kernel sees the new mtime/size
+   * (AUTO_INVAL_DATA).
+   */
+  private notifyInvalInode(nodeid: number): void {
+    const b = notifyBuffer(NotifyCode.INVAL_INODE, 24);
+    writeU64(b, nodeid, 16);
+    b.writeBigInt64LE(-1n, 24);
+    b.writeBigInt64LE(0n, 32);
+    this.channel?.send([b]);
+  }
+
+  /**
+   * Dropping a name takes the directory's lock in the kernel, which a request in flight on that
+   * directory may hold while it waits for us: it is sent from another thread (the pool), never inline.
+   */
+  private notifyInvalEntry(parent: Inode, name: string): void {
+    const nameBuf = Buffer.from(`${name}\0`);
+    const b = notifyBuffer(NotifyCode.INVAL_ENTRY, 16 + nameBuf.length);
+    writeU64(b, parent.id, 16);
+    b.writeUInt32LE(nameBuf.length - 1, 24);
+    b.writeUInt32LE(0, 28);
+    nameBuf.copy(b, 32);
+    this.channel?.sendAside(b);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Replies
+
+  private send(bufs: Buffer[]): void {
+    this.channel?.send(bufs);
+  }
+
+  private reply(req: Request, err: number): void {
+    this.send([outHeader(req, 0, err)]);
+  }
+
+  private replyData(req: Request, data: Buffer): void {
+    this.send([outHeader(req, data.length), data]);
+  }
+
+  /** getxattr/listxattr: size 0 asks how big; a value larger than the caller's buffer is ERANGE. */
+  private replySized(req: Request, size: number, value: Buffer): void {
+    if (size === 0) {
+      const b = replyBuffer(req, 8);
+      b.writeUInt32LE(value.length, 16);
+      b.writeUInt32LE(0, 20);
+      return this.send([b]);
+    }
+    if (value.length > size) return this.reply(req, ERANGE);
+    this.replyData(req, value);
+  }
+
+  private replyEntry(req: Request, parent: Inode, name: string, stat: Iatt): void {
+    const inode = this.inodes.remember(parent, name, stat.gfid);
+    const b = replyBuffer(req, ENTRY_OUT_SIZE);
+    writeEntry(b, 16, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+    this.send([b]);
+  }
+
+  private replyAttr(req: Request, stat: Iatt): void {
+    const b = replyBuffer(req, ATTR_OUT_SIZE);
+    writeTimeout(b, this.attrTimeout(stat), 16, 24);
+    b.writeUInt32LE(0, 28);
+    writeAttr(b, stat, 32);
+    this.send([b]);
+  }
+
+  private replyOpen(req: Request, handle: number): void {
+    const b = replyBuffer(req, OPEN_OUT_SIZE);
+    writeU64(b, handle, 16);
+    b.writeUInt32LE(0, 24);
+    b.writeUInt32LE(0, 28);
+    this.send([b]);
+  }
+
+  /** Directories and single-link files may have their own timeouts (see FuseMountOptions). */
+  private attrTimeout(stat: Iatt): number {
+    const o = this.options;
+    if ((stat.mode & 0o170000) === 0o040000 && o.dirAttrTimeout > 0) return o.dirAttrTimeout;
+    if (stat.nlink <= 1 && o.singleLinkAttrTimeout > 0) return o.singleLinkAttrTimeout;
+    return o.attrTimeout;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Plumbing
+
+  private ctx(req: Request): CallCtx {
+    return { uid: req.uid, gid: req.gid, pid: req.pid, lkOwner: String(req.pid), client: "local" };
+  }
+
+  private localCtx(): CallCtx {
+    return { uid: 0, gid: 0, pid: process.pid, lkOwner: String(process.pid), client: "local" };
+  }
+
+  private loc(req: Request): { path: string } {
+    return { path: this.inodes.path(this.inodes.get(req.nodeid)) };
+  }
+
+  private addFd(fd: Fd): number {
+    while (this.fds.has(this.nextHandle)) this.nextHandle = this.nextHandle >= 0x7fffffff ? 1 : this.nextHandle + 1;
+    const h = this.nextHandle;
+    this.nextHandle = h >= 0x7fffffff ? 1 : h + 1;
+    this.fds.set(h, fd);
+    return h;
+  }
+
+  private fd(handle: number): Fd {
+    const fd = this.fds.get(handle);
+    if (!fd) throw new FopError("EBADF", `no open file with handle ${handle}`, { xlator: "fuse" });
+    return fd;
+  }
+
+  private track(req: Request, undo: () => void): PendingRequest {
+    const p: PendingRequest = { op: req.opcode, interrupted: false, onLateSuccess: undo };
+    this.pending.set(`${req.uniqueLo}:${req.uniqueHi}`, p);
+    return p;
+  }
+
+  private untrack(req: Request): void {
+    this.pending.delete(`${req.uniqueLo}:${req.uniqueHi}`);
+  }
+
+  /** Turns a rejected fop into an errno (unexpected failures are logged: they are bugs or I/O errors). */
+  private errnoOf(op: string, err: unknown): number {
+    const e = FopError.from(err, { xlator: "fuse", fop: op });
+    this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
+    if (!(err instanceof FopError) || e.code === "EIO") {
+      this.log.warn({ fop: op, code: e.code, err: e.message, xlator: e.xlator }, "fop failed");
+    } else {
+      this.log.debug({ fop: op, code: e.code, err: e.message, xlator: e.xlator }, "fop failed");
+    }
+    return e.errno;
+  }
+
+  /**
+   * Runs one fop and answers: `done(result)` on success, the errno on failure (`failed` sees it
+   * first). `settled` runs either way, after the answer. A request answered EINTR already (an
+   * interrupted lock wait) sends nothing more; a success then is undone.
+   */
+  private run<T>(
+    req: Request, fop: (ctx: CallCtx) => Promise<T>, done: (v: T) => void,
+    failed?: (code: number) => void, settled?: () => void, pending?: PendingRequest,
+  ): void {
+    const name = OP_NAMES[req.opcode] ?? `op${req.opcode}`;
+    let p: Promise<T>;
+    try {
+      p = fop(this.ctx(req));
+    } catch (err) {
+      const code = this.errnoOf(name, err);
+      failed?.(code);
+      this.reply(req, code);
+      settled?.();
+      return;
+    }
+    p.then((v) => {
+      if (pending?.interrupted) pending.onLateSuccess?.();
+      else done(v);
+    }, (err) => {
+      const code = this.errnoOf(name, err);
+      failed?.(code);
+      if (!pending?.interrupted) this.reply(req, code);
+    }).catch((err: unknown) => {
+      this.log.error({ fop: name, err: (err as Error).message }, "FUSE reply failed");
+    }).finally(() => settled?.());
+  }
+
+  /** Open descriptors follow their file across a rename (translators use fd.path). */
+  private renameOpenFds(from: string, to: string): void {
+    const prefix = from.endsWith("/") ? from : `${from}/`;
+    for (const fd of this.fds.values()) {
+      if (fd.path === from) fd.path = to;
+      else if (fd.path.startsWith(prefix)) fd.path = to + fd.path.slice(from.length);
+    }
+  }
+}
+
+/**
+ * A parent for the graph's top that hears othersChanged() (and says how long the kernel caches, so
+ * protocol/client asks servers for upcalls when only the kernel caches).
+ */
+function bridgeListener(top: Xlator, onChange: (change: Invalidation) => void): Xlator {
+  const listener = Object.create(Xlator.prototype) as Xlator;
+  Object.assign(listener, { name: "fuse", type: "mount/fuse", children: [top], parents: [], options: {} });
+  listener.othersChanged = (change) => onChange(change);
+  listener.notify = () => undefined;
+  listener.invalidationInterest = () => 0;
+  top.parents.push(listener);
+  return listener;
+}
