@@ -460,6 +460,7 @@ export class KernelFuseBridge {
     this.run(req, async (ctx) => {
       await this.top.flush(ctx, fd);
       if (this.lockingOwners.has(owner)) {
+        this.stats.ops.lk = (this.stats.ops.lk ?? 0) + 1;
         await this.top.lk({ ...ctx, lkOwner: owner }, fd, "setlk", { type: "un", start: 0, len: 0, pid: ctx.pid, owner });
       }
     }, () => this.reply(req, 0));
