@@ -1,6 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, constants as FS } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
@@ -85,17 +85,51 @@ test("the pending-heal index follows the afr counters, on disk and through getxa
   const idxDir = join(dir, ".glusterfs/indices/xattrop");
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, 1, 0) });
   assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
-  assert.equal(readlinkSync(join(idxDir, gfid), "utf8"), "/f"); // a symlink whose target is the path
+  // a hard link of the index's base file, named by the gfid and the path
+  assert.deepEqual(readdirSync(idxDir), [`${gfid}:%2Ff`]);
+  assert.equal(lstatSync(join(idxDir, `${gfid}:%2Ff`)).ino, lstatSync(`${idxDir}.base`).ino);
   // another counter non-zero keeps the entry while the first returns to zero
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.dirty": int32s(1, 0, 0) });
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.b1": int32s(0, -1, 0) });
   assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.afr.dirty": int32s(-1, 0, 0) });
   assert.deepEqual(await index(px), []);
+  assert.deepEqual(readdirSync(idxDir), [`${gfid}:%2Ff`], "cleared on disk by the next sweep");
+  sweep(px);
   assert.deepEqual(readdirSync(idxDir), []);
   // non-afr xattrs never touch the index
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.glusterfs.quota": int32s(7) });
   assert.deepEqual(await index(px), []);
+});
+
+/** Runs the pending index's sweep now (cleared entries leave the disk up to a second late). */
+function sweep(px: Posix): void {
+  (px as unknown as { index: { sweep(): void } }).index.sweep();
+}
+
+test("an entry cleared and set again before the sweep is not remade on disk; one left by a crash is dropped by the heal crawl's refresh", async (t) => {
+  const { px, dir } = brick(t);
+  const gfid = await touch(px, "/d");
+  const entry = join(dir, ".glusterfs/indices/xattrop", `${gfid}:%2Fd`);
+  await px.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, 1) });
+  const made = lstatSync(entry).ctimeMs; // a link made or removed changes the shared inode's ctime
+  for (let i = 0; i < 5; i++) {
+    await px.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, -1) });
+    assert.deepEqual(await index(px), []);
+    assert.equal(lstatSync(entry).nlink, 2, "cleared in memory, still on disk (base + entry)");
+    await px.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, 1) });
+    assert.deepEqual(await index(px), [{ gfid, path: "/d" }]);
+  }
+  assert.equal(lstatSync(entry).ctimeMs, made, "the same entry all along: no link made or removed again");
+  // cleared, then the process dies before the sweep: the entry is still on disk
+  await px.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, -1) });
+  const crashed = newPosix(dir); // a new process on the same brick (the old one never swept)
+  t.after(() => crashed.stop());
+  assert.deepEqual(await index(crashed), [{ gfid, path: "/d" }], "a hint only: the counters are zero");
+  await crashed.xattrop(ctx, { path: "/d" }, "add32", { "trusted.afr.b1": int32s(0, 0, 0) }); // refreshIndexEntry
+  assert.deepEqual(await index(crashed), []);
+  sweep(crashed);
+  assert.ok(!existsSync(entry));
 });
 
 test("the index survives a restart of the brick", async (t) => {
@@ -124,18 +158,21 @@ test("index entries of the earlier file format, and paths too long for a symlink
   const longGfid = await touch(px, longFile);
   await px.xattrop(ctx, { path: longFile }, "add32", { "trusted.afr.b1": int32s(1, 0, 0) });
   assert.equal(readFileSync(join(idxDir, longGfid), "utf8"), longFile);
-  // an entry as earlier versions wrote it (a regular file holding the path)
+  // entries as earlier versions wrote them: a regular file, or a symlink, holding the path
   mkdirSync(idxDir, { recursive: true });
   writeFileSync(join(idxDir, "00000000-0000-0000-0000-0000000000aa"), "/old");
+  symlinkSync("/older", join(idxDir, "00000000-0000-0000-0000-0000000000bb"));
   await px.stop();
   const again = newPosix(dir);
   t.after(() => again.stop());
   assert.deepEqual(await index(again), [
     { gfid: "00000000-0000-0000-0000-0000000000aa", path: "/old" },
+    { gfid: "00000000-0000-0000-0000-0000000000bb", path: "/older" },
     { gfid: longGfid, path: longFile },
   ].sort((a, b) => a.path.localeCompare(b.path)));
   // and it clears like any other
   await again.xattrop(ctx, { path: longFile }, "add32", { "trusted.afr.b1": int32s(-1, 0, 0) });
+  sweep(again);
   assert.ok(!existsSync(join(idxDir, longGfid)));
   // (the tree is deeper than rmSync can name: removed through the brick, bottom up)
   await again.unlink(ctx, { path: longFile });
@@ -151,6 +188,7 @@ test("unlink of the last name removes the index entry; unlink of another hard li
   assert.deepEqual(await index(px), [{ gfid, path: "/a" }]);
   await px.unlink(ctx, { path: "/a" });
   assert.deepEqual(await index(px), []);
+  sweep(px);
   assert.ok(!existsSync(join(dir, ".glusterfs/indices/xattrop", gfid)));
   // directories too
   await px.mkdir(ctx, { path: "/d" }, 0o755);

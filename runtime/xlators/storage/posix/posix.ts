@@ -184,6 +184,7 @@ export class Posix extends Xlator {
   }
 
   override async stop(): Promise<void> {
+    this.index.sweep();
     for (const fd of [...this.openFds]) await this.closeFd(fd);
     await (await this.internalHandle.catch(() => undefined))?.close().catch(() => undefined);
   }
