@@ -163,6 +163,7 @@ export class Posix extends Xlator {
       if (!existing || gfidFromBytes(existing) !== ROOT_GFID) setXattrSync(root, GFID_XATTR, gfidToBytes(ROOT_GFID));
       this.brickId = init.options["brick-id"] ?? this.storedBrickId(root);
       this.index = new PendingIndex(`${root}/${INTERNAL_DIR}/indices/xattrop`);
+      this.dropCleanIndexEntries(root);
     } catch (err) {
       if (err instanceof Error && err.name === "ConfigError") throw err;
       throw this.configError(`cannot prepare brick ${dir}: ${(err as Error).message}`, "directory");
@@ -170,6 +171,25 @@ export class Posix extends Xlator {
     // Unix sockets are bound through this short /proc link (bind paths are limited to 107 bytes).
     this.internalHandle = fsp.open(`${this.paths.internal}/tmp`, FS.O_RDONLY | FS.O_DIRECTORY);
     this.internalHandle.catch(() => undefined);
+  }
+
+  /**
+   * Entries found at start whose file has every trusted.afr.* counter at zero: cleared just before the
+   * process stopped (removal reaches the disk up to a second late, pending-index.ts). Entries whose path
+   * no longer names their file stay: the heal crawl sorts them out.
+   */
+  private dropCleanIndexEntries(root: string): void {
+    for (const { gfid, path } of this.index.list()) {
+      const real = path === "/" ? root : `${root}${path}`;
+      try {
+        const id = getXattrSync(real, GFID_XATTR);
+        if (!id || gfidFromBytes(id) !== gfid) continue;
+        const pending = listXattrsSync(real).some((n) => n.startsWith(AFR_PREFIX) && getXattrSync(real, n)?.some((x) => x !== 0));
+        if (!pending) void this.index.remove(gfid);
+      } catch {
+        // gone or unreadable: left to the crawl
+      }
+    }
   }
 
   private storedBrickId(root: string): string {
