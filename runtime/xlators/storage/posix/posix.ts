@@ -361,8 +361,10 @@ export class Posix extends Xlator {
       const want = xdata?.[XDATA.wantXattrs];
       if (!Array.isArray(want) || want.length === 0) return { stat };
       const xattrs: Record<string, Buffer> = {};
+      // several names: one listxattr first (most are absent), then only those present
+      const present = want.length > 1 ? listXattrsSync(r.real) : undefined;
       for (const name of want) {
-        if (typeof name !== "string") continue;
+        if (typeof name !== "string" || (present && !present.includes(name))) continue;
         const v = getXattrSync(r.real, name);
         if (v) xattrs[name] = v;
       }
@@ -749,7 +751,10 @@ export class Posix extends Xlator {
           const real = e.name === "." ? dir : `${dir}/${e.name}`;
           const xattrs: Record<string, Buffer> = {};
           try {
+            // one listxattr instead of a getxattr per wanted name: most files have none of them
+            const present = listXattrsSync(real);
             for (const n of wanted) {
+              if (!present.includes(n)) continue;
               const v = getXattrSync(real, n);
               if (v) xattrs[n] = v;
             }
