@@ -25,8 +25,18 @@ export class FopError extends Error {
   readonly xlator: string | undefined;
   readonly fop: string | undefined;
 
+  /**
+   * Stack traces are captured only when GLUSTER_HA_FOP_STACKS=1: a FopError is an answer (ENOENT,
+   * ENODATA, EAGAIN...), made thousands of times a second (a negative lookup or xattr probe per file of
+   * `ls -l`), and capturing the stack was most of its cost (~4 µs). It names its errno, translator and fop.
+   */
+  static captureStacks = process.env.GLUSTER_HA_FOP_STACKS === "1";
+
   constructor(code: string, message?: string, where?: { xlator?: string; fop?: string }) {
+    const limit = Error.stackTraceLimit;
+    if (!FopError.captureStacks) Error.stackTraceLimit = 0;
     super(message ?? code);
+    Error.stackTraceLimit = limit;
     this.name = "FopError";
     this.code = code in osConstants.errno ? code : "EIO";
     this.errno = errnoNumber(this.code);
