@@ -84,6 +84,19 @@ describe("kernel FUSE engine", () => {
       `per-file requests: lookup ${delta(a, b, "lookup")}, getattr ${delta(a, b, "getattr")}`);
   });
 
+  it("rewinddir sees the directory as it is now (the handle's cached batch is for one pass only)", async () => {
+    const dir = join(m.mountpoint, "rewound");
+    fs.mkdirSync(dir);
+    // more names than one READDIRPLUS page: the first pass stops in the middle of the handle's batch
+    for (let i = 0; i < 100; i++) fs.writeFileSync(join(dir, `f${i}`), "");
+    const { stdout } = await exec("perl", ["-e", `
+opendir(my $d, $ARGV[0]) or die; my $one = readdir($d);
+open(my $f, ">", "$ARGV[0]/new") or die; close($f);
+rewinddir($d); my @again = grep { !/^\\./ } readdir($d);
+print scalar(@again), " ", (grep { $_ eq "new" } @again) ? "new" : "-", "\n";`, dir]);
+    assert.equal(stdout.trim(), "101 new");
+  });
+
   it("a process waiting for an fcntl lock can be killed, and the lock it would have had is given back", async () => {
     const f = join(m.mountpoint, "locked");
     fs.writeFileSync(f, "x");

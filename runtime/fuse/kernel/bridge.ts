@@ -558,7 +558,8 @@ export class KernelFuseBridge {
   /** The entries after `offset`: from the batch the handle last fetched when it covers them, else a new batch. */
   private async entriesFrom(ctx: CallCtx, fd: Fd, offset: number): Promise<DirEntry[]> {
     const listing = this.dirListings.get(fd);
-    if (listing) {
+    // offset 0 is a new pass (opendir, or rewinddir): it sees the directory as it is now
+    if (listing && offset !== 0) {
       if (offset === listing.from) return listing.entries;
       const i = listing.entries.findIndex((e) => e.next === offset);
       if (i >= 0 && i + 1 < listing.entries.length) return listing.entries.slice(i + 1);
