@@ -141,6 +141,23 @@ describe("md-cache on a real mount", () => {
     await within("the removal", () => !fs.existsSync(mine()));
   });
 
+  it("with upcalls the kernel remembers a missing name (no request for the second look), and forgets it when another client creates it", async () => {
+    const name = `absent-${process.pid}`;
+    const mine = join(main!.mountpoint, name);
+    assert.throws(() => fs.statSync(mine), /ENOENT/);
+    const before = await bridgeLookups(main!);
+    for (let i = 0; i < 20; i++) assert.throws(() => fs.statSync(mine), /ENOENT/);
+    assert.equal(await bridgeLookups(main!) - before, 0, "answered by the kernel's negative entry");
+    fs.writeFileSync(join(other!.mountpoint, name), "here");
+    await waitFor("the name created through the other server", () => {
+      try {
+        return fs.readFileSync(mine, "utf8") === "here";
+      } catch {
+        return false;
+      }
+    }, 2500, 20);
+  });
+
   it("ls -l of a listed directory sends no per-file lookups or xattr probes to the servers", async () => {
     const d = join(main!.mountpoint, `ls-${process.pid}`);
     fs.mkdirSync(d);
@@ -171,9 +188,13 @@ interface MdStats {
   xattrNegativeHits: number;
 }
 
-/** md-cache's counters from a statedump of the mount process (SIGUSR1). */
-async function mdCacheStats(m: Mounted): Promise<MdStats> {
-  // the CLI writes /tmp/glusterdump.<pid>.<ms> (GLUSTER_HA_DUMP_DIR unset in the mount's environment)
+/** LOOKUPs the mount's FUSE bridge has served (statedump). */
+async function bridgeLookups(m: Mounted): Promise<number> {
+  const dump = await statedumpOf(m);
+  return ((dump.fuse as { stats: { ops: Record<string, number> } }).stats.ops.lookup) ?? 0;
+}
+
+async function statedumpOf(m: Mounted): Promise<Record<string, unknown>> {
   const dir = process.env.GLUSTER_HA_DUMP_DIR || "/tmp";
   const mine = () => fs.readdirSync(dir).filter((f) => f.startsWith(`glusterdump.${m.pid}.`) && !f.endsWith(".tmp"));
   const existing = new Set(mine());
@@ -184,9 +205,14 @@ async function mdCacheStats(m: Mounted): Promise<MdStats> {
   }, 5000))!;
   const text = fs.readFileSync(file, "utf8");
   fs.rmSync(file, { force: true });
-  const dump = JSON.parse(text) as Record<string, unknown>;
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** md-cache's counters from a statedump of the mount process (SIGUSR1). */
+async function mdCacheStats(m: Mounted): Promise<MdStats> {
+  const dump = await statedumpOf(m);
   const found = findMdCache(dump);
-  assert.ok(found, `no md-cache in the statedump: ${text.slice(0, 500)}`);
+  assert.ok(found, `no md-cache in the statedump: ${JSON.stringify(dump).slice(0, 500)}`);
   return found;
 }
 

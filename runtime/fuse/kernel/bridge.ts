@@ -254,8 +254,18 @@ export class KernelFuseBridge {
     const [name] = cString(req.arg, 0);
     const path = this.inodes.childPath(parent, name);
     this.run(req, (ctx) => this.top.lookup(ctx, { path }), (r) => this.replyEntry(req, parent, name, r.stat), (code) => {
+      if (code !== ENOENT) return false;
       // A name that is gone is forgotten here too (another client removed it).
-      if (code === ENOENT) this.inodes.removed(parent, name);
+      this.inodes.removed(parent, name);
+      // While the servers report others' changes (a create there drops it, FUSE_NOTIFY_INVAL_ENTRY),
+      // the kernel may remember that the name is missing: node id 0 with a timeout. Apache's
+      // .htaccess probes in every directory of every request, a shell's PATH search...
+      if (this.options.entryTimeout <= 0 || !this.top.invalidationsDelivered()) return false;
+      const b = replyBuffer(req, ENTRY_OUT_SIZE);
+      b.fill(0, 16);
+      writeTimeout(b, this.options.entryTimeout, 32, 48);
+      this.send([b]);
+      return true;
     });
   }
 
@@ -802,13 +812,13 @@ export class KernelFuseBridge {
   }
 
   /**
-   * Runs one fop and answers: `done(result)` on success, the errno on failure (`failed` sees it
-   * first). `settled` runs either way, after the answer. A request answered EINTR already (an
+   * Runs one fop and answers: `done(result)` on success, the errno on failure (unless `failed`,
+   * which sees it first, answered itself: it returns true then). `settled` runs either way, after the answer. A request answered EINTR already (an
    * interrupted lock wait) sends nothing more; a success then is undone.
    */
   private run<T>(
     req: Request, fop: (ctx: CallCtx) => Promise<T>, done: (v: T) => void,
-    failed?: (code: number) => void, settled?: () => void, pending?: PendingRequest,
+    failed?: (code: number) => boolean, settled?: () => void, pending?: PendingRequest,
   ): void {
     const name = OP_NAMES[req.opcode] ?? `op${req.opcode}`;
     let p: Promise<T>;
@@ -816,8 +826,7 @@ export class KernelFuseBridge {
       p = fop(this.ctx(req));
     } catch (err) {
       const code = this.errnoOf(name, err);
-      failed?.(code);
-      this.reply(req, code);
+      if (!failed?.(code)) this.reply(req, code);
       settled?.();
       return;
     }
@@ -826,8 +835,8 @@ export class KernelFuseBridge {
       else done(v);
     }, (err) => {
       const code = this.errnoOf(name, err);
-      failed?.(code);
-      if (!pending?.interrupted) this.reply(req, code);
+      if (pending?.interrupted) return;
+      if (!failed?.(code)) this.reply(req, code);
     }).catch((err: unknown) => {
       this.log.error({ fop: name, err: (err as Error).message }, "FUSE reply failed");
     }).finally(() => settled?.());
