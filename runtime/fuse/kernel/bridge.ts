@@ -1,19 +1,20 @@
 import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { errnoNumber, FopError } from "../../core/errors";
-import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type Invalidation, type LkCmd, type SetattrArgs } from "../../core/types";
-import { Xlator } from "../../core/xlator";
+import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type LkCmd, type SetattrArgs } from "../../core/types";
+import type { Xlator } from "../../core/xlator";
 import type { BridgeStats } from "../bridge";
 import { DEFAULT_FUSE_OPTIONS, FUSE_SUBTYPE, type FuseMountOptions } from "../options";
 import { isMounted, lazyUnmount, mountDevice } from "../mounts";
 import { isInternalXattr } from "../xattrs";
 import { FuseChannel } from "./channel";
 import { InodeTable, type Inode } from "./inodes";
+import { KernelCaches, listenForChanges } from "./kernel-caches";
 import {
   ATTR_OUT_SIZE, cString, direntSize, direntType, ENTRY_OUT_SIZE, F_RDLCK, F_UNLCK, F_WRLCK, FATTR_ATIME,
   FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
   FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_LK_FLOCK,
-  FUSE_MIN_MINOR_VERSION, INIT_OUT_SIZE, InitFlag, NotifyCode, notifyBuffer, OFFSET_MAX, Op, OP_NAMES,
+  FUSE_MIN_MINOR_VERSION, INIT_OUT_SIZE, InitFlag, OFFSET_MAX, Op, OP_NAMES,
   OPEN_OUT_SIZE, outHeader, replyBuffer, REQUEST_OVERHEAD, STATFS_OUT_SIZE, u64, writeAttr, writeEntry, writeTimeout,
   writeU64, type Request,
 } from "./protocol";
@@ -65,6 +66,7 @@ export class KernelFuseBridge {
   private readonly stats: BridgeStats = { ops: {}, errors: {}, largestWrite: 0, largestRead: 0, openFds: 0 };
   private maxWrite = 0;
   private readonly invalidationListener: Xlator;
+  private readonly caches = new KernelCaches(this.inodes, () => this.channel);
 
   constructor(
     private readonly top: Xlator,
@@ -74,7 +76,7 @@ export class KernelFuseBridge {
     this.options = { ...DEFAULT_FUSE_OPTIONS, ...options };
     // What other clients change reaches the top of the graph as othersChanged(): the bridge listens
     // as the graph's parent, and drops what the kernel cached of it.
-    this.invalidationListener = bridgeListener(top, (change) => this.othersChanged(change));
+    this.invalidationListener = listenForChanges(top, (change) => this.caches.othersChanged(change));
   }
 
   /** Mounts; resolves once the kernel's INIT is answered (the mount is usable). */
@@ -298,7 +300,7 @@ export class KernelFuseBridge {
     const fd = valid & FATTR_FH ? this.fds.get(u64(a, 8)) : undefined;
     this.run(req, (ctx) => fd ? this.top.fsetattr(ctx, fd, attr) : this.top.setattr(ctx, { path: this.inodes.path(inode) }, attr),
       (stat) => {
-        this.dropOtherNames(inode, stat.gfid);
+        this.caches.dropOtherNames(stat.gfid, inode);
         this.replyAttr(req, stat);
       });
   }
@@ -335,7 +337,7 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => dir ? this.top.rmdir(ctx, { path }) : this.top.unlink(ctx, { path }), () => {
       const gone = this.inodes.removed(parent, name);
       // The file's other names now have one link fewer.
-      if (gone?.gfid && !dir) this.dropOtherNames(gone, gone.gfid);
+      if (gone && !dir) this.caches.dropOtherNames(gone.gfid, gone);
       this.reply(req, 0);
     });
   }
@@ -362,7 +364,7 @@ export class KernelFuseBridge {
     const dest = this.inodes.childPath(parent, name);
     this.run(req, (ctx) => this.top.link(ctx, { path: src }, { path: dest }), (stat) => {
       // The source's cached link count is now wrong (and every other name's).
-      this.dropOtherNames(undefined, stat.gfid, source);
+      this.caches.dropFile(source, stat.gfid);
       this.replyEntry(req, parent, name, stat);
     });
   }
@@ -420,7 +422,7 @@ export class KernelFuseBridge {
     if (size > this.stats.largestWrite) this.stats.largestWrite = size;
     this.run(req, (ctx) => this.top.write(ctx, fd, data, offset), (n) => {
       // Other names of a hard-linked file have the old size and times cached.
-      if (fd.gfid && this.inodes.nameCount(fd.gfid) > 1) this.dropOtherNames(undefined, fd.gfid);
+      if (fd.gfid && this.inodes.nameCount(fd.gfid) > 1) this.caches.dropOtherNames(fd.gfid);
       const b = replyBuffer(req, 8);
       b.writeUInt32LE(n, 16);
       b.writeUInt32LE(0, 20);
@@ -616,7 +618,7 @@ export class KernelFuseBridge {
       if (cmd !== "getlk") {
         // What another client wrote under this lock must be read now: the kernel's cached size and
         // pages of the file are dropped before the grant is seen.
-        if (type !== "un") this.dropCached(inode);
+        if (type !== "un") this.caches.dropFile(inode);
         return this.reply(req, 0);
       }
       const b = replyBuffer(req, 24);
@@ -626,80 +628,6 @@ export class KernelFuseBridge {
       b.writeUInt32LE(r.pid >>> 0, 36);
       this.send([b]);
     }, undefined, () => this.untrack(req), pending);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Invalidation
-
-  /** Another client changed something: the kernel forgets what it cached of it. */
-  private othersChanged(change: Invalidation): void {
-    if (!this.channel) return;
-    if (change.all) {
-      for (const inode of this.inodes.all()) this.notifyInvalInode(inode.id);
-      return;
-    }
-    for (const gfid of change.gfids) for (const inode of this.inodes.namesOf(gfid)) this.notifyInvalInode(inode.id);
-    for (const path of change.paths) {
-      const inode = this.resolve(path);
-      if (inode) this.notifyInvalInode(inode.id);
-    }
-    for (const path of change.entries) {
-      const slash = path.lastIndexOf("/");
-      const parent = this.resolve(slash <= 0 ? "/" : path.slice(0, slash));
-      if (!parent) continue;
-      this.notifyInvalInode(parent.id);
-      this.notifyInvalEntry(parent, path.slice(slash + 1));
-    }
-  }
-
-  /** The node a path names, if the kernel holds every name on the way. */
-  private resolve(path: string): Inode | undefined {
-    let inode: Inode | undefined = this.inodes.root;
-    for (const part of path.split("/")) {
-      if (!part) continue;
-      inode = this.inodes.child(inode, part);
-      if (!inode) return undefined;
-    }
-    return inode;
-  }
-
-  /** A file changed through one of its names: its other names' cached attributes are stale. */
-  private dropOtherNames(changed: Inode | undefined, gfid: string | undefined, also?: Inode): void {
-    if (also) this.notifyInvalInode(also.id);
-    if (!gfid) return;
-    for (const inode of this.inodes.namesOf(gfid)) if (inode !== changed && inode !== also) this.notifyInvalInode(inode.id);
-  }
-
-  private dropCached(inode: Inode): void {
-    this.notifyInvalInode(inode.id);
-    if (inode.gfid) for (const other of this.inodes.namesOf(inode.gfid)) if (other !== inode) this.notifyInvalInode(other.id);
-  }
-
-  /**
-   * Attributes only (offset -1): the kernel takes no inode or page lock for that, so it is safe while
-   * requests on the file are in flight. Cached pages then go when the kernel sees the new mtime/size
-   * (AUTO_INVAL_DATA).
-   */
-  private notifyInvalInode(nodeid: number): void {
-    const b = notifyBuffer(NotifyCode.INVAL_INODE, 24);
-    writeU64(b, nodeid, 16);
-    b.writeBigInt64LE(-1n, 24);
-    b.writeBigInt64LE(0n, 32);
-    this.channel?.send([b]);
-  }
-
-  /**
-   * Dropping a name takes the directory's lock in the kernel, which a request in flight on that
-   * directory may hold while it waits for us: it is sent from another thread (the pool), never inline.
-   */
-  private notifyInvalEntry(parent: Inode, name: string): void {
-    const nameBuf = Buffer.from(`${name}\0`);
-    const b = notifyBuffer(NotifyCode.INVAL_ENTRY, 16 + nameBuf.length);
-    writeU64(b, parent.id, 16);
-    b.writeUInt32LE(nameBuf.length - 1, 24);
-    b.writeUInt32LE(0, 28);
-    nameBuf.copy(b, 32);
-    this.channel?.sendAside(b);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -850,18 +778,4 @@ export class KernelFuseBridge {
       else if (fd.path.startsWith(prefix)) fd.path = to + fd.path.slice(from.length);
     }
   }
-}
-
-/**
- * A parent for the graph's top that hears othersChanged() (and says how long the kernel caches, so
- * protocol/client asks servers for upcalls when only the kernel caches).
- */
-function bridgeListener(top: Xlator, onChange: (change: Invalidation) => void): Xlator {
-  const listener = Object.create(Xlator.prototype) as Xlator;
-  Object.assign(listener, { name: "fuse", type: "mount/fuse", children: [top], parents: [], options: {} });
-  listener.othersChanged = (change) => onChange(change);
-  listener.notify = () => undefined;
-  listener.invalidationInterest = () => 0;
-  top.parents.push(listener);
-  return listener;
 }
