@@ -91,7 +91,7 @@ test("each server step installs its volfile, starts under the supervisor, waits 
   // The runtime checks the new volfile before it replaces the running one.
   assert.match(node1.create, /glusterfsd\.js --volfile-check -f \/s\/node1\/opt\/etc\/server\.vol\.next\nmv -f \/s\/node1\/opt\/etc\/server\.vol\.next \/s\/node1\/opt\/etc\/server\.vol\n/);
   assert.match(node1.create, /option bind-address 127\.0\.0\.2\noption listen-port 24400\n/);
-  assert.match(node1.create, /gluster-ha\.js service restart gluster-ha-node1 --run-dir \/s\/node1\/opt\/run .* -- env MALLOC_ARENA_MAX=2 node (--\S+ )+\/s\/node1\/opt\/current\/bin\/glusterfsd\.js -f \/s\/node1\/opt\/etc\/server\.vol/);
+  assert.match(node1.create, /gluster-ha\.js service restart gluster-ha-node1 --run-dir \/s\/node1\/opt\/run .* -- env MALLOC_ARENA_MAX=2 (\S+=\S+ )*node (--\S+ )+\/s\/node1\/opt\/current\/bin\/glusterfsd\.js -f \/s\/node1\/opt\/etc\/server\.vol/);
   assert.match(node1.create, /gluster-ha\.js probe 127\.0\.0\.2:24400 gfs --timeout 30 \|\| \{ .*tail -n 6 \/s\/node1\/opt\/log\/glusterfsd\.log/);
   // ... unless the bring-up already started it with this release and volfile (the stamp): once per change.
   assert.match(node1.create, /^if \[ "\$\(cat \/s\/node1\/opt\/run\/gluster-ha-node1\.serving 2>\/dev\/null \|\| true\)" = 'release=0123456789abcdef volfile=[0-9a-f]{16}' \] && node /m);

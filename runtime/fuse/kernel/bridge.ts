@@ -28,6 +28,11 @@ const ENOENT = errno("ENOENT");
 
 /** The most pages one request may carry (the kernel's own ceiling: 1 MiB with 4 KiB pages). */
 const MAX_PAGES = 256;
+/**
+ * Requests the kernel keeps in flight on its own (read-ahead, async I/O): libfuse's 12. Each may be a
+ * 1 MiB read whose data the client holds until answered: 64 put the client 30 MB over its memory budget.
+ */
+const MAX_BACKGROUND = 12;
 
 interface PendingRequest {
   op: number;
@@ -225,8 +230,8 @@ export class KernelFuseBridge {
     b.writeUInt32LE(Math.min(minor, FUSE_KERNEL_MINOR_VERSION), 20);
     b.writeUInt32LE(maxReadahead, 24);
     b.writeUInt32LE((wanted & kernelFlags) >>> 0, 28);
-    b.writeUInt16LE(64, 32); // max_background: readahead and async direct I/O in flight
-    b.writeUInt16LE(48, 34); // congestion_threshold
+    b.writeUInt16LE(MAX_BACKGROUND, 32);
+    b.writeUInt16LE(Math.floor((MAX_BACKGROUND * 3) / 4), 34); // congestion_threshold, as libfuse
     b.writeUInt32LE(this.maxWrite, 36);
     b.writeUInt32LE(1, 40); // time_gran: nanoseconds
     b.writeUInt16LE(Math.ceil(this.maxWrite / 4096), 44);
