@@ -221,3 +221,15 @@ test("rename updates the indexed path of the file and of everything under a rena
   assert.ok(!after.some((e) => e.gfid === victim));
   assert.deepEqual(after.find((e) => e.gfid === g3), { gfid: g3, path: "/victim" });
 });
+
+test("open with a gfid the name no longer has (another file put there) is ESTALE; with its own gfid it opens", async (t) => {
+  const { px } = brick(t);
+  const first = await touch(px, "/n");
+  await px.unlink(ctx, { path: "/n" });
+  const second = await touch(px, "/n");
+  assert.notEqual(first, second);
+  await assert.rejects(px.open(ctx, { path: "/n", gfid: first }, FS.O_RDONLY, new Fd("/n", FS.O_RDONLY)), (e: FopError) => e.code === "ESTALE");
+  const fd = new Fd("/n", FS.O_RDONLY);
+  await px.open(ctx, { path: "/n", gfid: second }, FS.O_RDONLY, fd);
+  await px.release(ctx, fd);
+});

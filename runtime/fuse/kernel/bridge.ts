@@ -379,7 +379,9 @@ export class KernelFuseBridge {
     const flags = req.arg.readUInt32LE(0);
     const path = this.inodes.path(inode);
     const fd = new Fd(path, flags, dir, inode.gfid);
-    this.run(req, (ctx) => dir ? this.top.opendir(ctx, { path }, fd) : this.top.open(ctx, { path }, flags, fd),
+    // With the gfid: a name another client pointed at another file is ESTALE, and the kernel looks it up again.
+    const loc = inode.gfid ? { path, gfid: inode.gfid } : { path };
+    this.run(req, (ctx) => dir ? this.top.opendir(ctx, loc, fd) : this.top.open(ctx, loc, flags, fd),
       () => this.replyOpen(req, this.addFd(fd)));
   }
 

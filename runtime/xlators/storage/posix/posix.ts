@@ -609,7 +609,12 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       const { handle, st } = await openForClient(r.real, (flags & ~OPEN_STRIPPED) | FS.O_NOFOLLOW);
       try {
-        this.attach(fd, { handle, gfid: await this.gfidOf(r.real, st), isDir: st.isDirectory() });
+        const gfid = await this.gfidOf(r.real, st);
+        // The caller opens a file it knows: if another client has since put another file under the
+        // name, ESTALE (the kernel then looks the name up again) rather than the other file's data
+        // read through what the caller cached of the first (its size).
+        if (loc.gfid && loc.gfid !== gfid) throw this.fail("ESTALE", "open", `${loc.path} is now another file`);
+        this.attach(fd, { handle, gfid, isDir: st.isDirectory() });
       } catch (err) {
         fs.closeSync(handle);
         throw err;
