@@ -1,6 +1,7 @@
 import type Fuse = require("fuse-native");
 import { constants as fsConstants } from "node:fs";
 import type { Logger } from "pino";
+import { OpenFiles } from "./open-files";
 import { errnoNumber, FopError } from "../core/errors";
 import { Fd, type CallCtx, type Flock, type Iatt, type LkCmd, type SetattrArgs } from "../core/types";
 import type { Xlator } from "../core/xlator";
@@ -102,7 +103,7 @@ export class FuseBridge {
   private fuse: GlusterFuse | undefined;
   /** The fuse-native instance from construction on (fuse only once mounted): where context() comes from. */
   private native: GlusterFuse | undefined;
-  private readonly fds = new Map<number, Fd>();
+  private readonly fds = new OpenFiles();
   /**
    * Lock owners that have asked this mount for an fcntl lock. libfuse follows every close (flush)
    * with an unlock of the whole file for the closing owner; for owners that never locked anything
@@ -111,7 +112,6 @@ export class FuseBridge {
    */
   private readonly lockingOwners = new Set<string>();
   private lockNames: LockNames | undefined;
-  private nextHandle = 1;
   private readonly stats: BridgeStats = { ops: {}, errors: {}, largestWrite: 0, largestRead: 0, openFds: 0 };
 
   constructor(
@@ -196,19 +196,7 @@ export class FuseBridge {
     return { uid: caller.uid, gid: caller.gid, pid: caller.pid, lkOwner: lkOwner ?? String(caller.pid), client: "local" };
   }
 
-  private addFd(fd: Fd): number {
-    while (this.fds.has(this.nextHandle)) this.nextHandle = this.nextHandle >= 0x7fffffff ? 1 : this.nextHandle + 1;
-    const h = this.nextHandle;
-    this.nextHandle = h >= 0x7fffffff ? 1 : h + 1;
-    this.fds.set(h, fd);
-    return h;
-  }
 
-  private fd(handle: number): Fd {
-    const fd = this.fds.get(handle);
-    if (!fd) throw new FopError("EBADF", `no open file with handle ${handle}`, { xlator: "fuse" });
-    return fd;
-  }
 
   /** Turns a rejected fop into -errno (unexpected failures are logged: they are bugs or I/O errors). */
   private errno(op: string, err: unknown): number {
@@ -258,7 +246,7 @@ export class FuseBridge {
       rmdir: (path, cb) => this.run("rmdir", cb, () => top.rmdir(ctx(), { path }), () => cb(0)),
       symlink: (target, path, cb) => this.run("symlink", cb, () => top.symlink(ctx(), target, { path }), () => cb(0)),
       rename: (src, dest, cb) => this.run("rename", cb, () => top.rename(ctx(), { path: src }, { path: dest }), () => {
-        this.renameOpenFds(src, dest);
+        this.fds.renamed(src, dest);
         cb(0);
       }),
       link: (src, dest, cb) => this.run("link", cb, () => top.link(ctx(), { path: src }, { path: dest }), () => cb(0)),
@@ -271,7 +259,7 @@ export class FuseBridge {
       },
       truncate: (path, size, cb) => this.setattr("truncate", path, { size }, cb),
       ftruncate: (_path, handle, size, cb) =>
-        this.run("ftruncate", cb, () => top.fsetattr(ctx(), this.fd(handle), { size }), () => cb(0)),
+        this.run("ftruncate", cb, () => top.fsetattr(ctx(), this.fds.open(handle), { size }), () => cb(0)),
       // A null time is one the caller leaves alone (touch -m, touch -a).
       utimens: (path, atime, mtime, cb) => {
         const attr: SetattrArgs = {};
@@ -281,17 +269,17 @@ export class FuseBridge {
       },
       open: (path, flags, cb) => {
         const fd = new Fd(path, flags);
-        this.run("open", cb, () => top.open(ctx(), { path }, flags, fd), () => cb(0, this.addFd(fd)));
+        this.run("open", cb, () => top.open(ctx(), { path }, flags, fd), () => cb(0, this.fds.add(fd)));
       },
       // fuse-native does not pass create's open flags; the kernel enforces the access mode per
       // descriptor, so the volume opens read-write.
       create: (path, mode, cb) => {
         const flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
         const fd = new Fd(path, flags);
-        this.run("create", cb, () => top.create(ctx(), { path }, flags, mode & 0o7777, fd), () => cb(0, this.addFd(fd)));
+        this.run("create", cb, () => top.create(ctx(), { path }, flags, mode & 0o7777, fd), () => cb(0, this.fds.add(fd)));
       },
       read: (_path, handle, buf, len, pos, cb) =>
-        this.run("read", cb, () => top.read(ctx(), this.fd(handle), len, pos), (data) => {
+        this.run("read", cb, () => top.read(ctx(), this.fds.open(handle), len, pos), (data) => {
           const n = Math.min(data.length, len);
           data.copy(buf, 0, 0, n);
           if (n > this.stats.largestRead) this.stats.largestRead = n;
@@ -303,9 +291,9 @@ export class FuseBridge {
       write: (_path, handle, buf, len, pos, cb) => {
         if (len > this.stats.largestWrite) this.stats.largestWrite = len;
         const data = len === buf.length ? buf : buf.subarray(0, len);
-        this.run("write", cb, () => top.write(ctx(), this.fd(handle), data, pos), (n) => cb(n));
+        this.run("write", cb, () => top.write(ctx(), this.fds.open(handle), data, pos), (n) => cb(n));
       },
-      flush: (_path, handle, cb) => this.run("flush", cb, () => top.flush(ctx(), this.fd(handle)), () => cb(0)),
+      flush: (_path, handle, cb) => this.run("flush", cb, () => top.flush(ctx(), this.fds.open(handle)), () => cb(0)),
       release: (_path, handle, cb) => {
         const fd = this.fds.get(handle);
         this.fds.delete(handle);
@@ -313,10 +301,10 @@ export class FuseBridge {
         this.run("release", cb, () => top.release(ctx(), fd), () => cb(0));
       },
       fsync: (_path, datasync, handle, cb) =>
-        this.run("fsync", cb, () => top.fsync(ctx(), this.fd(handle), datasync !== 0), () => cb(0)),
+        this.run("fsync", cb, () => top.fsync(ctx(), this.fds.open(handle), datasync !== 0), () => cb(0)),
       opendir: (path, flags, cb) => {
         const fd = new Fd(path, flags, true);
-        this.run("opendir", cb, () => top.opendir(ctx(), { path }, fd), () => cb(0, this.addFd(fd)));
+        this.run("opendir", cb, () => top.opendir(ctx(), { path }, fd), () => cb(0, this.fds.add(fd)));
       },
       // fuse-native's readdir gets neither the directory handle nor an offset and fills the whole
       // listing at once, so it reads the directory through a descriptor of its own.
@@ -328,7 +316,7 @@ export class FuseBridge {
         this.run("releasedir", cb, () => top.releasedir(ctx(), fd), () => cb(0));
       },
       fsyncdir: (_path, datasync, handle, cb) =>
-        this.run("fsyncdir", cb, () => top.fsyncdir(ctx(), this.fd(handle), datasync !== 0), () => cb(0)),
+        this.run("fsyncdir", cb, () => top.fsyncdir(ctx(), this.fds.open(handle), datasync !== 0), () => cb(0)),
       // fcntl locks go to the graph (features/posix-locks on the servers), owned by the kernel's lock
       // owner of the calling process, so that mounts on other clients see them.
       lock: (_path, handle, cmd, lock, cb) => this.lock(handle, cmd, lock, cb),
@@ -338,7 +326,7 @@ export class FuseBridge {
         const base = op & ~F.LOCK_NB;
         const kind = base === F.LOCK_SH ? "sh" : base === F.LOCK_EX ? "ex" : base === F.LOCK_UN ? "un" : undefined;
         if (!kind) return cb(-errnoNumber("EINVAL"));
-        this.run("flock", cb, () => top.flock(ctx(), this.fd(handle), kind, (op & F.LOCK_NB) !== 0), () => cb(0));
+        this.run("flock", cb, () => top.flock(ctx(), this.fds.open(handle), kind, (op & F.LOCK_NB) !== 0), () => cb(0));
       },
       // Replication's and the server's own xattrs are neither visible nor changeable through the mount.
       setxattr: (path, name, value, _position, flags, cb) => this.run("setxattr", cb, () => {
@@ -367,7 +355,7 @@ export class FuseBridge {
     if (type === "un" && lkCmd !== "getlk" && !this.lockingOwners.has(owner)) return cb(0);
     if (type !== "un" && lkCmd !== "getlk") this.lockingOwners.add(owner);
     const flock: Flock = { type, start: lock.start, len: lock.len, pid: lock.pid, owner };
-    this.run("lk", cb, () => this.top.lk(this.ctx(owner), this.fd(handle), lkCmd, flock), (r) => {
+    this.run("lk", cb, () => this.top.lk(this.ctx(owner), this.fds.open(handle), lkCmd, flock), (r) => {
       if (lkCmd !== "getlk") return cb(0);
       cb(0, { type: names.typeNumbers[r.type], start: r.start, len: r.len, pid: r.pid });
     });
@@ -400,14 +388,6 @@ export class FuseBridge {
     return { names, stats: allStats ? stats : [] };
   }
 
-  /** Open descriptors follow their file across a rename (translators use fd.path). */
-  private renameOpenFds(from: string, to: string): void {
-    const prefix = from.endsWith("/") ? from : `${from}/`;
-    for (const fd of this.fds.values()) {
-      if (fd.path === from) fd.path = to;
-      else if (fd.path.startsWith(prefix)) fd.path = to + fd.path.slice(from.length);
-    }
-  }
 }
 
 function clamp32(n: number): number {

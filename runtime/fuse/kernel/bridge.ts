@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
+import { OpenFiles } from "../open-files";
 import { errnoNumber, FopError } from "../../core/errors";
 import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type LkCmd, type SetattrArgs } from "../../core/types";
 import type { Xlator } from "../../core/xlator";
@@ -61,11 +62,10 @@ export class KernelFuseBridge {
   readonly options: FuseMountOptions;
   private channel: FuseChannel | undefined;
   private readonly inodes = new InodeTable();
-  private readonly fds = new Map<number, Fd>();
+  private readonly fds = new OpenFiles();
   private readonly dirListings = new WeakMap<Fd, DirListing>();
   private readonly pending = new Map<string, PendingRequest>();
   private readonly lockingOwners = new Set<string>();
-  private nextHandle = 1;
   private initDone: (() => void) | undefined;
   private initFailed: ((err: Error) => void) | undefined;
   private readonly stats: BridgeStats = { ops: {}, errors: {}, largestWrite: 0, largestRead: 0, openFds: 0 };
@@ -356,7 +356,7 @@ export class KernelFuseBridge {
     const dest = this.inodes.childPath(to, newName);
     this.run(req, (ctx) => this.top.rename(ctx, { path: src }, { path: dest }), () => {
       this.inodes.renamed(from, oldName, to, newName);
-      this.renameOpenFds(src, dest);
+      this.fds.renamed(src, dest);
       this.reply(req, 0);
     });
   }
@@ -382,7 +382,7 @@ export class KernelFuseBridge {
     // With the gfid: a name another client pointed at another file is ESTALE, and the kernel looks it up again.
     const loc = inode.gfid ? { path, gfid: inode.gfid } : { path };
     this.run(req, (ctx) => dir ? this.top.opendir(ctx, loc, fd) : this.top.open(ctx, loc, flags, fd),
-      () => this.replyOpen(req, this.addFd(fd)));
+      () => this.replyOpen(req, this.fds.add(fd)));
   }
 
   private create(req: Request): void {
@@ -397,7 +397,7 @@ export class KernelFuseBridge {
       const b = replyBuffer(req, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
       const inode = this.inodes.remember(parent, name, stat.gfid);
       writeEntry(b, 16, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
-      writeU64(b, this.addFd(fd), 16 + ENTRY_OUT_SIZE);
+      writeU64(b, this.fds.add(fd), 16 + ENTRY_OUT_SIZE);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 8);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 12);
       this.send([b]);
@@ -406,7 +406,7 @@ export class KernelFuseBridge {
 
   private read(req: Request): void {
     const a = req.arg;
-    const fd = this.fd(u64(a, 0));
+    const fd = this.fds.open(u64(a, 0));
     const offset = u64(a, 8);
     const size = a.readUInt32LE(16);
     this.run(req, (ctx) => this.top.read(ctx, fd, size, offset), (data) => {
@@ -422,7 +422,7 @@ export class KernelFuseBridge {
    */
   private write(req: Request, buf: Buffer): boolean {
     const a = req.arg;
-    const fd = this.fd(u64(a, 0));
+    const fd = this.fds.open(u64(a, 0));
     const offset = u64(a, 8);
     const size = a.readUInt32LE(16);
     const data = a.subarray(40, 40 + size);
@@ -463,7 +463,7 @@ export class KernelFuseBridge {
   }
 
   private fsync(req: Request): void {
-    const fd = this.fd(u64(req.arg, 0));
+    const fd = this.fds.open(u64(req.arg, 0));
     const datasync = (req.arg.readUInt32LE(8) & FUSE_FSYNC_FDATASYNC) !== 0;
     this.run(req, (ctx) => fd.isDir ? this.top.fsyncdir(ctx, fd, datasync) : this.top.fsync(ctx, fd, datasync), () => this.reply(req, 0));
   }
@@ -474,7 +474,7 @@ export class KernelFuseBridge {
    * cost no lock round trip.
    */
   private flush(req: Request): void {
-    const fd = this.fd(u64(req.arg, 0));
+    const fd = this.fds.open(u64(req.arg, 0));
     const owner = req.arg.readBigUInt64LE(16).toString(16);
     this.run(req, async (ctx) => {
       await this.top.flush(ctx, fd);
@@ -527,14 +527,14 @@ export class KernelFuseBridge {
 
   private fallocate(req: Request): void {
     const a = req.arg;
-    const fd = this.fd(u64(a, 0));
+    const fd = this.fds.open(u64(a, 0));
     this.run(req, (ctx) => this.top.fallocate(ctx, fd, a.readUInt32LE(24), u64(a, 8), u64(a, 16)), () => this.reply(req, 0));
   }
 
   /** READDIR(PLUS): as many entries as fit in the kernel's buffer, from the handle's current batch. */
   private readdir(req: Request, plus: boolean): void {
     const a = req.arg;
-    const fd = this.fd(u64(a, 0));
+    const fd = this.fds.open(u64(a, 0));
     const offset = u64(a, 8);
     const size = a.readUInt32LE(16);
     const dir = this.inodes.get(req.nodeid);
@@ -591,7 +591,7 @@ export class KernelFuseBridge {
 
   private lk(req: Request): void {
     const a = req.arg;
-    const fd = this.fd(u64(a, 0));
+    const fd = this.fds.open(u64(a, 0));
     const owner = a.readBigUInt64LE(8).toString(16);
     const start = u64(a, 16);
     const endBig = a.readBigUInt64LE(24);
@@ -710,19 +710,7 @@ export class KernelFuseBridge {
     return { path: this.inodes.path(this.inodes.get(req.nodeid)) };
   }
 
-  private addFd(fd: Fd): number {
-    while (this.fds.has(this.nextHandle)) this.nextHandle = this.nextHandle >= 0x7fffffff ? 1 : this.nextHandle + 1;
-    const h = this.nextHandle;
-    this.nextHandle = h >= 0x7fffffff ? 1 : h + 1;
-    this.fds.set(h, fd);
-    return h;
-  }
 
-  private fd(handle: number): Fd {
-    const fd = this.fds.get(handle);
-    if (!fd) throw new FopError("EBADF", `no open file with handle ${handle}`, { xlator: "fuse" });
-    return fd;
-  }
 
   private track(req: Request, undo: () => void): PendingRequest {
     const p: PendingRequest = { op: req.opcode, interrupted: false, onLateSuccess: undo };
@@ -777,12 +765,4 @@ export class KernelFuseBridge {
     }).finally(() => settled?.());
   }
 
-  /** Open descriptors follow their file across a rename (translators use fd.path). */
-  private renameOpenFds(from: string, to: string): void {
-    const prefix = from.endsWith("/") ? from : `${from}/`;
-    for (const fd of this.fds.values()) {
-      if (fd.path === from) fd.path = to;
-      else if (fd.path.startsWith(prefix)) fd.path = to + fd.path.slice(from.length);
-    }
-  }
 }
