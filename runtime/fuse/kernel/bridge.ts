@@ -17,7 +17,7 @@ import {
   FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_LK_FLOCK,
   FUSE_MIN_MINOR_VERSION, INIT_OUT_SIZE, InitFlag, OFFSET_MAX, Op, OP_NAMES,
   OPEN_OUT_SIZE, outHeader, replyBuffer, REQUEST_OVERHEAD, STATFS_OUT_SIZE, u64, writeAttr, writeEntry, writeTimeout,
-  writeU64, type Request,
+  writeOutHeader, writeU64, type Request,
 } from "./protocol";
 
 const errno = (code: string) => errnoNumber(code);
@@ -566,10 +566,7 @@ export class KernelFuseBridge {
         b.fill(0, off + 24 + nameLen, 16 + used + rec);
         used += rec;
       }
-      b.writeUInt32LE(16 + used, 0);
-      b.writeInt32LE(0, 4);
-      b.writeUInt32LE(req.uniqueLo, 8);
-      b.writeUInt32LE(req.uniqueHi, 12);
+      writeOutHeader(b, req, used, 0);
       this.send([b.subarray(0, 16 + used)]);
     });
   }

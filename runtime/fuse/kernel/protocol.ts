@@ -124,22 +124,25 @@ export function cString(buf: Buffer, off: number): [string, number] {
   return [buf.toString("utf8", off, end), end + 1];
 }
 
+/** The reply header: length, -errno, the request's id. */
+export function writeOutHeader(b: Buffer, req: Request, bodyLen: number, errno: number): void {
+  b.writeUInt32LE(OUT_HEADER_SIZE + bodyLen, 0);
+  b.writeInt32LE(errno === 0 ? 0 : -errno, 4);
+  b.writeUInt32LE(req.uniqueLo, 8);
+  b.writeUInt32LE(req.uniqueHi, 12);
+}
+
+/** A header alone (an error, or followed by a body buffer of bodyLen bytes in the same writev). */
 export function outHeader(req: Request, bodyLen: number, errno = 0): Buffer {
   const h = Buffer.allocUnsafe(OUT_HEADER_SIZE);
-  h.writeUInt32LE(OUT_HEADER_SIZE + bodyLen, 0);
-  h.writeInt32LE(errno === 0 ? 0 : -errno, 4);
-  h.writeUInt32LE(req.uniqueLo, 8);
-  h.writeUInt32LE(req.uniqueHi, 12);
+  writeOutHeader(h, req, bodyLen, errno);
   return h;
 }
 
 /** A reply with its body: header and body in one buffer (small replies). */
 export function replyBuffer(req: Request, bodyLen: number): Buffer {
   const b = Buffer.allocUnsafe(OUT_HEADER_SIZE + bodyLen);
-  b.writeUInt32LE(OUT_HEADER_SIZE + bodyLen, 0);
-  b.writeInt32LE(0, 4);
-  b.writeUInt32LE(req.uniqueLo, 8);
-  b.writeUInt32LE(req.uniqueHi, 12);
+  writeOutHeader(b, req, bodyLen, 0);
   return b;
 }
 
