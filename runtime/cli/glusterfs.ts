@@ -43,6 +43,9 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
                             caches are dropped on lock grants, hard links and others' changes; ${DEFAULT_FUSE_OPTIONS.attrTimeout} with libfuse)
       --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
       --no-allow-other      only the mounting user may use the mount
+      --acl                 keep POSIX ACLs (system.posix_acl_*: stored and replicated; the kernel checks mode
+                            bits only). Without it they are EOPNOTSUPP, as on GlusterFS without -o acl
+      --selinux             keep security.selinux labels (without it: EOPNOTSUPP, as on GlusterFS)
       --fuse-engine E       kernel: serve /dev/fuse directly from the event loop (default: 1 MiB requests,
                             READDIRPLUS, kernel caches dropped when others change files); libfuse: through
                             fuse-native and libfuse 2 (128 KiB requests, no READDIRPLUS)
@@ -67,6 +70,8 @@ const FLAGS = {
   "attribute-timeout": { type: "string" },
   "entry-timeout": { type: "string" },
   "no-allow-other": { type: "boolean" },
+  acl: { type: "boolean" },
+  selinux: { type: "boolean" },
   "md-cache-timeout": { type: "string" },
   "quick-read": { type: "string" },
   "fuse-engine": { type: "string" },
@@ -112,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
     attrTimeout: seconds("attribute-timeout", values["attribute-timeout"], engine === "kernel" ? KERNEL_ATTR_TIMEOUT : DEFAULT_FUSE_OPTIONS.attrTimeout),
     entryTimeout: seconds("entry-timeout", values["entry-timeout"], DEFAULT_FUSE_OPTIONS.entryTimeout),
     allowOther: values["no-allow-other"] !== true,
+    xattrs: { acl: values.acl === true, selinux: values.selinux === true },
     engine,
   };
   const logFile = values["log-file"] ?? (foreground ? undefined : `/var/log/glusterfs/${mountpoint.slice(1).replace(/\//g, "-") || "root"}.log`);

@@ -7,7 +7,7 @@ import { Fd, type CallCtx, type Flock, type Iatt, type LkCmd, type SetattrArgs }
 import type { Xlator } from "../core/xlator";
 import { loadFuseNative } from "./native";
 import { DEFAULT_FUSE_OPTIONS, extraLibfuseOptions, FUSE_SUBTYPE, type FuseMountOptions } from "./options";
-import { isInternalXattr } from "./xattrs";
+import { refusedXattr, visibleXattrs } from "./xattrs";
 
 type FuseStat = Fuse.FuseStat;
 type GlusterFuse = InstanceType<ReturnType<typeof defineGlusterFuse>>;
@@ -330,17 +330,20 @@ export class FuseBridge {
       },
       // Replication's and the server's own xattrs are neither visible nor changeable through the mount.
       setxattr: (path, name, value, _position, flags, cb) => this.run("setxattr", cb, () => {
-        if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "setxattr" });
+        const refused = refusedXattr("setxattr", name, this.options.xattrs);
+        if (refused) throw refused;
         return top.setxattr(ctx(), { path }, name, Buffer.from(value), flags);
       }, () => cb(0)),
       getxattr: (path, name, _position, cb) => this.run("getxattr", cb, () => {
-        if (isInternalXattr(name)) throw new FopError("ENODATA", `${name} is internal`, { xlator: "fuse", fop: "getxattr" });
+        const refused = refusedXattr("getxattr", name, this.options.xattrs);
+        if (refused) throw refused;
         return top.getxattr(ctx(), { path }, name);
       }, (v) => cb(0, v)),
       listxattr: (path, cb) =>
-        this.run("listxattr", cb, () => top.listxattr(ctx(), { path }), (names) => cb(0, names.filter((n) => !isInternalXattr(n)))),
+        this.run("listxattr", cb, () => top.listxattr(ctx(), { path }), (names) => cb(0, visibleXattrs(names, this.options.xattrs))),
       removexattr: (path, name, cb) => this.run("removexattr", cb, () => {
-        if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "removexattr" });
+        const refused = refusedXattr("removexattr", name, this.options.xattrs);
+        if (refused) throw refused;
         return top.removexattr(ctx(), { path }, name);
       }, () => cb(0)),
     };

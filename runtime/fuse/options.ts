@@ -1,3 +1,5 @@
+import type { MountXattrSupport } from "./xattrs";
+
 /** How the FUSE mount is set up (the `glusterfs` CLI fills this from its flags). */
 /** Who serves /dev/fuse: our own event-loop reader (kernel/), or fuse-native + libfuse 2 (bridge.ts). */
 export type FuseEngine = "kernel" | "libfuse";
@@ -42,6 +44,8 @@ export interface FuseMountOptions {
   defaultPermissions: boolean;
   /** Shown as the source in /proc/mounts (GlusterFS shows the volfile server or "glusterfs"). */
   fsname: string;
+  /** Optional xattr families the mount keeps (see ./xattrs.ts): off, EOPNOTSUPP, as GlusterFS without -o acl/selinux. */
+  xattrs: MountXattrSupport;
 }
 
 export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
@@ -55,6 +59,7 @@ export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
   allowOther: true,
   defaultPermissions: true,
   fsname: "glusterfs",
+  xattrs: { acl: false, selinux: false },
 };
 
 /** The filesystem type suffix: /proc/mounts shows `fuse.glusterfs`, as a GlusterFS mount does. */

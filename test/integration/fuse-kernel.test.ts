@@ -82,6 +82,41 @@ describe("kernel FUSE engine", () => {
     assert.ok(delta(a, b, "readdirplus") >= 1, "listed with READDIRPLUS");
     assert.ok(delta(a, b, "lookup") + delta(a, b, "getattr") < 10,
       `per-file requests: lookup ${delta(a, b, "lookup")}, getattr ${delta(a, b, "getattr")}`);
+    // ls asks every file for its SELinux label and ACL unless the device said it keeps none.
+    assert.ok(delta(a, b, "getxattr") < 10, `getxattr requests: ${delta(a, b, "getxattr")}`);
+  });
+
+  it("ACLs and SELinux labels are not supported without --acl/--selinux; other xattrs are, and --acl keeps ACLs", async () => {
+    const f = join(m.mountpoint, "labelled");
+    fs.writeFileSync(f, "x");
+    // An ACL granting uid 1000 read: version 2, then (tag u16, perm u16, id u32) for owner, user 1000, group,
+    // mask, other (one equivalent to the mode bits would be turned into a chmod by the kernel).
+    const acl = Buffer.from("02000000" + "01000600ffffffff" + "02000400e8030000" + "04000400ffffffff" + "10000400ffffffff" + "20000400ffffffff", "hex");
+    const py = (name: string, set: boolean, file = f) => exec("python3", ["-c", `
+import os, sys, errno
+try:
+    ${set ? `os.setxattr(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]))` : "os.getxattr(sys.argv[1], sys.argv[2])"}
+    print("ok")
+except OSError as e:
+    print("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno])`, file, name, acl.toString("hex")]).then((r) => r.stdout.trim());
+    assert.equal(await py("system.posix_acl_access", true), "EOPNOTSUPP");
+    assert.equal(await py("system.posix_acl_access", false), "EOPNOTSUPP");
+    assert.equal(await py("security.selinux", false), "EOPNOTSUPP");
+    assert.equal(await py("security.NTACL", true), "ok"); // Samba keeps Windows ACLs here: security.* other than selinux
+    assert.equal(await py("security.NTACL", false), "ok");
+    assert.equal(await py("user.note", true), "ok");
+
+    const withAcl = await mountVolfile(posixLocksVolfile(brick), { dir: join(base, "acl"), args: ["--acl"] });
+    try {
+      const g = join(withAcl.mountpoint, "labelled");
+      assert.equal(await py("system.posix_acl_access", true, g), "ok");
+      assert.equal(await py("system.posix_acl_access", false, g), "ok");
+      assert.deepEqual(fs.readFileSync(join(brick, "labelled")).toString(), "x");
+      const { stdout } = await exec("python3", ["-c", "import os,sys; print(os.getxattr(sys.argv[1], 'system.posix_acl_access').hex())", join(brick, "labelled")]);
+      assert.equal(stdout.trim(), acl.toString("hex"), "the ACL is on the brick");
+    } finally {
+      await withAcl.unmount();
+    }
   });
 
   it("rewinddir sees the directory as it is now (the handle's cached batch is for one pass only)", async () => {

@@ -7,7 +7,7 @@ import type { Xlator } from "../../core/xlator";
 import type { BridgeStats } from "../bridge";
 import { DEFAULT_FUSE_OPTIONS, FUSE_SUBTYPE, type FuseMountOptions } from "../options";
 import { isMounted, lazyUnmount, mountDevice } from "../mounts";
-import { isInternalXattr } from "../xattrs";
+import { refusedXattr, visibleXattrs } from "../xattrs";
 import { FuseChannel } from "./channel";
 import { InodeTable, type Inode } from "./inodes";
 import { KernelCaches, listenForChanges } from "./kernel-caches";
@@ -492,7 +492,8 @@ export class KernelFuseBridge {
     const value = Buffer.from(req.arg.subarray(next, next + size));
     const inode = this.inodes.get(req.nodeid);
     this.run(req, (ctx) => {
-      if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "setxattr" });
+      const refused = refusedXattr("setxattr", name, this.options.xattrs);
+      if (refused) throw refused;
       return this.top.setxattr(ctx, { path: this.inodes.path(inode) }, name, value, flags);
     }, () => this.reply(req, 0));
   }
@@ -502,7 +503,8 @@ export class KernelFuseBridge {
     const [name] = cString(req.arg, 8);
     const inode = this.inodes.get(req.nodeid);
     this.run(req, (ctx) => {
-      if (isInternalXattr(name)) throw new FopError("ENODATA", `${name} is internal`, { xlator: "fuse", fop: "getxattr" });
+      const refused = refusedXattr("getxattr", name, this.options.xattrs);
+      if (refused) throw refused;
       return this.top.getxattr(ctx, { path: this.inodes.path(inode) }, name);
     }, (value) => this.replySized(req, size, value));
   }
@@ -511,7 +513,7 @@ export class KernelFuseBridge {
     const size = req.arg.readUInt32LE(0);
     const inode = this.inodes.get(req.nodeid);
     this.run(req, (ctx) => this.top.listxattr(ctx, { path: this.inodes.path(inode) }), (names) => {
-      const list = Buffer.from(names.filter((n) => !isInternalXattr(n)).map((n) => `${n}\0`).join(""));
+      const list = Buffer.from(visibleXattrs(names, this.options.xattrs).map((n) => `${n}\0`).join(""));
       this.replySized(req, size, list);
     });
   }
@@ -520,7 +522,8 @@ export class KernelFuseBridge {
     const [name] = cString(req.arg, 0);
     const inode = this.inodes.get(req.nodeid);
     this.run(req, (ctx) => {
-      if (isInternalXattr(name)) throw new FopError("EPERM", `${name} is internal`, { xlator: "fuse", fop: "removexattr" });
+      const refused = refusedXattr("removexattr", name, this.options.xattrs);
+      if (refused) throw refused;
       return this.top.removexattr(ctx, { path: this.inodes.path(inode) }, name);
     }, () => this.reply(req, 0));
   }
