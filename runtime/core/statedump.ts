@@ -46,6 +46,9 @@ export function collectStatedump(graph: Graph, extra: Record<string, unknown> = 
       uptimeSeconds: Math.round(process.uptime()),
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
+      heapTotalBytes: mem.heapTotal,
+      /** Buffers' memory outside the JS heap (file data in flight and in caches). */
+      externalBytes: mem.external,
       node: process.version,
     },
     volfile: graph.volfile.file,

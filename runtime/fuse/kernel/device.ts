@@ -35,6 +35,8 @@ export interface FuseDevice {
   read(fd: number, buf: Uint8Array): number;
   /** One writev(2) of up to 16 buffers, in order (EINTR retried): bytes written, or -errno. */
   writev(fd: number, bufs: readonly Uint8Array[]): number;
+  /** malloc_trim(0): returns glibc's free heap pages to the system (1 if any were). See fuse_device.c. */
+  trimHeap(): number;
 }
 
 interface DeviceManifest {
