@@ -112,6 +112,8 @@ export interface GlusterHaOptions {
   clientVolfile?: (seedClient: string) => string;
   /** Extra flags of the glusterfs client (e.g. --md-cache-timeout 0). */
   clientArgs?: string[];
+  /** Extra flags of each glusterfsd (e.g. --metrics-port), by node (1 or 2). */
+  serverArgs?: (node: 1 | 2) => string[];
   /** The system's name in the results (default "gluster-ha"). */
   name?: string;
 }
@@ -143,8 +145,8 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
-    const node1 = start("glusterfsd-node1", [join(REPO, "dist/bin/glusterfsd.js"), "-f", files.node1, "--log-level", "WARNING"]);
-    const node2 = start("glusterfsd-node2", [join(REPO, "dist/bin/glusterfsd.js"), "-f", files.node2, "--log-level", "WARNING"]);
+    const node1 = start("glusterfsd-node1", [join(REPO, "dist/bin/glusterfsd.js"), "-f", files.node1, "--log-level", "WARNING", ...(opts.serverArgs?.(1) ?? [])]);
+    const node2 = start("glusterfsd-node2", [join(REPO, "dist/bin/glusterfsd.js"), "-f", files.node2, "--log-level", "WARNING", ...(opts.serverArgs?.(2) ?? [])]);
     await waitFor("glusterfsd on 127.0.0.2 and 127.0.0.3", 20000, async () => {
       for (const p of [node1, node2]) if (p.exitCode !== null) throw new Error(`glusterfsd exited ${p.exitCode} (see ${root}/*.log)`);
       return (await listening("127.0.0.2", PORT_NODE1)) && (await listening("127.0.0.3", PORT_NODE2));
