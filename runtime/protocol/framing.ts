@@ -138,9 +138,11 @@ export function encodeFrame(msg: Msg, maxFrame = Infinity): Buffer[] {
 }
 
 /**
- * Writes frames to a socket. Frames produced in the same turn of the event loop leave in one
- * writev (cork until setImmediate), which matters with many small replies in flight.
- * `send` returns false when the socket's buffer is full: the caller should stop producing until 'drain'.
+ * Writes frames to a socket. The first frame of a turn of the event loop leaves at once (one writev):
+ * it waits for nothing else the turn does — cluster/afr sends a replica's part of a fop and only then
+ * does the local brick's synchronous part, so the two overlap. The frames that follow it in the same
+ * turn leave together in one writev (cork until setImmediate), which matters with many small replies
+ * in flight. `send` returns false when the socket's buffer is full: stop producing until 'drain'.
  */
 export class FrameWriter {
   private corked = false;
@@ -151,16 +153,18 @@ export class FrameWriter {
     const parts = encodeFrame(msg, this.maxFrame);
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return true;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      setImmediate(() => {
-        this.corked = false;
-        s.uncork();
-      });
-    }
     let ok = true;
+    // (one writev for the frame's parts; a no-op uncork while the turn's cork holds)
+    s.cork();
     for (const p of parts) ok = s.write(p);
+    s.uncork();
+    if (this.corked) return ok;
+    this.corked = true;
+    s.cork();
+    setImmediate(() => {
+      this.corked = false;
+      s.uncork();
+    });
     return ok;
   }
 }
