@@ -20,6 +20,12 @@ export interface Iatt {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /**
+   * Only on the answer of a fop that made this entry (create, mknod, mkdir, symlink): its directory's
+   * attributes right after (GlusterFS's postparent). The kernel asks for a directory's attributes
+   * after every change in it; a cache answers with these instead of a round trip to the bricks.
+   */
+  postparent?: Iatt;
 }
 
 /** Where a fop applies: a path inside the volume ("/" is the root), and the gfid when known. */

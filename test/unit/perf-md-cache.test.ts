@@ -3,7 +3,7 @@
 // by another client (a second md-cache over the same brick) show once entries expire.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, constants as FS } from "node:fs";
+import { mkdtempSync, rmSync, statSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FopError } from "../../runtime/core/errors";
@@ -207,6 +207,55 @@ test("create, mkdir, unlink and rename update names and the parent directory", a
   assert.equal(await errnoOf(md.stat(ctx, { path: "/d/y" })), "ENOENT");
   await md.unlink(ctx, { path: "/d/x" });
   assert.equal(await errnoOf(md.lookup(ctx, { path: "/d/x" })), "ENOENT");
+});
+
+test("the directory's attributes after a create, mknod, mkdir or symlink come with its answer: no fop to ask for them", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client({ timeout: 600 });
+  await md.mkdir(ctx, { path: "/d" }, 0o755);
+  const brickDir = join(s.posix.options.directory as string, "d");
+  const onDisk = () => {
+    const st = statSync(brickDir);
+    return { mtimeMs: st.mtimeMs, nlink: st.nlink, size: st.size };
+  };
+  const cached = async () => {
+    const before = probe.n("lookup");
+    const st = (await md.lookup(ctx, { path: "/d" })).stat;
+    assert.equal(probe.n("lookup"), before, "answered from the cache");
+    return { mtimeMs: st.mtimeMs, nlink: st.nlink, size: st.size };
+  };
+  const fd = new Fd("/d/f", FS.O_RDWR);
+  const made = await md.create(ctx, { path: "/d/f" }, FS.O_RDWR | FS.O_CREAT, 0o644, fd);
+  assert.equal(made.postparent, undefined, "the directory's attributes are md-cache's, not handed up");
+  await md.release(ctx, fd);
+  assert.deepEqual(await cached(), onDisk());
+  await md.mkdir(ctx, { path: "/d/sub" }, 0o755);
+  assert.deepEqual(await cached(), onDisk(), "nlink counts the new subdirectory");
+  await md.symlink(ctx, "f", { path: "/d/l" });
+  assert.deepEqual(await cached(), onDisk());
+  await md.mknod(ctx, { path: "/d/p" }, FS.S_IFIFO | 0o644, 0);
+  assert.deepEqual(await cached(), onDisk());
+  // the root's too
+  await mkfile(md, "/top");
+  const root = (await md.lookup(ctx, { path: "/" })).stat;
+  assert.equal(root.mtimeMs, statSync(s.posix.options.directory as string).mtimeMs);
+});
+
+test("creates side by side in one directory: the directory's attributes are asked for again, not taken from either", async (t) => {
+  const s = setup(t);
+  const { md, probe } = s.client({ timeout: 600 });
+  await md.mkdir(ctx, { path: "/d" }, 0o755);
+  let release!: () => void;
+  probe.hold = { fop: "create", until: new Promise<void>((r) => (release = r)) };
+  const fds = [new Fd("/d/a", FS.O_RDWR), new Fd("/d/b", FS.O_RDWR)];
+  const both = Promise.all(fds.map((fd) => md.create(ctx, { path: fd.path }, FS.O_RDWR | FS.O_CREAT, 0o644, fd)));
+  await new Promise((r) => setTimeout(r, 20));
+  release();
+  await both;
+  const before = probe.n("lookup");
+  const dir = (await md.lookup(ctx, { path: "/d" })).stat;
+  assert.equal(probe.n("lookup"), before + 1, "the second answer's attributes may not be the latest: not kept");
+  assert.equal(dir.mtimeMs, statSync(join(s.posix.options.directory as string, "d")).mtimeMs);
 });
 
 test("another client's change is served stale until the timeout, then fresh", async (t) => {
@@ -416,4 +465,48 @@ test("with upcalls, a name found missing is remembered until a change creates it
   await errnoOf(plain.md.lookup(ctx, { path: "/x" }));
   await errnoOf(plain.md.lookup(ctx, { path: "/x" }));
   assert.equal(plain.probe.n("lookup"), 2);
+});
+
+test("with upcalls, a directory made here knows all its names: a lookup of any other is ENOENT without a fop", async (t) => {
+  const s = setup(t);
+  const { md, probe } = upcallClient(s);
+  await md.mkdir(ctx, { path: "/new" }, 0o755);
+  const lookups = probe.n("lookup");
+  for (let i = 0; i < 5; i++) {
+    assert.equal(await errnoOf(md.lookup(ctx, { path: `/new/f${i}` })), "ENOENT"); // what the kernel asks before each create
+    await mkfile(md, `/new/f${i}`, "x");
+  }
+  await md.mkdir(ctx, { path: "/new/sub" }, 0o755);
+  await md.symlink(ctx, "f0", { path: "/new/l" });
+  assert.equal(probe.n("lookup"), lookups, "no lookup went down");
+  // names made here are found; removed ones are gone; renamed ones moved
+  assert.equal((await md.lookup(ctx, { path: "/new/f1" })).stat.size, 1);
+  await md.unlink(ctx, { path: "/new/f2" });
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/new/f2" })), "ENOENT");
+  await md.rename(ctx, { path: "/new/f3" }, { path: "/new/g3" });
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/new/f3" })), "ENOENT");
+  assert.equal((await md.lookup(ctx, { path: "/new/g3" })).stat.size, 1);
+  // a create that fails (here: the name exists on the brick, made behind md-cache's back) ends what is known
+  await mkfile(s.posix, "/new/theirs", "abc");
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/new/theirs" })), "ENOENT", "(unknown to this client: not reported)");
+  const fd = new Fd("/new/theirs", FS.O_RDWR);
+  assert.equal(await errnoOf(md.create(ctx, { path: "/new/theirs" }, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o644, fd)), "EEXIST");
+  assert.equal((await md.lookup(ctx, { path: "/new/theirs" })).stat.size, 3);
+  // another client's create, reported, ends it as well
+  await md.mkdir(ctx, { path: "/other" }, 0o755);
+  assert.equal(await errnoOf(md.lookup(ctx, { path: "/other/x" })), "ENOENT");
+  await mkfile(s.posix, "/other/x", "xy");
+  md.othersChanged({ gfids: [], paths: ["/other"], entries: ["/other/x"] }, probe);
+  assert.equal((await md.lookup(ctx, { path: "/other/x" })).stat.size, 2);
+  // so does a renamed parent: nothing is known under the new name
+  await md.mkdir(ctx, { path: "/p" }, 0o755);
+  await md.mkdir(ctx, { path: "/p/q" }, 0o755);
+  await md.rename(ctx, { path: "/p" }, { path: "/p2" });
+  await mkfile(s.posix, "/p2/q/z", "z");
+  assert.equal((await md.lookup(ctx, { path: "/p2/q/z" })).stat.size, 1);
+  // without upcalls a new directory is not known
+  const plain = s.client();
+  await plain.md.mkdir(ctx, { path: "/plain" }, 0o755);
+  await errnoOf(plain.md.lookup(ctx, { path: "/plain/a" }));
+  assert.equal(plain.probe.n("lookup"), 1);
 });

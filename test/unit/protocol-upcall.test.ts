@@ -201,6 +201,18 @@ describe("what a fop changes", () => {
     assert.equal(list.concerns({ gfids: ["ga"], paths: [], entries: ["/e/a"] }), false, "expired");
   });
 
+  test("making an entry (its answer brings the directory's attributes) puts the directory on the list", () => {
+    for (const [op, args] of [
+      ["create", [CTX, { path: "/d/f" }, fsc.O_RDWR, 0o644]], ["mkdir", [CTX, { path: "/d/sub" }, 0o755]],
+      ["mknod", [CTX, { path: "/d/p" }, 0o644, 0]], ["symlink", [CTX, "f", { path: "/d/l" }]],
+    ] as const) {
+      const list = new InterestList(1000, 100, () => undefined);
+      list.noteRequest(op, args as unknown as unknown[]);
+      // another client creates a name there: {paths: [dir], entries: [name]}
+      assert.equal(list.concerns({ gfids: [], paths: ["/d"], entries: ["/d/other"] }), true, op);
+    }
+  });
+
   test("changes of one turn go out as one upcall", async () => {
     const sent: Change[] = [];
     const p = new PendingUpcall((c) => sent.push(c));

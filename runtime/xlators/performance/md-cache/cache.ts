@@ -48,6 +48,30 @@ export interface FillToken {
 /** The gfid of a name known not to exist. */
 const ABSENT = "";
 
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
+export function childOf(dir: string, name: string): string {
+  return dir === "/" ? `/${name}` : `${dir}/${name}`;
+}
+
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+const baseOf = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
+
+/** Directories whose every name is known, at most (least recently changed first out)... */
+const KNOWN_DIRS = 256;
+/** ...each of at most this many names (a bigger one is no longer tracked). */
+const KNOWN_DIR_NAMES = 65536;
+
+/** A directory this client made and alone changed since: all its names (see MetadataCache.knownAbsent). */
+interface KnownDir {
+  names: Set<string>;
+  at: number;
+}
+
 export interface CacheCounters {
   statHits: number;
   statMisses: number;
@@ -68,6 +92,8 @@ export interface CacheCounters {
 export class MetadataCache {
   private readonly inodes = new Map<string, MdInode>();
   private readonly names = new Map<string, NameEntry>();
+  /** By path: directories whose every name is known (GlusterFS's nl-cache). */
+  private readonly knownDirs = new Map<string, KnownDir>();
   /** Bumped by every local change of a file's attributes/xattrs. */
   private epoch = 0;
   /** Bumped by every local change of the namespace (what a path refers to). */
@@ -134,6 +160,12 @@ export class MetadataCache {
     const ok = Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
     if (!ok) this.counters.staleFillsDropped++;
     return ok;
+  }
+
+  /** Whether nothing has invalidated `gfid` since `since` (a fill taken then would be accepted). */
+  unchangedSince(gfid: string, since: FillToken): boolean {
+    const inode = this.inodes.get(gfid);
+    return Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
   }
 
   /** The gfid a path was last seen to name, while fresh. */
@@ -269,6 +301,62 @@ export class MetadataCache {
     this.forgetName(path);
     const prefix = path === "/" ? "/" : `${path}/`;
     for (const p of this.names.keys()) if (p.startsWith(prefix)) this.names.delete(p);
+    this.forgetKnownDirs(path);
+  }
+
+  /**
+   * A directory this client just made: it has no names yet, and while every change others make in it
+   * is reported to us (the caller's condition) we know all the names it gets. A lookup of any other
+   * name in it is then ENOENT without asking (knownAbsent): the kernel looks up every name before it
+   * creates it, so an untar or a copy into a new directory saves a round trip per file.
+   */
+  knowNewDir(dir: string): void {
+    this.knownDirs.delete(dir);
+    this.knownDirs.set(dir, { names: new Set(), at: this.now() });
+    if (this.knownDirs.size > KNOWN_DIRS) this.knownDirs.delete(this.knownDirs.keys().next().value as string);
+  }
+
+  /** This client made the name `path` (or failed to, `made` false: then the directory is no longer known). */
+  madeName(path: string, made: boolean): void {
+    const dir = parentOf(path);
+    const known = this.knownDirs.get(dir);
+    if (!known) return;
+    if (!made || known.names.size >= KNOWN_DIR_NAMES) {
+      this.knownDirs.delete(dir);
+      return;
+    }
+    known.names.add(baseOf(path));
+    known.at = this.now();
+  }
+
+  /** This client removed the name `path` (or may have: `removed` false drops what was known). */
+  removedName(path: string, removed: boolean): void {
+    this.forgetKnownDirs(path);
+    const known = this.knownDirs.get(parentOf(path));
+    if (!known) return;
+    if (!removed) this.knownDirs.delete(parentOf(path));
+    else known.names.delete(baseOf(path));
+  }
+
+  /** Whether `path` is not a name of a directory whose every name is known (and fresh). */
+  knownAbsent(path: string): boolean {
+    const known = this.knownDirs.get(parentOf(path));
+    if (!known) return false;
+    // a name or path too long is ENAMETOOLONG, not missing: the brick says which
+    if (Buffer.byteLength(baseOf(path)) > NAME_MAX || Buffer.byteLength(path) >= PATH_MAX) return false;
+    if (!this.fresh(known.at)) {
+      this.knownDirs.delete(parentOf(path));
+      return false;
+    }
+    return !known.names.has(baseOf(path));
+  }
+
+  /** Forgets what was known of `path` and the directories under it. */
+  private forgetKnownDirs(path: string): void {
+    if (this.knownDirs.size === 0) return;
+    this.knownDirs.delete(path);
+    const prefix = path === "/" ? "/" : `${path}/`;
+    for (const d of this.knownDirs.keys()) if (d.startsWith(prefix)) this.knownDirs.delete(d);
   }
 
   /**
@@ -287,7 +375,9 @@ export class MetadataCache {
     for (const e of change.entries) {
       drop(this.lastGfidOf(e));
       this.forgetTree(e);
+      this.knownDirs.delete(parentOf(e));
     }
+    for (const p of change.paths) this.knownDirs.delete(p);
     if (change.links) for (const [g, inode] of this.inodes) if (inode.iatt && inode.iatt.nlink > 1) this.invalidate(g);
   }
 
@@ -299,9 +389,10 @@ export class MetadataCache {
     this.nsEpoch++;
     this.inodes.clear();
     this.names.clear();
+    this.knownDirs.clear();
   }
 
-  sizes(): { inodes: number; names: number } {
-    return { inodes: this.inodes.size, names: this.names.size };
+  sizes(): { inodes: number; names: number; knownDirs: number } {
+    return { inodes: this.inodes.size, names: this.names.size, knownDirs: this.knownDirs.size };
   }
 }

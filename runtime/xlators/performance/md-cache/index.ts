@@ -5,7 +5,7 @@ import {
   XDATA, type CallCtx, type DirEntry, type Fd, type Flock, type Iatt, type Invalidation, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
 } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/md-cache.json";
-import { MetadataCache } from "./cache";
+import { childOf, MetadataCache, parentOf } from "./cache";
 
 export interface MdCacheOptions {
   timeout: number;
@@ -39,14 +39,7 @@ export function inoFromGfid(gfid: string): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 1;
 }
 
-export function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
-
-export function childOf(dir: string, name: string): string {
-  return dir === "/" ? `/${name}` : `${dir}/${name}`;
-}
+export { childOf, parentOf } from "./cache";
 
 /** Which xattrs are cached: exact names (also fetched ahead, with lookups and readdirplus) and prefixes. */
 class XattrPolicy {
@@ -169,7 +162,7 @@ export class MdCache extends Xlator {
       const cached = this.cache.statOf(this.gfidOfLoc(loc));
       if (cached) return { stat: { ...cached } };
       // Names looked up and not found are kept only while others' creates are reported to us.
-      if (this.upcallsDelivered && loc.gfid === undefined && this.cache.isAbsent(loc.path)) {
+      if (this.upcallsDelivered && loc.gfid === undefined && (this.cache.isAbsent(loc.path) || this.cache.knownAbsent(loc.path))) {
         throw this.err("ENOENT", "lookup", `${loc.path}: no such file (cached)`);
       }
     }
@@ -265,6 +258,42 @@ export class MdCache extends Xlator {
   private entryChanged(path: string): void {
     this.cache.forgetName(path);
     this.cache.invalidate(this.cache.lastGfidOf(parentOf(path)), "stat");
+  }
+
+  /** Entry fops of ours that make a name, in flight, by directory (see makingEntry). */
+  private readonly makingIn = new Map<string, number>();
+
+  /**
+   * Runs a fop that makes the entry `loc` (create, mknod, mkdir, symlink). The directory's attributes
+   * change with it: they are replaced by those the brick answered with (postparent) when they are
+   * its latest — no other such fop of ours was under way in it and nothing invalidated it since the
+   * fop began — and dropped otherwise. The kernel asks for them right after (it drops a directory's
+   * attributes on every change in it): one round trip to the bricks per file created, otherwise.
+   */
+  private async makingEntry(loc: Loc, op: () => Promise<Iatt>, after: (iatt: Iatt | undefined) => void): Promise<Iatt> {
+    const dir = parentOf(loc.path);
+    this.makingIn.set(dir, (this.makingIn.get(dir) ?? 0) + 1);
+    const since = this.cache.beginFill();
+    let iatt: Iatt | undefined;
+    try {
+      iatt = this.stable(await op());
+      return iatt;
+    } finally {
+      const left = this.makingIn.get(dir)! - 1;
+      if (left === 0) this.makingIn.delete(dir);
+      else this.makingIn.set(dir, left);
+      const postparent = iatt?.postparent;
+      if (iatt) delete iatt.postparent;
+      if (this.enabled) {
+        const latest = postparent !== undefined && left === 0 && this.cache.unchangedSince(postparent.gfid, since);
+        this.entryChanged(loc.path);
+        if (latest) this.cache.setStat(dir, this.stable(postparent));
+        this.cache.madeName(loc.path, iatt !== undefined);
+        // (only while others' changes are reported: they could add names to it unseen otherwise)
+        if (iatt && (iatt.mode & fsc.S_IFMT) === fsc.S_IFDIR && this.upcallsDelivered) this.cache.knowNewDir(loc.path);
+        after(iatt);
+      }
+    }
   }
 
   override setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
@@ -363,9 +392,8 @@ export class MdCache extends Xlator {
 
   override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
     const before = this.lastGfidOfLoc(loc);
-    return this.changing(() => this.child.create(ctx, loc, flags, mode, fd, xdata).then(this.stable), (iatt) => {
+    return this.makingEntry(loc, () => this.child.create(ctx, loc, flags, mode, fd, xdata), (iatt) => {
       this.cache.invalidate(before, "stat");
-      this.entryChanged(loc.path);
       if (iatt) {
         this.fdState(fd).gfid = iatt.gfid;
         this.cache.setStat(loc.path, iatt);
@@ -378,22 +406,21 @@ export class MdCache extends Xlator {
   }
 
   private newEntry(loc: Loc, op: () => Promise<Iatt>): Promise<Iatt> {
-    return this.changing(op, (iatt) => {
-      this.entryChanged(loc.path);
+    return this.makingEntry(loc, op, (iatt) => {
       if (iatt) this.cache.setStat(loc.path, iatt);
     });
   }
 
   override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.mknod(ctx, loc, mode, rdev, xdata).then(this.stable));
+    return this.newEntry(loc, () => this.child.mknod(ctx, loc, mode, rdev, xdata));
   }
 
   override mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.mkdir(ctx, loc, mode, xdata).then(this.stable));
+    return this.newEntry(loc, () => this.child.mkdir(ctx, loc, mode, xdata));
   }
 
   override symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> {
-    return this.newEntry(loc, () => this.child.symlink(ctx, target, loc, xdata).then(this.stable));
+    return this.newEntry(loc, () => this.child.symlink(ctx, target, loc, xdata));
   }
 
   override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
@@ -402,6 +429,7 @@ export class MdCache extends Xlator {
       // nlink and ctime of the file change for every name it has
       this.cache.invalidate(file, "stat");
       this.entryChanged(to.path);
+      this.cache.madeName(to.path, iatt !== undefined);
       if (iatt) {
         this.cache.invalidate(iatt.gfid, "stat");
         this.cache.setStat(to.path, iatt);
@@ -411,31 +439,38 @@ export class MdCache extends Xlator {
 
   override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
     const file = this.lastGfidOfLoc(loc);
-    return this.changing(() => this.child.unlink(ctx, loc, xdata), () => {
+    let done = false;
+    return this.changing(() => this.child.unlink(ctx, loc, xdata).then(() => void (done = true)), () => {
       this.cache.invalidate(file, "stat"); // other hard links: nlink
       this.entryChanged(loc.path);
+      this.cache.removedName(loc.path, done);
     });
   }
 
   override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
     const dir = this.lastGfidOfLoc(loc);
-    return this.changing(() => this.child.rmdir(ctx, loc, xdata), () => {
+    let done = false;
+    return this.changing(() => this.child.rmdir(ctx, loc, xdata).then(() => void (done = true)), () => {
       this.cache.invalidate(dir);
       this.cache.forgetTree(loc.path);
       this.entryChanged(loc.path);
+      this.cache.removedName(loc.path, done);
     });
   }
 
   override rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {
     const moved = this.lastGfidOfLoc(from);
     const replaced = this.lastGfidOfLoc(to);
-    return this.changing(() => this.child.rename(ctx, from, to, xdata), () => {
+    let done = false;
+    return this.changing(() => this.child.rename(ctx, from, to, xdata).then(() => void (done = true)), () => {
       this.cache.invalidate(moved, "stat");
       this.cache.invalidate(replaced, "stat");
       this.cache.forgetTree(from.path);
       this.cache.forgetTree(to.path);
       this.entryChanged(from.path);
       this.entryChanged(to.path);
+      this.cache.removedName(from.path, done);
+      this.cache.madeName(to.path, done);
     });
   }
 

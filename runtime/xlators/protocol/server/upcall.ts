@@ -81,6 +81,10 @@ export class InterestList {
       if (l.gfid) this.add("g", l.gfid);
     }
     if (op === "link" || op === "rename" || op === "symlink") this.add("p", (args[2] as Loc).path);
+    // These answer with their directory's attributes too (Iatt.postparent), which the client caches:
+    // others' changes to the directory concern it from now on.
+    const made = op === "create" || op === "mknod" || op === "mkdir" ? args[1] : op === "symlink" || op === "link" ? args[2] : undefined;
+    if (made instanceof Object && "path" in made) this.add("p", parentOf((made as Loc).path));
   }
 
   /** Records the gfids a reply hands out; returns those of them in `changed` (changed while the request ran). */

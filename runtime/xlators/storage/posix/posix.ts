@@ -344,7 +344,10 @@ export class Posix extends Xlator {
         st = fs.lstatSync(r.real);
       }
     }
-    return toIatt(st, gfid);
+    const made = toIatt(st, gfid);
+    // (a pinned parent is /proc/<pid>/fd/<n>, a link: "/." names the directory itself)
+    made.postparent = await this.statOf(r.parentReal === this.paths.root ? r.parentReal : `${r.parentReal}/.`);
+    return made;
   }
 
   /** An entry fop's target must not be the root itself. */
