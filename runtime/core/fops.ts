@@ -1,5 +1,5 @@
 import type {
-  CallCtx, DirEntry, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
+  CallCtx, DirEntry, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
 } from "./types";
 
 /**
@@ -18,8 +18,8 @@ export interface Fops {
   readlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<string>;
   mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt>;
   mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt>;
-  unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void>;
-  rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void>;
+  unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined>;
+  rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined>;
   symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt>;
   rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void>;
   link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt>;

@@ -28,6 +28,14 @@ export interface Iatt {
   postparent?: Iatt;
 }
 
+/**
+ * What unlink and rmdir answer: the directory's attributes right after, when the brick gave them
+ * (GlusterFS's postparent; the fops that make an entry carry them in Iatt.postparent).
+ */
+export interface EntryRemoved {
+  postparent?: Iatt;
+}
+
 /** Where a fop applies: a path inside the volume ("/" is the root), and the gfid when known. */
 export interface Loc {
   path: string;

@@ -67,8 +67,8 @@ export class DirXlator extends Xlator {
     await fs.mkdir(this.p(loc), { mode });
     return iatt(await fs.lstat(this.p(loc)));
   }); }
-  override unlink(_c: CallCtx, loc: Loc) { return wrap("unlink", () => fs.unlink(this.p(loc))); }
-  override rmdir(_c: CallCtx, loc: Loc) { return wrap("rmdir", () => fs.rmdir(this.p(loc))); }
+  override unlink(_c: CallCtx, loc: Loc) { return wrap("unlink", async () => void (await fs.unlink(this.p(loc)))); }
+  override rmdir(_c: CallCtx, loc: Loc) { return wrap("rmdir", async () => void (await fs.rmdir(this.p(loc)))); }
   override symlink(_c: CallCtx, target: string, loc: Loc) { return wrap("symlink", async () => {
     await fs.symlink(target, this.p(loc));
     return iatt(await fs.lstat(this.p(loc)));

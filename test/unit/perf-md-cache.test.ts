@@ -209,7 +209,7 @@ test("create, mkdir, unlink and rename update names and the parent directory", a
   assert.equal(await errnoOf(md.lookup(ctx, { path: "/d/x" })), "ENOENT");
 });
 
-test("the directory's attributes after a create, mknod, mkdir or symlink come with its answer: no fop to ask for them", async (t) => {
+test("the directory's attributes after a create, mknod, mkdir, symlink, unlink or rmdir come with its answer: no fop to ask for them", async (t) => {
   const s = setup(t);
   const { md, probe } = s.client({ timeout: 600 });
   await md.mkdir(ctx, { path: "/d" }, 0o755);
@@ -235,6 +235,10 @@ test("the directory's attributes after a create, mknod, mkdir or symlink come wi
   assert.deepEqual(await cached(), onDisk());
   await md.mknod(ctx, { path: "/d/p" }, FS.S_IFIFO | 0o644, 0);
   assert.deepEqual(await cached(), onDisk());
+  await md.unlink(ctx, { path: "/d/p" });
+  assert.deepEqual(await cached(), onDisk(), "unlink too");
+  await md.rmdir(ctx, { path: "/d/sub" });
+  assert.deepEqual(await cached(), onDisk(), "rmdir too: nlink one fewer");
   // the root's too
   await mkfile(md, "/top");
   const root = (await md.lookup(ctx, { path: "/" })).stat;

@@ -150,10 +150,11 @@ export class MemFs extends Xlator {
       return this.iatt(f);
     });
   }
-  override unlink(_c: CallCtx, loc: Loc): Promise<void> {
+  override unlink(_c: CallCtx, loc: Loc): Promise<undefined> {
     return this.step({ fop: "unlink", path: loc.path }, () => {
       this.file(loc.path);
       this.files.delete(loc.path);
+      return undefined;
     });
   }
   override rename(_c: CallCtx, from: Loc, to: Loc): Promise<void> {

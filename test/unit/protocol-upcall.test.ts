@@ -201,10 +201,11 @@ describe("what a fop changes", () => {
     assert.equal(list.concerns({ gfids: ["ga"], paths: [], entries: ["/e/a"] }), false, "expired");
   });
 
-  test("making an entry (its answer brings the directory's attributes) puts the directory on the list", () => {
+  test("making or removing an entry (its answer brings the directory's attributes) puts the directory on the list", () => {
     for (const [op, args] of [
       ["create", [CTX, { path: "/d/f" }, fsc.O_RDWR, 0o644]], ["mkdir", [CTX, { path: "/d/sub" }, 0o755]],
       ["mknod", [CTX, { path: "/d/p" }, 0o644, 0]], ["symlink", [CTX, "f", { path: "/d/l" }]],
+      ["unlink", [CTX, { path: "/d/f" }]], ["rmdir", [CTX, { path: "/d/sub" }]],
     ] as const) {
       const list = new InterestList(1000, 100, () => undefined);
       list.noteRequest(op, args as unknown as unknown[]);

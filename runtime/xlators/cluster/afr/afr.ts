@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { FopError } from "../../../core/errors";
 import { Xlator, type XlatorEvent, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
 import type {
-  CallCtx, DirEntry, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
+  CallCtx, DirEntry, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
 } from "../../../core/types";
 import { BRICK_ID_XATTR, CHANGELOG_KEYS_XATTR, CHANGELOG_PREFIX, DIRTY_KEY } from "./changelog";
 import * as inodeRead from "./inode-read";
@@ -347,8 +347,8 @@ export class Afr extends Xlator {
   override mkdir(ctx: CallCtx, loc: Loc, mode: number, xdata?: Xdata): Promise<Iatt> { return dirWrite.mkdir(this, ctx, loc, mode, xdata); }
   override symlink(ctx: CallCtx, target: string, loc: Loc, xdata?: Xdata): Promise<Iatt> { return dirWrite.symlink(this, ctx, target, loc, xdata); }
   override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> { return dirWrite.link(this, ctx, from, to, xdata); }
-  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> { return dirWrite.unlink(this, ctx, loc, xdata); }
-  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> { return dirWrite.rmdir(this, ctx, loc, xdata); }
+  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> { return dirWrite.unlink(this, ctx, loc, xdata); }
+  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> { return dirWrite.rmdir(this, ctx, loc, xdata); }
   override rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> { return dirWrite.rename(this, ctx, from, to, xdata); }
 
   // ---- fops: locks (fcntl/flock go to every child; internal locks pass to all in lock order) ----

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { constants as fsc } from "node:fs";
 import { posix as pathPosix } from "node:path";
-import type { CallCtx, Fd, Iatt, Loc, Xdata } from "../../../core/types";
+import type { CallCtx, EntryRemoved, Fd, Iatt, Loc, Xdata } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { startEagerBatch } from "./eager-lock";
@@ -70,14 +70,14 @@ export async function link(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: X
   return st;
 }
 
-export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
-  await entryTxn(afr, ctx, "unlink", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.unlink(c, loc, x); });
+export async function unlink(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
+  return firstResult(await entryTxn(afr, ctx, "unlink", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.unlink(c, loc, x); }));
 }
 
-export async function rmdir(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+export async function rmdir(afr: Afr, ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
   // A batch of the directory itself ends first: its post-op needs the directory.
   await finishEntryBatches(afr, loc.path);
-  await entryTxn(afr, ctx, "rmdir", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.rmdir(c, loc, x); });
+  return firstResult(await entryTxn(afr, ctx, "rmdir", [loc], (i, rl) => { const [c, x] = withRiding(ctx, xdata, rl); return afr.children[i]!.rmdir(c, loc, x); }));
 }
 
 export async function rename(afr: Afr, ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {

@@ -1,5 +1,5 @@
 import { FopError } from "../../../core/errors";
-import type { CallCtx, EntrylkCmd, Fd, Flock, Iatt, LkCmd, Loc, Xdata } from "../../../core/types";
+import type { CallCtx, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, Xdata } from "../../../core/types";
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
@@ -288,10 +288,10 @@ export class PosixLocks extends Xlator {
   override link(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<Iatt> {
     return this.locksFirst(ctx, xdata, (x) => this.child.link(ctx, from, to, x));
   }
-  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     return this.locksFirst(ctx, xdata, (x) => this.child.unlink(ctx, loc, x));
   }
-  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     return this.locksFirst(ctx, xdata, (x) => this.child.rmdir(ctx, loc, x));
   }
   override rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {

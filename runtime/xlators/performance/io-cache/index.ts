@@ -1,5 +1,5 @@
 import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
-import type { CallCtx, Fd, Iatt, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
+import type { CallCtx, EntryRemoved, Fd, Iatt, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/io-cache.json";
 import { InodeTable } from "../write-behind/inode-table";
 import { readFromPages } from "../pages";
@@ -193,10 +193,11 @@ export class IoCache extends Xlator {
     return iatt;
   }
 
-  override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
-    await this.child.unlink(ctx, loc, xdata);
+  override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
+    const removed = await this.child.unlink(ctx, loc, xdata);
     this.invalidate(this.inodes.forLoc(loc));
     this.inodes.forgetPath(loc.path);
+    return removed;
   }
 
   override async rename(ctx: CallCtx, from: Loc, to: Loc, xdata?: Xdata): Promise<void> {

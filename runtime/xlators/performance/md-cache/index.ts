@@ -2,7 +2,7 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
 import {
-  XDATA, type CallCtx, type DirEntry, type Fd, type Flock, type Iatt, type Invalidation, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
+  XDATA, type CallCtx, type DirEntry, type EntryRemoved, type Fd, type Flock, type Iatt, type Invalidation, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata,
 } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/md-cache.json";
 import { childOf, MetadataCache, parentOf } from "./cache";
@@ -260,40 +260,54 @@ export class MdCache extends Xlator {
     this.cache.invalidate(this.cache.lastGfidOf(parentOf(path)), "stat");
   }
 
-  /** Entry fops of ours that make a name, in flight, by directory (see makingEntry). */
-  private readonly makingIn = new Map<string, number>();
+  /** Entry fops of ours in flight, by directory (see entryFop). */
+  private readonly entryFopsIn = new Map<string, number>();
 
   /**
-   * Runs a fop that makes the entry `loc` (create, mknod, mkdir, symlink). The directory's attributes
-   * change with it: they are replaced by those the brick answered with (postparent) when they are
-   * its latest — no other such fop of ours was under way in it and nothing invalidated it since the
-   * fop began — and dropped otherwise. The kernel asks for them right after (it drops a directory's
-   * attributes on every change in it): one round trip to the bricks per file created, otherwise.
+   * Runs a fop that makes or removes the entry `loc` (create, mknod, mkdir, symlink; unlink, rmdir).
+   * The directory's attributes change with it: they are replaced by those the brick answered with
+   * (postparent) when they are its latest — no other such fop of ours was under way in it and nothing
+   * invalidated it since the fop began — and dropped otherwise. The kernel asks for them right after
+   * (it drops a directory's attributes on every change in it): a round trip to the bricks per file
+   * created or removed, otherwise.
    */
-  private async makingEntry(loc: Loc, op: () => Promise<Iatt>, after: (iatt: Iatt | undefined) => void): Promise<Iatt> {
+  private async entryFop<T>(loc: Loc, op: () => Promise<T>, postparentOf: (result: T) => Iatt | undefined,
+    after: (result: T | undefined) => void): Promise<T> {
     const dir = parentOf(loc.path);
-    this.makingIn.set(dir, (this.makingIn.get(dir) ?? 0) + 1);
+    this.entryFopsIn.set(dir, (this.entryFopsIn.get(dir) ?? 0) + 1);
     const since = this.cache.beginFill();
-    let iatt: Iatt | undefined;
+    let result: T | undefined;
+    let done = false;
     try {
-      iatt = this.stable(await op());
-      return iatt;
+      result = await op();
+      done = true;
+      return result;
     } finally {
-      const left = this.makingIn.get(dir)! - 1;
-      if (left === 0) this.makingIn.delete(dir);
-      else this.makingIn.set(dir, left);
-      const postparent = iatt?.postparent;
-      if (iatt) delete iatt.postparent;
+      const left = this.entryFopsIn.get(dir)! - 1;
+      if (left === 0) this.entryFopsIn.delete(dir);
+      else this.entryFopsIn.set(dir, left);
+      const postparent = done ? postparentOf(result as T) : undefined;
       if (this.enabled) {
         const latest = postparent !== undefined && left === 0 && this.cache.unchangedSince(postparent.gfid, since);
         this.entryChanged(loc.path);
         if (latest) this.cache.setStat(dir, this.stable(postparent));
-        this.cache.madeName(loc.path, iatt !== undefined);
-        // (only while others' changes are reported: they could add names to it unseen otherwise)
-        if (iatt && (iatt.mode & fsc.S_IFMT) === fsc.S_IFDIR && this.upcallsDelivered) this.cache.knowNewDir(loc.path);
-        after(iatt);
+        after(done ? result : undefined);
       }
     }
+  }
+
+  /** An entry fop that makes `loc`: its answer (handed up without the directory's attributes) names the new file. */
+  private makingEntry(loc: Loc, op: () => Promise<Iatt>, after: (iatt: Iatt | undefined) => void): Promise<Iatt> {
+    return this.entryFop(loc, async () => this.stable(await op()), (iatt) => {
+      const postparent = iatt.postparent;
+      delete iatt.postparent;
+      return postparent;
+    }, (iatt) => {
+      this.cache.madeName(loc.path, iatt !== undefined);
+      // (only while others' changes are reported: they could add names to it unseen otherwise)
+      if (iatt && (iatt.mode & fsc.S_IFMT) === fsc.S_IFDIR && this.upcallsDelivered) this.cache.knowNewDir(loc.path);
+      after(iatt);
+    });
   }
 
   override setattr(ctx: CallCtx, loc: Loc, attr: SetattrArgs, xdata?: Xdata): Promise<Iatt> {
@@ -437,24 +451,20 @@ export class MdCache extends Xlator {
     });
   }
 
-  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     const file = this.lastGfidOfLoc(loc);
-    let done = false;
-    return this.changing(() => this.child.unlink(ctx, loc, xdata).then(() => void (done = true)), () => {
+    return this.entryFop(loc, () => this.child.unlink(ctx, loc, xdata), (r) => r?.postparent, (r) => {
       this.cache.invalidate(file, "stat"); // other hard links: nlink
-      this.entryChanged(loc.path);
-      this.cache.removedName(loc.path, done);
+      this.cache.removedName(loc.path, r !== undefined);
     });
   }
 
-  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     const dir = this.lastGfidOfLoc(loc);
-    let done = false;
-    return this.changing(() => this.child.rmdir(ctx, loc, xdata).then(() => void (done = true)), () => {
+    return this.entryFop(loc, () => this.child.rmdir(ctx, loc, xdata), (r) => r?.postparent, (r) => {
       this.cache.invalidate(dir);
       this.cache.forgetTree(loc.path);
-      this.entryChanged(loc.path);
-      this.cache.removedName(loc.path, done);
+      this.cache.removedName(loc.path, r !== undefined);
     });
   }
 

@@ -1,7 +1,7 @@
 import { constants as fsc } from "node:fs";
 import { FD_FOPS, type FopName } from "../../../core/fops";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
-import type { CallCtx, DirEntry, Fd, Flock, Iatt, Invalidation, LkCmd, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
+import type { CallCtx, DirEntry, EntryRemoved, Fd, Flock, Iatt, Invalidation, LkCmd, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/quick-read.json";
 
 export interface QuickReadOptions {
@@ -212,18 +212,18 @@ export class QuickRead extends Xlator {
     await Promise.all([...set].map((fd) => this.ensureOpen(fd).catch(() => undefined)));
   }
 
-  override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     await this.openDeferredOf(loc.path, loc.gfid);
     try {
-      await this.child.unlink(ctx, loc, xdata);
+      return await this.child.unlink(ctx, loc, xdata);
     } finally {
       this.forgetNames(loc.path, false);
     }
   }
 
-  override async rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<void> {
+  override async rmdir(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     try {
-      await this.child.rmdir(ctx, loc, xdata);
+      return await this.child.rmdir(ctx, loc, xdata);
     } finally {
       this.forgetNames(loc.path, true);
     }

@@ -14,6 +14,8 @@ export interface Change extends Invalidation {
 }
 
 const parentOf = (path: string): string => posix.dirname(path);
+/** The fops that answer with their entry's directory's attributes, and which argument is the entry. */
+const ENTRY_ARG: Partial<Record<FopName, number>> = { create: 1, mknod: 1, mkdir: 1, unlink: 1, rmdir: 1, symlink: 2, link: 2 };
 const defined = (xs: (string | undefined)[]): string[] => xs.filter((x): x is string => typeof x === "string" && x !== "");
 const gfidOfResult = (r: unknown): string | undefined => (r && typeof r === "object" && "gfid" in r ? (r as Iatt).gfid : undefined);
 
@@ -81,10 +83,10 @@ export class InterestList {
       if (l.gfid) this.add("g", l.gfid);
     }
     if (op === "link" || op === "rename" || op === "symlink") this.add("p", (args[2] as Loc).path);
-    // These answer with their directory's attributes too (Iatt.postparent), which the client caches:
+    // These answer with their directory's attributes too (postparent), which the client caches:
     // others' changes to the directory concern it from now on.
-    const made = op === "create" || op === "mknod" || op === "mkdir" ? args[1] : op === "symlink" || op === "link" ? args[2] : undefined;
-    if (made instanceof Object && "path" in made) this.add("p", parentOf((made as Loc).path));
+    const entry = ENTRY_ARG[op] === undefined ? undefined : args[ENTRY_ARG[op]!];
+    if (entry instanceof Object && "path" in entry) this.add("p", parentOf((entry as Loc).path));
   }
 
   /** Records the gfids a reply hands out; returns those of them in `changed` (changed while the request ran). */

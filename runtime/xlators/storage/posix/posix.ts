@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { createHash, randomUUID } from "node:crypto";
 import { FopError } from "../../../core/errors";
 import type {
-  CallCtx, DirEntry, Fd, Iatt, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
+  CallCtx, DirEntry, EntryRemoved, Fd, Iatt, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
 } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import { Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
@@ -345,9 +345,14 @@ export class Posix extends Xlator {
       }
     }
     const made = toIatt(st, gfid);
-    // (a pinned parent is /proc/<pid>/fd/<n>, a link: "/." names the directory itself)
-    made.postparent = await this.statOf(r.parentReal === this.paths.root ? r.parentReal : `${r.parentReal}/.`);
+    made.postparent = await this.parentStat(r);
     return made;
+  }
+
+  /** The attributes of an entry's directory (the postparent of the fop that changed it). */
+  private parentStat(r: Resolved): Promise<Iatt> {
+    // (a pinned parent is /proc/<pid>/fd/<n>, a link: "/." names the directory itself)
+    return this.statOf(r.parentReal === this.paths.root ? r.parentReal : `${r.parentReal}/.`);
   }
 
   /** An entry fop's target must not be the root itself. */
@@ -500,7 +505,7 @@ export class Posix extends Xlator {
     });
   }
 
-  override async unlink(_ctx: CallCtx, loc: Loc): Promise<void> {
+  override async unlink(_ctx: CallCtx, loc: Loc): Promise<EntryRemoved> {
     return this.guard("unlink", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "unlink", "EISDIR");
@@ -512,10 +517,11 @@ export class Posix extends Xlator {
         // the last name of the inode went: its pending-heal entry goes with it
         if (st.nlink <= 1) await this.index.remove(gfid);
       });
+      return { postparent: await this.parentStat(r) };
     });
   }
 
-  override async rmdir(_ctx: CallCtx, loc: Loc): Promise<void> {
+  override async rmdir(_ctx: CallCtx, loc: Loc): Promise<EntryRemoved> {
     return this.guard("rmdir", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "rmdir", "EBUSY");
@@ -526,6 +532,7 @@ export class Posix extends Xlator {
         fs.rmdirSync(r.real);
         await this.index.remove(gfid);
       });
+      return { postparent: await this.parentStat(r) };
     });
   }
 
