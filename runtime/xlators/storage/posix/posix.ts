@@ -709,9 +709,8 @@ export class Posix extends Xlator {
       const handle = fs.openSync(r.real, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
       try {
         const gfid = r.real === this.paths.root ? ROOT_GFID : await this.gfidOf(r.real, fs.fstatSync(handle));
-        const s: PosixFd = { handle, gfid, isDir: true };
-        s.entries = await this.listDir(s);
-        this.attach(fd, s);
+        // (listed by the first readdir, which starts at offset 0: listing here too read it twice)
+        this.attach(fd, { handle, gfid, isDir: true });
       } catch (err) {
         fs.closeSync(handle);
         throw err;
