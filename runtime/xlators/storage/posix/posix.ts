@@ -15,6 +15,7 @@ import { toIatt } from "./iatt";
 import { KeyedMutex } from "../../../core/keyed-mutex";
 import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
 import { openFlagNames } from "./open-flags";
+import { GfidsByInode } from "./gfids-by-inode";
 import { PendingIndex } from "./pending-index";
 import {
   AFR_PREFIX, GFID_XATTR, getXattrSync, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
@@ -146,6 +147,7 @@ export class Posix extends Xlator {
   readonly brickId: string;
   readonly index: PendingIndex;
   private readonly gfidLocks = new KeyedMutex();
+  private readonly gfidsByInode = new GfidsByInode();
   private readonly openFds = new Set<Fd>();
   private readonly internalHandle: Promise<FileHandle>;
 
@@ -237,6 +239,7 @@ export class Posix extends Xlator {
       })),
       pendingIndex: this.index.size,
       fsync: this.options.fsync,
+      gfidsByInode: { kept: this.gfidsByInode.size, hits: this.gfidsByInode.hits, misses: this.gfidsByInode.misses },
     };
   }
 
@@ -270,11 +273,18 @@ export class Posix extends Xlator {
   /** The gfid of an entry on disk; one is assigned if the file was made behind our back. */
   private async gfidOf(real: string, st: Stats): Promise<string> {
     if (real === this.paths.root) return ROOT_GFID;
+    const known = this.gfidsByInode.get(st);
+    if (known) return known;
     // Synchronous: the caller has just stat'ed the entry, so its inode is in the kernel's cache and
     // this is a few microseconds, less than a round trip through the thread pool (nearly every fop
     // comes here).
     const b = getXattrSync(real, GFID_XATTR);
-    if (b && b.length === 16) return gfidFromBytes(b);
+    if (b && b.length === 16) {
+      const gfid = gfidFromBytes(b);
+      const after = fs.lstatSync(real, { throwIfNoEntry: false });
+      if (after) this.gfidsByInode.set(st, after, gfid);
+      return gfid;
+    }
     return this.gfidLocks.run(`ino:${st.dev}:${st.ino}`, async () => {
       const again = getXattrSync(real, GFID_XATTR);
       if (again && again.length === 16) return gfidFromBytes(again);
