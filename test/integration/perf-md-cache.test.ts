@@ -158,6 +158,28 @@ describe("md-cache on a real mount", () => {
     }, 2500, 20);
   });
 
+  it("a directory made here knows its names: a missing one costs no request, and another client's create in it shows at once", async () => {
+    const d = join(main!.mountpoint, `known-${process.pid}`);
+    fs.mkdirSync(d);
+    const before = await mdCacheStats(main!);
+    for (let i = 0; i < 10; i++) {
+      assert.throws(() => fs.statSync(join(d, `x${i}`)), /ENOENT/);
+      fs.writeFileSync(join(d, `f${i}`), "mine"); // the kernel looks the name up first
+    }
+    const after = await mdCacheStats(main!);
+    assert.ok(after.knownAbsentHits - before.knownAbsentHits >= 20, `answered from the known directory: ${after.knownAbsentHits - before.knownAbsentHits}`);
+    assert.equal(fs.readdirSync(join(other!.mountpoint, `known-${process.pid}`)).length, 10);
+    fs.writeFileSync(join(other!.mountpoint, `known-${process.pid}`, "theirs"), "theirs");
+    await waitFor("the name created through the other server", () => {
+      try {
+        return fs.readFileSync(join(d, "theirs"), "utf8") === "theirs";
+      } catch {
+        return false;
+      }
+    }, 2500, 20);
+    assert.equal(fs.readdirSync(d).length, 11);
+  });
+
   it("ls -l of a listed directory sends no per-file lookups or xattr probes to the servers", async () => {
     const d = join(main!.mountpoint, `ls-${process.pid}`);
     fs.mkdirSync(d);
@@ -186,6 +208,7 @@ describe("md-cache on a real mount", () => {
 });
 
 interface MdStats {
+  knownAbsentHits: number;
   statHits: number;
   statMisses: number;
   xattrMisses: number;
