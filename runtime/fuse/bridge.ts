@@ -196,8 +196,6 @@ export class FuseBridge {
     return { uid: caller.uid, gid: caller.gid, pid: caller.pid, lkOwner: lkOwner ?? String(caller.pid), client: "local" };
   }
 
-
-
   /** Turns a rejected fop into -errno (unexpected failures are logged: they are bugs or I/O errors). */
   private errno(op: string, err: unknown): number {
     const e = FopError.from(err, { xlator: "fuse", fop: op });
@@ -390,7 +388,6 @@ export class FuseBridge {
     // fuse-native uses the stats (for d_type) only when there is one per name.
     return { names, stats: allStats ? stats : [] };
   }
-
 }
 
 function clamp32(n: number): number {

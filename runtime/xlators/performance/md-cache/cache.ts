@@ -1,3 +1,4 @@
+import { nameTooLong } from "../../../core/limits";
 import type { Iatt, Invalidation } from "../../../core/types";
 
 /** One xattr as last seen: its value, or null when the file had none (ENODATA). */
@@ -57,8 +58,6 @@ export function childOf(dir: string, name: string): string {
   return dir === "/" ? `/${name}` : `${dir}/${name}`;
 }
 
-const NAME_MAX = 255;
-const PATH_MAX = 4096;
 const baseOf = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
 
 /** Directories whose every name is known, at most (least recently changed first out)... */
@@ -345,7 +344,7 @@ export class MetadataCache {
     const known = this.knownDirs.get(parentOf(path));
     if (!known) return false;
     // a name or path too long is ENAMETOOLONG, not missing: the brick says which
-    if (Buffer.byteLength(baseOf(path)) > NAME_MAX || Buffer.byteLength(path) >= PATH_MAX) return false;
+    if (nameTooLong(path)) return false;
     if (!this.fresh(known.at)) {
       this.knownDirs.delete(parentOf(path));
       return false;

@@ -1,4 +1,5 @@
 import { closeSync, constants as FS, openSync, readlinkSync } from "node:fs";
+import { NAME_MAX, PATH_MAX } from "../../../core/limits";
 import { FopError } from "../../../core/errors";
 
 /** Where a client path lands on the brick. */
@@ -18,8 +19,6 @@ export interface Resolved {
 const noop = async () => undefined;
 
 export const INTERNAL_DIR = ".glusterfs";
-const NAME_MAX = 255;
-const PATH_MAX = 4096;
 
 /**
  * Confinement: turns a client path into a path inside the brick, or refuses it.

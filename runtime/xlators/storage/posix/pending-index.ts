@@ -1,4 +1,5 @@
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { NAME_MAX } from "../../../core/limits";
 
 export interface IndexEntry {
   gfid: string;
@@ -25,7 +26,6 @@ export interface IndexEntry {
  * The calls are synchronous: microseconds on a directory the kernel has cached, cheaper than a
  * thread-pool round trip.
  */
-const NAME_MAX = 255;
 /** ext4 allows 65,000 links per inode: a new base file is started well before. */
 const LINKS_PER_BASE = 60_000;
 /** How long a cleared entry may stay on disk (a few transactions on the same file reuse it meanwhile). */

@@ -186,8 +186,7 @@ export class Posix extends Xlator {
       try {
         const id = getXattrSync(real, GFID_XATTR);
         if (!id || gfidFromBytes(id) !== gfid) continue;
-        const pending = listXattrsSync(real).some((n) => n.startsWith(AFR_PREFIX) && getXattrSync(real, n)?.some((x) => x !== 0));
-        if (!pending) void this.index.remove(gfid);
+        if (!pendingOnDisk(real)) void this.index.remove(gfid);
       } catch {
         // gone or unreadable: left to the crawl
       }
@@ -880,17 +879,7 @@ export class Posix extends Xlator {
 
   /** Index entry present iff any trusted.afr.* counter of the file is non-zero (called under the gfid lock). */
   private async updateIndex(r: Resolved, gfid: string, fresh: Record<string, Buffer>): Promise<void> {
-    const nonZero = (b: Buffer | null | undefined) => !!b && b.some((x) => x !== 0);
-    let pending = Object.entries(fresh).some(([n, v]) => n.startsWith(AFR_PREFIX) && nonZero(v));
-    if (!pending) {
-      for (const n of listXattrsSync(r.real)) {
-        if (!n.startsWith(AFR_PREFIX) || n in fresh) continue;
-        if (nonZero(getXattrSync(r.real, n))) {
-          pending = true;
-          break;
-        }
-      }
-    }
+    const pending = Object.entries(fresh).some(([n, v]) => n.startsWith(AFR_PREFIX) && nonZero(v)) || pendingOnDisk(r.real, fresh);
     if (pending) await this.index.set(gfid, r.path);
     else await this.index.remove(gfid);
   }
@@ -923,4 +912,11 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+const nonZero = (b: Buffer | null | undefined): boolean => !!b && b.some((x) => x !== 0);
+
+/** Whether a trusted.afr.* counter of the file on disk is non-zero (those named in `except` are not read). */
+function pendingOnDisk(real: string, except: Record<string, unknown> = {}): boolean {
+  return listXattrsSync(real).some((n) => n.startsWith(AFR_PREFIX) && !(n in except) && nonZero(getXattrSync(real, n)));
 }
