@@ -63,6 +63,10 @@ export const MSGIDS = {
   AFR_HEAL_FAILED: def("warn", "cluster/afr", "Healing one path failed; it stays in the pending-heal index and is retried.", "If it repeats: `gluster-ha heal info` and the brick logs for that path."),
   AFR_SPLIT_BRAIN: def("error", "cluster/afr", "A file is in split-brain: each replica blames the other, no source can be chosen automatically; reads of it fail with EIO.", "Pick the good copy: `gluster-ha heal split-brain PATH --source NODE -f SERVER_VOLFILE` (or set favorite-child-policy)."),
 
+  // ---- storage/posix ----
+  POSIX_PRECREATE_FAILED: def("warn", "storage/posix", "The brick could not make an inode ahead of time (precreated-inodes; `code` says why, ENOSPC for a full disk); it tries again in a few seconds, and creates meanwhile make their own.", "Nothing unless it repeats: then check the brick's free space and inodes (df -i)."),
+  POSIX_PRECREATED_UNLINK_FAILED: def("warn", "storage/posix", "A create took a precreated inode but its name in .glusterfs/precreated could not be removed: the new file shows two links until the brick starts again, which drops the pool name.", "Nothing; check the brick's filesystem if it repeats."),
+
   // ---- performance/write-behind ----
   WB_WRITE_FAILED: def("warn", "performance/write-behind", "A write acknowledged early failed in the background; the error is returned by the next write, fsync or close of that file.", "Check the errno (ENOSPC, EDQUOT, ENOTCONN) and the servers; the application sees it on close/fsync."),
   WB_FLUSH_BEHIND_FAILED: def("warn", "performance/write-behind", "flush-behind: the close returned at once and the deferred flush then failed; the error could not be reported to the application.", "Turn flush-behind off if applications must see every close error."),

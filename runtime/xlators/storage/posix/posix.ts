@@ -17,6 +17,7 @@ import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
 import { openFlagNames } from "./open-flags";
 import { GfidsByInode } from "./gfids-by-inode";
 import { PendingIndex } from "./pending-index";
+import { PrecreatedInodes } from "./precreated-inodes";
 import {
   AFR_PREFIX, GFID_XATTR, getXattrSync, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
 } from "./xattrs";
@@ -26,6 +27,8 @@ export interface PosixOptions {
   directory: string;
   fsync: boolean;
   "brick-id"?: string;
+  /** Absent: none (a volfile gets the schema's default). */
+  "precreated-inodes"?: number;
 }
 
 /** Virtual xattrs of the root that report brick state (readable over the network). */
@@ -35,6 +38,10 @@ export const CHANGELOG_KEYS_XATTR = "trusted.gha.changelog-keys";
 /** The largest range one rchecksum reads (heal blocks are far smaller). */
 const RCHECKSUM_MAX = 16 << 20;
 
+/** A directory's default ACL: a file made in it inherits it, which only the kernel's own create does. */
+const DEFAULT_ACL_XATTR = "system.posix_acl_default";
+/** A brick labelled by SELinux: new files get labels from policy, which only the kernel's own create does. */
+const SELINUX_XATTR = "security.selinux";
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const S_IFMT = 0o170000;
@@ -83,6 +90,16 @@ const fsyncAsync = promisify(fs.fsync);
 const fdatasyncAsync = promisify(fs.fdatasync);
 const ftruncateAsync = promisify(fs.ftruncate);
 const openAsync = promisify(fs.open);
+
+/** Whether `path` has the xattr (a filesystem without that namespace has none). */
+function hasXattr(path: string, name: string): boolean {
+  try {
+    return getXattrSync(path, name) !== null;
+  } catch (err) {
+    if (FopError.from(err).code === "EOPNOTSUPP" || FopError.from(err).code === "ENOTSUP") return false;
+    throw err;
+  }
+}
 
 /**
  * Opens a file for a client: synchronously, unless it is something whose open(2) may wait (a FIFO
@@ -150,6 +167,7 @@ export class Posix extends Xlator {
   private readonly gfidsByInode = new GfidsByInode();
   private readonly openFds = new Set<Fd>();
   private readonly internalHandle: Promise<FileHandle>;
+  private precreated: PrecreatedInodes | undefined;
 
   constructor(init: XlatorInit<PosixOptions>) {
     super(init);
@@ -166,6 +184,7 @@ export class Posix extends Xlator {
       this.brickId = init.options["brick-id"] ?? this.storedBrickId(root);
       this.index = new PendingIndex(`${root}/${INTERNAL_DIR}/indices/xattrop`);
       this.dropCleanIndexEntries(root);
+      this.precreated = this.precreatedInodes(init.options["precreated-inodes"] ?? 0);
     } catch (err) {
       if (err instanceof Error && err.name === "ConfigError") throw err;
       throw this.configError(`cannot prepare brick ${dir}: ${(err as Error).message}`, "directory");
@@ -193,6 +212,13 @@ export class Posix extends Xlator {
     }
   }
 
+  private precreatedInodes(target: number): PrecreatedInodes | undefined {
+    if (target <= 0 || hasXattr(this.paths.root, SELINUX_XATTR)) return undefined;
+    return new PrecreatedInodes(`${this.paths.internal}/precreated`, target, (err) => {
+      this.log.warn({ msgid: "POSIX_PRECREATE_FAILED", code: err.code }, `cannot make an inode ahead of time: ${err.message}`);
+    });
+  }
+
   private storedBrickId(root: string): string {
     const file = `${root}/${INTERNAL_DIR}/brick-id`;
     if (existsSync(file)) {
@@ -205,6 +231,7 @@ export class Posix extends Xlator {
   }
 
   override async stop(): Promise<void> {
+    this.precreated?.stop();
     this.index.sweep();
     for (const fd of [...this.openFds]) await this.closeFd(fd);
     await (await this.internalHandle.catch(() => undefined))?.close().catch(() => undefined);
@@ -221,6 +248,16 @@ export class Posix extends Xlator {
       if (JSON.stringify(options[k]) === JSON.stringify(this.options[k])) continue;
       if (k === "fsync") {
         this.options.fsync = options[k] as boolean;
+        applied.push(k);
+      } else if (k === "precreated-inodes") {
+        const target = options[k] as number;
+        this.options[k] = target;
+        if (this.precreated && target > 0) this.precreated.setTarget(target);
+        else {
+          this.precreated?.setTarget(0);
+          this.precreated?.stop();
+          this.precreated = this.precreatedInodes(target);
+        }
         applied.push(k);
       } else needsRestart.push(k);
     }
@@ -239,6 +276,7 @@ export class Posix extends Xlator {
       pendingIndex: this.index.size,
       fsync: this.options.fsync,
       gfidsByInode: { kept: this.gfidsByInode.size, hits: this.gfidsByInode.hits, misses: this.gfidsByInode.misses },
+      precreatedInodes: this.precreated?.dump() ?? null,
     };
   }
 
@@ -250,6 +288,7 @@ export class Posix extends Xlator {
    */
   private async guard<T>(fop: string, what: string, body: (resolve: (path: string) => Promise<Resolved>) => Promise<T>): Promise<T> {
     const held: Resolved[] = [];
+    this.precreated?.busy();
     const resolve = async (path: string) => {
       const r = await this.paths.resolve(path);
       held.push(r);
@@ -591,7 +630,14 @@ export class Posix extends Xlator {
       let handle: number;
       let stat: Iatt;
       try {
-        handle = fs.openSync(r.real, base | FS.O_CREAT | FS.O_EXCL, mode & 0o7777);
+        const pooled = await this.createFromPool(ctx, r, base, mode, xdata);
+        if (pooled === "exists") throw Object.assign(new Error(`${loc.path} exists`), { code: "EEXIST" });
+        if (pooled) {
+          this.attach(fd, { handle: pooled.handle, gfid: pooled.stat.gfid, isDir: false });
+          return pooled.stat;
+        }
+        // through the thread pool: making an inode can take a millisecond of kernel time (precreated-inodes.ts)
+        handle = await openAsync(r.real, base | FS.O_CREAT | FS.O_EXCL, mode & 0o7777);
       } catch (err) {
         // create(2) without O_EXCL opens an existing file
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || flags & FS.O_EXCL) throw err;
@@ -615,6 +661,55 @@ export class Posix extends Xlator {
       this.attach(fd, { handle, gfid: stat.gfid, isDir: false });
       return stat;
     });
+  }
+
+  /**
+   * create(2) with a precreated inode (precreated-inodes.ts), its gfid set before it has a name:
+   * undefined when the pool is empty or the file must inherit the directory's default ACL (only the
+   * kernel's create does that); "exists" when the name is taken (the caller then opens that file or
+   * fails, as O_CREAT would).
+   */
+  private async createFromPool(ctx: CallCtx, r: Resolved, flags: number, mode: number, xdata: Xdata | undefined): Promise<{ handle: number; stat: Iatt } | "exists" | undefined> {
+    if (!this.precreated) return undefined;
+    // (a pinned parent is /proc/<pid>/fd/<n>, a link: "/." names the directory itself)
+    const parentDir = r.parentReal === this.paths.root ? r.parentReal : `${r.parentReal}/.`;
+    if (hasXattr(parentDir, DEFAULT_ACL_XATTR)) return undefined;
+    const gfid = parseGfidReq(xdata?.[XDATA.gfidReq]) ?? newGfid();
+    const parent = fs.statSync(parentDir);
+    const pooled = this.precreated.take();
+    if (pooled === undefined) return undefined;
+    let handle: number | undefined;
+    try {
+      handle = fs.openSync(pooled, flags | FS.O_NOFOLLOW);
+      setXattrSync(pooled, GFID_XATTR, gfidToBytes(gfid));
+      // the owner the kernel would give: the caller's, the directory's group if it is setgid;
+      // chown before chmod, which chown would undo for set-id bits
+      fs.fchownSync(handle, ctx.uid ?? 0, parent.mode & S_ISGID ? parent.gid : ctx.gid ?? 0);
+      fs.fchmodSync(handle, mode & 0o7777);
+      const now = Date.now() / 1000;
+      fs.futimesSync(handle, now, now);
+      fs.linkSync(pooled, r.real);
+    } catch (err) {
+      if (handle !== undefined) fs.closeSync(handle);
+      fs.rmSync(pooled, { force: true });
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return "exists";
+      // (a directory on another filesystem inside the brick, say): the kernel's create decides
+      return undefined;
+    }
+    try {
+      fs.unlinkSync(pooled);
+    } catch (err) {
+      // the file keeps a second name in the pool until the brick starts again (which drops it)
+      this.log.warn({ msgid: "POSIX_PRECREATED_UNLINK_FAILED", code: (err as NodeJS.ErrnoException).code }, `cannot unlink ${pooled}`);
+    }
+    try {
+      const stat = toIatt(fs.fstatSync(handle), gfid);
+      stat.postparent = await this.parentStat(r);
+      return { handle, stat };
+    } catch (err) {
+      fs.closeSync(handle);
+      throw err;
+    }
   }
 
   private attach(fd: Fd, s: PosixFd): void {
