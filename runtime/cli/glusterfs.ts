@@ -137,7 +137,7 @@ async function run(
   volfile: string, mountpoint: string, fuseOptions: MountBridgeOptions, pidfile: string | undefined,
   logs: LogHandle, metricsAt?: Parameters<typeof serveMetrics>[0], mdCacheTimeout = DEFAULT_MD_CACHE_TIMEOUT, quickRead = true,
 ): Promise<number> {
-  const mountStack = (v: ReturnType<typeof loadVolfile>) => withMountStack(v, { mdCacheTimeout, quickRead });
+  const mountStack = (v: ReturnType<typeof loadVolfile>) => withMountStack(v, { mdCacheTimeout, quickRead, xattrs: fuseOptions.xattrs });
   let graph: Graph;
   try {
     graph = Graph.build(mountStack(loadVolfile(volfile)), { log: logs.log });

@@ -15,7 +15,7 @@ import { Xlator } from "../../runtime/core/xlator";
 import { checkVolfile, parseVolfile } from "../../runtime/volfile";
 import { Posix } from "../../runtime/xlators/storage/posix";
 import { inoFromGfid, MdCache, type MdCacheOptions } from "../../runtime/xlators/performance/md-cache";
-import { withMdCache } from "../../runtime/xlators/performance/md-cache/mount-stack";
+import { withMdCache, withMountStack } from "../../runtime/xlators/performance/md-cache/mount-stack";
 import mdCacheSchema from "../../schema/xlators/performance/md-cache.json";
 
 const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
@@ -352,6 +352,14 @@ test("the client's mount stack puts md-cache on top of the volfile's graph", (t)
   assert.equal(withMdCache(stacked, 5), stacked, "a volfile with its own md-cache is left alone");
   // reloading the same volfile through the same stack keeps the shape: options apply live
   assert.deepEqual(graph.reconfigure(withMdCache(v, 3)), { applied: ["ds-md-cache:timeout"], needsRestart: [] });
+  // ACLs and labels the mount refuses itself are not fetched for the cache either
+  const options = (x: { acl: boolean; selinux: boolean }) =>
+    withMountStack(v, { mdCacheTimeout: 1, quickRead: false, xattrs: x }).volumes.find((vol) => vol.type === "performance/md-cache")!.options;
+  assert.equal(options({ acl: false, selinux: false })["cache-posix-acl"], false);
+  assert.equal(options({ acl: false, selinux: false })["cache-selinux"], false);
+  assert.equal(options({ acl: true, selinux: false })["cache-posix-acl"], true);
+  assert.equal(options({ acl: false, selinux: true })["cache-selinux"], true);
+  assert.equal(options({ acl: false, selinux: false })["cache-capability-xattrs"], true, "the kernel's per-write probe stays cached");
 });
 
 test("a file created through this client answers the kernel's per-write capability probe without a fop", async (t) => {

@@ -145,6 +145,22 @@ test("lookup returns the wanted xattrs that exist and omits the rest", async (t)
   await rejectsWith(px.lookup(ctx, { path: "/f/under-a-file" }), "ENOTDIR");
 });
 
+test("readdirplus returns each entry's wanted xattrs, one name or several", async (t) => {
+  const { px } = brick(t);
+  await writeClose(px, "/a", "x");
+  await writeClose(px, "/b", "x");
+  await px.setxattr(ctx, { path: "/a" }, "user.color", Buffer.from("blue"), 0);
+  await px.setxattr(ctx, { path: "/b" }, "user.size", Buffer.from("big"), 0);
+  const fd = new Fd("/", FS.O_RDONLY);
+  await px.opendir(ctx, { path: "/" }, fd);
+  t.after(() => px.releasedir(ctx, fd));
+  const xattrsOf = async (want: string[]) => Object.fromEntries((await px.readdir(ctx, fd, 0, true, { "want-xattrs": want }))
+    .filter((e) => e.name === "a" || e.name === "b")
+    .map((e) => [e.name, Object.fromEntries(Object.entries(e.xattrs ?? {}).map(([k, v]) => [k, v.toString()]))]));
+  assert.deepEqual(await xattrsOf(["user.color"]), { a: { "user.color": "blue" }, b: {} });
+  assert.deepEqual(await xattrsOf(["user.color", "user.size", "trusted.gfid"]), { a: { "user.color": "blue" }, b: { "user.size": "big" } });
+});
+
 test("mkdir, rmdir and their errno cases", async (t) => {
   const { px } = brick(t);
   const d = await px.mkdir(ctx, { path: "/d" }, 0o750);

@@ -703,7 +703,10 @@ export class Posix extends Xlator {
       this.log.warn({ msgid: "POSIX_PRECREATED_UNLINK_FAILED", code: (err as NodeJS.ErrnoException).code }, `cannot unlink ${pooled}`);
     }
     try {
-      const stat = toIatt(fs.fstatSync(handle), gfid);
+      const st = fs.fstatSync(handle);
+      // the handle pins the inode whose gfid was just set: listings of the directory need not read it
+      this.gfidsByInode.set(st, st, gfid);
+      const stat = toIatt(st, gfid);
       stat.postparent = await this.parentStat(r);
       return { handle, stat };
     } catch (err) {
@@ -869,10 +872,11 @@ export class Posix extends Xlator {
           const real = e.name === "." ? dir : `${dir}/${e.name}`;
           const xattrs: Record<string, Buffer> = {};
           try {
-            // one listxattr instead of a getxattr per wanted name: most files have none of them
-            const present = listXattrsSync(real);
+            // several names: one listxattr instead of a getxattr each (most files have none of them);
+            // one name: asking for it is as cheap as listing (as lookup does)
+            const present = wanted.length > 1 ? listXattrsSync(real) : undefined;
             for (const n of wanted) {
-              if (!present.includes(n)) continue;
+              if (present && !present.includes(n)) continue;
               const v = getXattrSync(real, n);
               if (v) xattrs[n] = v;
             }
