@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";
-import { createMountBridge, KERNEL_ATTR_TIMEOUT, type MountBridge, type MountBridgeOptions } from "../fuse/engine";
+import { createMountBridge, KERNEL_ATTR_TIMEOUT, KERNEL_INVALIDATED_TIMEOUT, type MountBridge, type MountBridgeOptions } from "../fuse/engine";
 import type { FuseEngine } from "../fuse/options";
 import { clearStaleMount, isMounted, lazyUnmount } from "../fuse/mounts";
 import { DEFAULT_FUSE_OPTIONS } from "../fuse/options";
@@ -42,6 +42,10 @@ const USAGE = `usage: glusterfs -f VOLFILE MOUNTPOINT [options]
       --attribute-timeout S kernel attribute cache, seconds (default ${KERNEL_ATTR_TIMEOUT} with the kernel engine, whose
                             caches are dropped on lock grants, hard links and others' changes; ${DEFAULT_FUSE_OPTIONS.attrTimeout} with libfuse)
       --entry-timeout S     kernel name cache, seconds (default ${DEFAULT_FUSE_OPTIONS.entryTimeout})
+      --invalidated-timeout S
+                            kernel engine: names and attributes kept this long while the servers report
+                            other clients' changes, which drop them (default ${KERNEL_INVALIDATED_TIMEOUT}, as md-cache; 0: the
+                            two timeouts above always)
       --no-allow-other      only the mounting user may use the mount
       --acl                 keep POSIX ACLs (system.posix_acl_*: stored and replicated; the kernel checks mode
                             bits only). Without it they are EOPNOTSUPP, as on GlusterFS without -o acl
@@ -69,6 +73,7 @@ const FLAGS = {
   "no-daemon": { type: "boolean" },
   "attribute-timeout": { type: "string" },
   "entry-timeout": { type: "string" },
+  "invalidated-timeout": { type: "string" },
   "no-allow-other": { type: "boolean" },
   acl: { type: "boolean" },
   selinux: { type: "boolean" },
@@ -116,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
     mountpoint,
     attrTimeout: seconds("attribute-timeout", values["attribute-timeout"], engine === "kernel" ? KERNEL_ATTR_TIMEOUT : DEFAULT_FUSE_OPTIONS.attrTimeout),
     entryTimeout: seconds("entry-timeout", values["entry-timeout"], DEFAULT_FUSE_OPTIONS.entryTimeout),
+    invalidatedTimeout: seconds("invalidated-timeout", values["invalidated-timeout"], engine === "kernel" ? KERNEL_INVALIDATED_TIMEOUT : 0),
     allowOther: values["no-allow-other"] !== true,
     xattrs: { acl: values.acl === true, selinux: values.selinux === true },
     engine,

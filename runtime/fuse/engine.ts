@@ -25,9 +25,11 @@ export const KERNEL_MAX_REQUEST = 1 << 20;
  * the servers); libfuse 2's path-based API could not (options.ts).
  */
 export const KERNEL_ATTR_TIMEOUT = 1;
+/** md-cache's invalidation-timeout: while the servers report changes, the kernel keeps what it has as long. */
+export const KERNEL_INVALIDATED_TIMEOUT = 60;
 
 export function createMountBridge(top: Xlator, options: MountBridgeOptions, log: Logger): MountBridge {
   const engine = options.engine ?? DEFAULT_FUSE_OPTIONS.engine;
   if (engine === "libfuse") return new FuseBridge(top, options, log);
-  return new KernelFuseBridge(top, { maxWrite: KERNEL_MAX_REQUEST, maxRead: KERNEL_MAX_REQUEST, attrTimeout: KERNEL_ATTR_TIMEOUT, ...options }, log);
+  return new KernelFuseBridge(top, { maxWrite: KERNEL_MAX_REQUEST, maxRead: KERNEL_MAX_REQUEST, attrTimeout: KERNEL_ATTR_TIMEOUT, invalidatedTimeout: KERNEL_INVALIDATED_TIMEOUT, ...options }, log);
 }

@@ -34,6 +34,14 @@ export interface FuseMountOptions {
    * mode). Turn it on for data no two clients share under locks.
    */
   singleLinkAttrTimeout: number;
+  /**
+   * Seconds the kernel may keep names and attributes while every server below reports the other
+   * clients' changes (cache-invalidation upcalls, which the kernel engine turns into FUSE invalidations,
+   * kernel-caches.ts), as md-cache keeps its own for its invalidation-timeout: a path walked again later
+   * (stat, open, unlink of files listed or made a minute ago) then costs the kernel no LOOKUP per name.
+   * Missing names keep entryTimeout. 0, or the libfuse engine: entryTimeout and attrTimeout always.
+   */
+  invalidatedTimeout: number;
   /** Largest write the kernel sends in one request (needs big_writes; the kernel's ceiling is 128 KiB on libfuse 2). */
   maxWrite: number;
   /** Largest read the kernel asks for in one request. */
@@ -54,6 +62,7 @@ export const DEFAULT_FUSE_OPTIONS: Omit<FuseMountOptions, "mountpoint"> = {
   entryTimeout: 1,
   dirAttrTimeout: 1,
   singleLinkAttrTimeout: 0,
+  invalidatedTimeout: 0,
   maxWrite: 131072,
   maxRead: 131072,
   allowOther: true,

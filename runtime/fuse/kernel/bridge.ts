@@ -44,10 +44,17 @@ interface PendingRequest {
 }
 
 /** A directory handle's last batch of entries: the kernel reads a page at a time, the graph answers in batches. */
+/** Whether the kernel now holds attributes of a file with other names (see Inode.multiLink). */
+function noteLinks(inode: Inode, stat: Iatt): void {
+  inode.multiLink = (stat.mode & 0o170000) !== 0o040000 && stat.nlink > 1;
+}
+
 interface DirListing {
   from: number;
   entries: DirEntry[];
   withStat: boolean;
+  /** KernelCaches.epoch when the entries were fetched. */
+  epoch: number;
 }
 
 /**
@@ -396,7 +403,8 @@ export class KernelFuseBridge {
       fd.gfid = stat.gfid;
       const b = replyBuffer(req, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
       const inode = this.inodes.remember(parent, name, stat.gfid);
-      writeEntry(b, 16, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+      writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, req), stat);
+      noteLinks(inode, stat);
       writeU64(b, this.fds.add(fd), 16 + ENTRY_OUT_SIZE);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 8);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 12);
@@ -541,8 +549,9 @@ export class KernelFuseBridge {
     const offset = u64(a, 8);
     const size = a.readUInt32LE(16);
     const dir = this.inodes.get(req.nodeid);
-    this.run(req, (ctx) => this.entriesFrom(ctx, fd, offset), (entries) => {
+    this.run(req, (ctx) => this.entriesFrom(ctx, req, fd, offset), (entries) => {
       const b = Buffer.allocUnsafe(16 + size);
+      const entryTimeout = this.entryTimeout(req);
       let used = 0;
       for (const e of entries) {
         const nameLen = Buffer.byteLength(e.name);
@@ -554,7 +563,8 @@ export class KernelFuseBridge {
           const dots = e.name === "." || e.name === "..";
           if (stat && !dots) {
             const inode = this.inodes.remember(dir, e.name, stat.gfid);
-            writeEntry(b, off, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+            writeEntry(b, off, inode.id, entryTimeout, this.attrTimeout(stat, req), stat);
+            noteLinks(inode, stat);
           } else {
             b.fill(0, off, off + ENTRY_OUT_SIZE);
             if (stat) writeAttr(b, stat, off + 40);
@@ -575,17 +585,19 @@ export class KernelFuseBridge {
   }
 
   /** The entries after `offset`: from the batch the handle last fetched when it covers them, else a new batch. */
-  private async entriesFrom(ctx: CallCtx, fd: Fd, offset: number): Promise<DirEntry[]> {
+  private async entriesFrom(ctx: CallCtx, req: Request, fd: Fd, offset: number): Promise<DirEntry[]> {
     const listing = this.dirListings.get(fd);
     // offset 0 is a new pass (opendir, or rewinddir): it sees the directory as it is now
     if (listing && offset !== 0) {
+      req.epoch = listing.epoch; // (what the entries say was fetched then)
       if (offset === listing.from) return listing.entries;
       const i = listing.entries.findIndex((e) => e.next === offset);
       if (i >= 0 && i + 1 < listing.entries.length) return listing.entries.slice(i + 1);
     }
     // Always with attributes: d_ino and d_type come from them, and READDIRPLUS is what the kernel asks for.
+    const epoch = (req.epoch = this.caches.epoch);
     const entries = await this.top.readdir(ctx, fd, offset, true);
-    this.dirListings.set(fd, { from: offset, entries, withStat: true });
+    this.dirListings.set(fd, { from: offset, entries, withStat: true, epoch });
     return entries;
   }
 
@@ -667,13 +679,15 @@ export class KernelFuseBridge {
   private replyEntry(req: Request, parent: Inode, name: string, stat: Iatt): void {
     const inode = this.inodes.remember(parent, name, stat.gfid);
     const b = replyBuffer(req, ENTRY_OUT_SIZE);
-    writeEntry(b, 16, inode.id, this.options.entryTimeout, this.attrTimeout(stat), stat);
+    writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, req), stat);
+    noteLinks(inode, stat);
     this.send([b]);
   }
 
   private replyAttr(req: Request, stat: Iatt): void {
     const b = replyBuffer(req, ATTR_OUT_SIZE);
-    writeTimeout(b, this.attrTimeout(stat), 16, 24);
+    writeTimeout(b, this.attrTimeout(stat, req), 16, 24);
+    noteLinks(this.inodes.get(req.nodeid), stat);
     b.writeUInt32LE(0, 28);
     writeAttr(b, stat, 32);
     this.send([b]);
@@ -687,12 +701,30 @@ export class KernelFuseBridge {
     this.send([b]);
   }
 
-  /** Directories and single-link files may have their own timeouts (see FuseMountOptions). */
-  private attrTimeout(stat: Iatt): number {
+  /**
+   * Directories and single-link files may have their own timeouts (see FuseMountOptions); while the
+   * servers report others' changes (which drop what the kernel has), invalidatedTimeout if longer.
+   */
+  private attrTimeout(stat: Iatt, req: Request): number {
     const o = this.options;
-    if ((stat.mode & 0o170000) === 0o040000 && o.dirAttrTimeout > 0) return o.dirAttrTimeout;
-    if (stat.nlink <= 1 && o.singleLinkAttrTimeout > 0) return o.singleLinkAttrTimeout;
-    return o.attrTimeout;
+    const own = (stat.mode & 0o170000) === 0o040000 && o.dirAttrTimeout > 0 ? o.dirAttrTimeout
+      : stat.nlink <= 1 && o.singleLinkAttrTimeout > 0 ? o.singleLinkAttrTimeout : o.attrTimeout;
+    return Math.max(own, this.invalidatedTimeout(req));
+  }
+
+  /** How long the kernel may keep a name the reply to `req` gives (a missing name: entryTimeout, see lookup). */
+  private entryTimeout(req: Request): number {
+    return Math.max(this.options.entryTimeout, this.invalidatedTimeout(req));
+  }
+
+  /**
+   * invalidatedTimeout while every server below reports others' changes and nothing was invalidated
+   * since the reply's content was fetched (it may predate the change: the kernel would keep a stale
+   * copy for a minute after being told to forget it), else 0.
+   */
+  private invalidatedTimeout(req: Request): number {
+    const t = this.options.invalidatedTimeout ?? 0;
+    return t > 0 && req.epoch === this.caches.epoch && this.top.invalidationsDelivered() ? t : 0;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -745,6 +777,7 @@ export class KernelFuseBridge {
   ): void {
     const name = OP_NAMES[req.opcode] ?? `op${req.opcode}`;
     let p: Promise<T>;
+    req.epoch = this.caches.epoch;
     try {
       p = fop(this.ctx(req));
     } catch (err) {

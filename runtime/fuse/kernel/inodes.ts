@@ -15,6 +15,11 @@ export interface Inode {
   lookups: number;
   /** Still reachable under parent/name (false once unlinked or replaced). */
   attached: boolean;
+  /**
+   * The attributes last given to the kernel were of a file with other names: an unlink or rename
+   * elsewhere that the servers report without the file's gfid ("links") may have changed its link count.
+   */
+  multiLink?: boolean;
 }
 
 /**

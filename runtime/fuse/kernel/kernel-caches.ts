@@ -10,6 +10,12 @@ import { notifyBuffer, NotifyCode, writeU64 } from "./protocol";
  * when a lock is granted, and when the servers report another client's change.
  */
 export class KernelCaches {
+  /**
+   * Invalidations sent so far. A reply describing what was fetched before the latest one may be stale
+   * (the kernel would cache it after being told to forget): such replies get the short timeouts.
+   */
+  epoch = 0;
+
   constructor(
     private readonly inodes: InodeTable,
     private readonly channel: () => FuseChannel | undefined,
@@ -19,10 +25,15 @@ export class KernelCaches {
   othersChanged(change: Invalidation): void {
     if (!this.channel()) return;
     if (change.all) {
-      for (const inode of this.inodes.all()) this.dropAttributes(inode);
+      // (names too: while the servers reported changes the kernel may keep them for a minute)
+      for (const inode of this.inodes.all()) {
+        this.dropAttributes(inode);
+        if (inode.parent && inode.attached) this.dropName(inode.parent, inode.name);
+      }
       return;
     }
     for (const gfid of change.gfids) for (const inode of this.inodes.namesOf(gfid)) this.dropAttributes(inode);
+    if (change.links) for (const inode of this.inodes.all()) if (inode.multiLink) this.dropAttributes(inode);
     for (const path of change.paths) {
       const inode = this.resolve(path);
       if (inode) this.dropAttributes(inode);
@@ -65,6 +76,7 @@ export class KernelCaches {
    * kernel sees the new mtime/size (FUSE_AUTO_INVAL_DATA).
    */
   private dropAttributes(inode: Inode): void {
+    this.epoch++;
     const b = notifyBuffer(NotifyCode.INVAL_INODE, 24);
     writeU64(b, inode.id, 16);
     b.writeBigInt64LE(-1n, 24);
@@ -77,6 +89,7 @@ export class KernelCaches {
    * that directory may hold while it waits for us: it is sent from another thread (the pool), never inline.
    */
   private dropName(parent: Inode, name: string): void {
+    this.epoch++;
     const nameBuf = Buffer.from(`${name}\0`);
     const b = notifyBuffer(NotifyCode.INVAL_ENTRY, 16 + nameBuf.length);
     writeU64(b, parent.id, 16);
@@ -95,7 +108,8 @@ export function listenForChanges(top: Xlator, onChange: (change: Invalidation) =
   const listener = Object.create(Xlator.prototype) as Xlator;
   Object.assign(listener, { name: "fuse", type: "mount/fuse", children: [top], parents: [], options: {} });
   listener.othersChanged = (change) => onChange(change);
-  listener.notify = () => undefined;
+  // A server went away or came back: changes meanwhile were not reported (md-cache clears too).
+  listener.notify = () => onChange({ gfids: [], paths: [], entries: [], all: true });
   listener.invalidationInterest = () => 0;
   top.parents.push(listener);
   return listener;

@@ -90,6 +90,8 @@ export interface Request {
   pid: number;
   /** The argument bytes after the header. */
   arg: Buffer;
+  /** KernelCaches.epoch when what the reply describes was fetched (bridge.ts, run). */
+  epoch?: number;
 }
 
 export function u64(buf: Buffer, off: number): number {
