@@ -43,12 +43,12 @@ interface PendingRequest {
   onLateSuccess?: () => void;
 }
 
-/** A directory handle's last batch of entries: the kernel reads a page at a time, the graph answers in batches. */
 /** Whether the kernel now holds attributes of a file with other names (see Inode.multiLink). */
 function noteLinks(inode: Inode, stat: Iatt): void {
   inode.multiLink = (stat.mode & 0o170000) !== 0o040000 && stat.nlink > 1;
 }
 
+/** A directory handle's last batch of entries: the kernel reads a page at a time, the graph answers in batches. */
 interface DirListing {
   from: number;
   entries: DirEntry[];
@@ -687,10 +687,12 @@ export class KernelFuseBridge {
   private replyAttr(req: Request, stat: Iatt): void {
     const b = replyBuffer(req, ATTR_OUT_SIZE);
     writeTimeout(b, this.attrTimeout(stat, req), 16, 24);
-    noteLinks(this.inodes.get(req.nodeid), stat);
     b.writeUInt32LE(0, 28);
     writeAttr(b, stat, 32);
     this.send([b]);
+    // (the kernel holds the node while it waits for this reply, so it is known; never fail the reply for it)
+    const inode = this.inodes.find(req.nodeid);
+    if (inode) noteLinks(inode, stat);
   }
 
   private replyOpen(req: Request, handle: number): void {

@@ -45,6 +45,11 @@ export class InodeTable {
     return inode;
   }
 
+  /** The node, or undefined if the kernel has forgotten it. */
+  find(id: number): Inode | undefined {
+    return this.byId.get(id);
+  }
+
   child(parent: Inode, name: string): Inode | undefined {
     return this.byName.get(key(parent.id, name));
   }
