@@ -403,7 +403,7 @@ export class KernelFuseBridge {
       fd.gfid = stat.gfid;
       const b = replyBuffer(req, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
       const inode = this.inodes.remember(parent, name, stat.gfid);
-      writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, req), stat);
+      writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, this.invalidatedTimeout(req)), stat);
       noteLinks(inode, stat);
       writeU64(b, this.fds.add(fd), 16 + ENTRY_OUT_SIZE);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 8);
@@ -552,6 +552,7 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => this.entriesFrom(ctx, req, fd, offset), (entries) => {
       const b = Buffer.allocUnsafe(16 + size);
       const entryTimeout = this.entryTimeout(req);
+      const invalidated = this.invalidatedTimeout(req);
       let used = 0;
       for (const e of entries) {
         const nameLen = Buffer.byteLength(e.name);
@@ -563,7 +564,7 @@ export class KernelFuseBridge {
           const dots = e.name === "." || e.name === "..";
           if (stat && !dots) {
             const inode = this.inodes.remember(dir, e.name, stat.gfid);
-            writeEntry(b, off, inode.id, entryTimeout, this.attrTimeout(stat, req), stat);
+            writeEntry(b, off, inode.id, entryTimeout, this.attrTimeout(stat, invalidated), stat);
             noteLinks(inode, stat);
           } else {
             b.fill(0, off, off + ENTRY_OUT_SIZE);
@@ -679,14 +680,14 @@ export class KernelFuseBridge {
   private replyEntry(req: Request, parent: Inode, name: string, stat: Iatt): void {
     const inode = this.inodes.remember(parent, name, stat.gfid);
     const b = replyBuffer(req, ENTRY_OUT_SIZE);
-    writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, req), stat);
+    writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, this.invalidatedTimeout(req)), stat);
     noteLinks(inode, stat);
     this.send([b]);
   }
 
   private replyAttr(req: Request, stat: Iatt): void {
     const b = replyBuffer(req, ATTR_OUT_SIZE);
-    writeTimeout(b, this.attrTimeout(stat, req), 16, 24);
+    writeTimeout(b, this.attrTimeout(stat, this.invalidatedTimeout(req)), 16, 24);
     b.writeUInt32LE(0, 28);
     writeAttr(b, stat, 32);
     this.send([b]);
@@ -705,13 +706,13 @@ export class KernelFuseBridge {
 
   /**
    * Directories and single-link files may have their own timeouts (see FuseMountOptions); while the
-   * servers report others' changes (which drop what the kernel has), invalidatedTimeout if longer.
+   * servers report others' changes (which drop what the kernel has), `invalidated` (invalidatedTimeout) if longer.
    */
-  private attrTimeout(stat: Iatt, req: Request): number {
+  private attrTimeout(stat: Iatt, invalidated: number): number {
     const o = this.options;
     const own = (stat.mode & 0o170000) === 0o040000 && o.dirAttrTimeout > 0 ? o.dirAttrTimeout
       : stat.nlink <= 1 && o.singleLinkAttrTimeout > 0 ? o.singleLinkAttrTimeout : o.attrTimeout;
-    return Math.max(own, this.invalidatedTimeout(req));
+    return Math.max(own, invalidated);
   }
 
   /** How long the kernel may keep a name the reply to `req` gives (a missing name: entryTimeout, see lookup). */
