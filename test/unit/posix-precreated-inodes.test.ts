@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { silentLogger } from "../../runtime/core/log";
 import { Fd, XDATA, type CallCtx } from "../../runtime/core/types";
 import { Posix } from "../../runtime/xlators/storage/posix";
-import { GFID_XATTR, getXattrSync, setXattrSync } from "../../runtime/xlators/storage/posix/xattrs";
+import { GFID_XATTR, getXattrSync, hasXattr, setXattrSync } from "../../runtime/xlators/storage/posix/xattrs";
 import { gfidFromBytes, newGfid } from "../../runtime/xlators/storage/posix/gfid";
 
 const root: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
@@ -142,4 +142,15 @@ test("a pool name left with a second link (a crash between link and unlink) is d
   const { fd } = await create(px, root, "/g", FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o600);
   await px.release(root, fd);
   assert.equal(lstatSync(join(b.dir, "g")).mode & 0o7777, 0o600, "without a pool the kernel makes it");
+});
+
+test("hasXattr (the default-ACL check): present, absent, and a namespace the filesystem does not have", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gha-hasxattr-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const f = join(dir, "f");
+  writeFileSync(f, "");
+  setXattrSync(f, "user.x", Buffer.from("1"));
+  assert.equal(hasXattr(f, "user.x"), true);
+  assert.equal(hasXattr(f, "user.y"), false);
+  assert.equal(hasXattr(f, "system.no-such-namespace"), false, "EOPNOTSUPP (node names errno 95 ENOTSUP) is 'none'");
 });

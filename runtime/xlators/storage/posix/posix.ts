@@ -19,7 +19,7 @@ import { GfidsByInode } from "./gfids-by-inode";
 import { PendingIndex } from "./pending-index";
 import { PrecreatedInodes } from "./precreated-inodes";
 import {
-  AFR_PREFIX, GFID_XATTR, getXattrSync, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
+  AFR_PREFIX, GFID_XATTR, getXattrSync, hasXattr, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
 } from "./xattrs";
 import { fallocate, mknodSpecial, mksock } from "./tools";
 
@@ -90,16 +90,6 @@ const fsyncAsync = promisify(fs.fsync);
 const fdatasyncAsync = promisify(fs.fdatasync);
 const ftruncateAsync = promisify(fs.ftruncate);
 const openAsync = promisify(fs.open);
-
-/** Whether `path` has the xattr (a filesystem without that namespace has none). */
-function hasXattr(path: string, name: string): boolean {
-  try {
-    return getXattrSync(path, name) !== null;
-  } catch (err) {
-    if (FopError.from(err).code === "EOPNOTSUPP" || FopError.from(err).code === "ENOTSUP") return false;
-    throw err;
-  }
-}
 
 /**
  * Opens a file for a client: synchronously, unless it is something whose open(2) may wait (a FIFO

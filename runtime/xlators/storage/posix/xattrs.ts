@@ -69,6 +69,18 @@ export function getXattrSync(path: string, name: string): Buffer | null {
   }
 }
 
+/** Whether `path` has the xattr (a filesystem without that namespace has none). */
+export function hasXattr(path: string, name: string): boolean {
+  try {
+    return getXattrSync(path, name) !== null;
+  } catch (err) {
+    // (errno 95 is named ENOTSUP first by node, EOPNOTSUPP by others)
+    const code = (err as FopError).code;
+    if (code === "EOPNOTSUPP" || code === "ENOTSUP") return false;
+    throw err;
+  }
+}
+
 export function setXattrSync(path: string, name: string, value: Buffer): void {
   try {
     binding.setAttributeSync(path, name, value);

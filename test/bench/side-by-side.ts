@@ -1,0 +1,136 @@
+// npm run bench:ab -- --workload create|read|write [--rounds N] [--idle MS]
+//                     [--a-server-option "storage/posix:precreated-inodes 0"] [--b-client-arg "--invalidated-timeout 0"]
+//
+// Two gluster-ha clusters at once (the seed's topology each, on their own ports and bricks), one workload
+// run on each in turn, several rounds: a change's effect measured in one run, on the same machine state.
+// The order alternates every round — the second of a pair was seen to run faster (the first one's
+// dropped caches and freed CPU) — and the summary gives each side's mean and their ratio.
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { glusterHaTarget, patchVolfile, type Target } from "./targets";
+import { dropCaches } from "./workloads";
+
+const MiB = 1 << 20;
+const WORKLOADS = ["create", "read", "write"] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+/** "type:option value" pairs for the servers' volfiles, as patchVolfile takes them. */
+function serverOptions(list: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const o of list) {
+    const i = o.indexOf(":");
+    if (i < 0) throw new Error(`--a/b-server-option wants TYPE:OPTION VALUE, got ${o}`);
+    (out[o.slice(0, i)] ??= []).push(o.slice(i + 1));
+  }
+  return out;
+}
+
+/** One side: a cluster in this process, answering "go" on stdin with one figure on stdout. */
+async function side(name: string, workload: Workload, files: number): Promise<void> {
+  const serverOpts = serverOptions(JSON.parse(process.env.AB_SERVER_OPTIONS ?? "[]") as string[]);
+  const clientArgs = JSON.parse(process.env.AB_CLIENT_ARGS ?? "[]") as string[];
+  const base = `/var/tmp/gha-ab-${name}`;
+  const t: Target = await glusterHaTarget(base, { clientArgs });
+  if (Object.keys(serverOpts).length > 0) {
+    // The servers reload their volfiles on SIGHUP: the option applies live (or the reload says it cannot).
+    for (const n of ["node1", "node2"]) {
+      const f = join(base, "gluster-ha", `${n}-server.vol`);
+      fs.writeFileSync(f, patchVolfile(fs.readFileSync(f, "utf8"), serverOpts, []));
+    }
+    for (const pid of t.pids().glusterfsd ?? []) process.kill(pid, "SIGHUP");
+  }
+  const chunk = Buffer.alloc(MiB, 7);
+  const content = (i: number) => Buffer.alloc(4096, i & 255);
+  let round = 0;
+  const run = (): number => {
+    const dir = join(t.dir, workload === "read" ? "files" : `r${round}`);
+    if (workload === "create") {
+      fs.mkdirSync(dir);
+      const t0 = performance.now();
+      for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `f${i}`), content(i), { flag: "wx" });
+      return files / ((performance.now() - t0) / 1000);
+    }
+    if (workload === "read") {
+      if (round === 0) {
+        fs.mkdirSync(dir);
+        for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `f${i}`), content(i));
+      }
+      dropCaches();
+      const t0 = performance.now();
+      for (let i = 0; i < files; i++) if (!fs.readFileSync(join(dir, `f${i}`)).equals(content(i))) throw new Error(`f${i} differs`);
+      return files / ((performance.now() - t0) / 1000);
+    }
+    const f = `${dir}.bin`;
+    const t0 = performance.now();
+    const fd = fs.openSync(f, "w");
+    for (let i = 0; i < 256; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    const mbps = (256 * MiB) / 1e6 / ((performance.now() - t0) / 1000);
+    fs.unlinkSync(f);
+    return mbps;
+  };
+  process.stdin.on("data", (d: Buffer) => {
+    if (d.toString().trim() === "quit") {
+      void t.teardown().then(() => process.exit(0));
+      return;
+    }
+    const figure = run();
+    round++;
+    process.stdout.write(`${figure}\n`);
+  });
+  process.stdout.write("ready\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      workload: { type: "string", default: "create" },
+      rounds: { type: "string", default: "4" },
+      idle: { type: "string", default: "4000" },
+      files: { type: "string", default: "1000" },
+      "a-server-option": { type: "string", multiple: true, default: [] },
+      "b-server-option": { type: "string", multiple: true, default: [] },
+      "a-client-arg": { type: "string", multiple: true, default: [] },
+      "b-client-arg": { type: "string", multiple: true, default: [] },
+    },
+  });
+  const workload = values.workload as Workload;
+  if (!WORKLOADS.includes(workload)) throw new Error(`--workload: one of ${WORKLOADS.join(", ")}`);
+  const sides = (["a", "b"] as const).map((s, i) => {
+    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename], {
+      env: {
+        ...process.env, AB_SIDE: s, AB_WORKLOAD: workload, AB_FILES: values.files,
+        AB_SERVER_OPTIONS: JSON.stringify(values[`${s}-server-option`]),
+        AB_CLIENT_ARGS: JSON.stringify((values[`${s}-client-arg`] as string[]).flatMap((a) => a.split(" "))),
+        GHA_BENCH_PORTS: i === 0 ? "24311,24312" : "24321,24322",
+      },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    return { name: s.toUpperCase(), child, figures: [] as number[] };
+  });
+  const line = (s: (typeof sides)[number]) => new Promise<string>((res) => s.child.stdout!.once("data", (d: Buffer) => res(d.toString().trim())));
+  try {
+    await Promise.all(sides.map(line));
+    for (let r = 0; r < Number(values.rounds); r++) {
+      const order = r % 2 === 0 ? sides : [...sides].reverse();
+      for (const s of order) {
+        await new Promise((res) => setTimeout(res, Number(values.idle)));
+        const next = line(s);
+        s.child.stdin!.write("go\n");
+        s.figures.push(Number(await next));
+      }
+      console.log(`round ${r} (${order.map((s) => s.name).join(" then ")}): ${sides.map((s) => `${s.name} ${s.figures.at(-1)!.toFixed(0)}`).join(", ")}`);
+    }
+  } finally {
+    for (const s of sides) s.child.stdin!.write("quit\n");
+  }
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  const unit = workload === "write" ? "MB/s" : "files/s";
+  console.log(`${workload}: A ${mean(sides[0]!.figures).toFixed(0)} ${unit}, B ${mean(sides[1]!.figures).toFixed(0)} ${unit}, A/B ${(mean(sides[0]!.figures) / mean(sides[1]!.figures)).toFixed(2)}`);
+}
+
+if (process.env.AB_SIDE) void side(process.env.AB_SIDE, process.env.AB_WORKLOAD as Workload, Number(process.env.AB_FILES));
+else void main();
