@@ -402,9 +402,7 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => this.top.create(ctx, { path }, flags, mode & 0o7777, fd), (stat) => {
       fd.gfid = stat.gfid;
       const b = replyBuffer(req, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
-      const inode = this.inodes.remember(parent, name, stat.gfid);
-      writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, this.invalidatedTimeout(req)), stat);
-      noteLinks(inode, stat);
+      this.putEntry(b, 16, this.inodes.remember(parent, name, stat.gfid), stat, this.invalidatedTimeout(req));
       writeU64(b, this.fds.add(fd), 16 + ENTRY_OUT_SIZE);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 8);
       b.writeUInt32LE(0, 16 + ENTRY_OUT_SIZE + 12);
@@ -551,7 +549,6 @@ export class KernelFuseBridge {
     const dir = this.inodes.get(req.nodeid);
     this.run(req, (ctx) => this.entriesFrom(ctx, req, fd, offset), (entries) => {
       const b = Buffer.allocUnsafe(16 + size);
-      const entryTimeout = this.entryTimeout(req);
       const invalidated = this.invalidatedTimeout(req);
       let used = 0;
       for (const e of entries) {
@@ -563,9 +560,7 @@ export class KernelFuseBridge {
         if (plus) {
           const dots = e.name === "." || e.name === "..";
           if (stat && !dots) {
-            const inode = this.inodes.remember(dir, e.name, stat.gfid);
-            writeEntry(b, off, inode.id, entryTimeout, this.attrTimeout(stat, invalidated), stat);
-            noteLinks(inode, stat);
+            this.putEntry(b, off, this.inodes.remember(dir, e.name, stat.gfid), stat, invalidated);
           } else {
             b.fill(0, off, off + ENTRY_OUT_SIZE);
             if (stat) writeAttr(b, stat, off + 40);
@@ -678,10 +673,8 @@ export class KernelFuseBridge {
   }
 
   private replyEntry(req: Request, parent: Inode, name: string, stat: Iatt): void {
-    const inode = this.inodes.remember(parent, name, stat.gfid);
     const b = replyBuffer(req, ENTRY_OUT_SIZE);
-    writeEntry(b, 16, inode.id, this.entryTimeout(req), this.attrTimeout(stat, this.invalidatedTimeout(req)), stat);
-    noteLinks(inode, stat);
+    this.putEntry(b, 16, this.inodes.remember(parent, name, stat.gfid), stat, this.invalidatedTimeout(req));
     this.send([b]);
   }
 
@@ -715,9 +708,13 @@ export class KernelFuseBridge {
     return Math.max(own, invalidated);
   }
 
-  /** How long the kernel may keep a name the reply to `req` gives (a missing name: entryTimeout, see lookup). */
-  private entryTimeout(req: Request): number {
-    return Math.max(this.options.entryTimeout, this.invalidatedTimeout(req));
+  /**
+   * A name the kernel will hold, at `off` of a reply: its timeouts (a missing name keeps entryTimeout, see
+   * lookup) and the link count the kernel now knows. `invalidated`: the reply's invalidatedTimeout.
+   */
+  private putEntry(b: Buffer, off: number, inode: Inode, stat: Iatt, invalidated: number): void {
+    writeEntry(b, off, inode.id, Math.max(this.options.entryTimeout, invalidated), this.attrTimeout(stat, invalidated), stat);
+    noteLinks(inode, stat);
   }
 
   /**

@@ -91,6 +91,11 @@ const fdatasyncAsync = promisify(fs.fdatasync);
 const ftruncateAsync = promisify(fs.ftruncate);
 const openAsync = promisify(fs.open);
 
+/** The owner the kernel gives an entry made by `ctx` in `parent`: the caller, the directory's group if it is setgid. */
+function ownerOfNew(ctx: CallCtx, parent: Stats): { uid: number; gid: number } {
+  return { uid: ctx.uid ?? 0, gid: parent.mode & S_ISGID ? parent.gid : ctx.gid ?? 0 };
+}
+
 /**
  * Opens a file for a client: synchronously, unless it is something whose open(2) may wait (a FIFO
  * without its other end, a device): the synchronous try uses O_NONBLOCK, which returns at once for
@@ -355,11 +360,10 @@ export class Posix extends Xlator {
     try {
       gfid = parseGfidReq(xdata?.[XDATA.gfidReq]) ?? newGfid();
       setXattrSync(r.real, GFID_XATTR, gfidToBytes(gfid));
-      const uid = ctx.uid ?? 0;
-      const gid = ctx.gid ?? 0;
-      if (uid !== 0 || gid !== 0) {
-        const parent = fs.statSync(r.parentReal);
-        fs.lchownSync(r.real, uid, parent.mode & S_ISGID ? -1 : gid);
+      // (the server makes entries as root: only another caller needs a chown)
+      if ((ctx.uid ?? 0) !== 0 || (ctx.gid ?? 0) !== 0) {
+        const owner = ownerOfNew(ctx, fs.statSync(r.parentReal));
+        fs.lchownSync(r.real, owner.uid, owner.gid);
       }
     } catch (err) {
       try {
@@ -672,9 +676,9 @@ export class Posix extends Xlator {
     try {
       handle = fs.openSync(pooled, flags | FS.O_NOFOLLOW);
       setXattrSync(pooled, GFID_XATTR, gfidToBytes(gfid));
-      // the owner the kernel would give: the caller's, the directory's group if it is setgid;
       // chown before chmod, which chown would undo for set-id bits
-      fs.fchownSync(handle, ctx.uid ?? 0, parent.mode & S_ISGID ? parent.gid : ctx.gid ?? 0);
+      const owner = ownerOfNew(ctx, parent);
+      fs.fchownSync(handle, owner.uid, owner.gid);
       fs.fchmodSync(handle, mode & 0o7777);
       const now = Date.now() / 1000;
       fs.futimesSync(handle, now, now);
