@@ -110,6 +110,8 @@ export interface GlusterHaOptions {
   nodeFlags?: (role: string) => string[];
   /** Replaces the client volfile (e.g. to stack io-cache too). */
   clientVolfile?: (seedClient: string) => string;
+  /** Replaces a server's volfile (e.g. to put debug/io-stats above each AFR child). */
+  serverVolfile?: (node: 1 | 2, seedServer: string) => string;
   /** Extra flags of the glusterfs client (e.g. --md-cache-timeout 0). */
   clientArgs?: string[];
   /** Extra flags of each glusterfsd (e.g. --metrics-port), by node (1 or 2). */
@@ -125,8 +127,8 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
   const vols = seedVolfiles(root);
   for (const b of vols.bricks) fs.mkdirSync(b);
   const files = { node1: join(root, "node1-server.vol"), node2: join(root, "node2-server.vol"), client: join(root, "client.vol") };
-  fs.writeFileSync(files.node1, vols.node1);
-  fs.writeFileSync(files.node2, vols.node2);
+  fs.writeFileSync(files.node1, opts.serverVolfile ? opts.serverVolfile(1, vols.node1) : vols.node1);
+  fs.writeFileSync(files.node2, opts.serverVolfile ? opts.serverVolfile(2, vols.node2) : vols.node2);
   fs.writeFileSync(files.client, opts.clientVolfile ? opts.clientVolfile(vols.client) : vols.client);
   const mnt = join(root, "mnt");
   fs.mkdirSync(mnt);

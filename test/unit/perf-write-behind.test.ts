@@ -291,3 +291,33 @@ test("copies of 128 KiB writes come from a pool: reused once the write below has
   assert.equal(pool.outstanding, 0);
   assert.ok(pool.made <= 12, `40 writes made ${pool.made} buffers (a window's worth is enough)`);
 });
+
+test("close sends its flush right behind writes in flight when no lock was taken, after them when one was or a write is still queued", async () => {
+  const mem = new MemFs();
+  let landedAtFlush: number[] = [];
+  mem.delay = (fop) => {
+    if (fop === "flush") landedAtFlush.push(mem.files.get("/f")?.data.length ?? -1);
+    return fop === "write" ? 40 : 0;
+  };
+  const wb = perf<WriteBehind>(WB, mem);
+  const fd = await createFile(wb, "/f");
+  await wb.write(ctx, fd, fill("a", 100), 0);
+  await wb.flush(ctx, fd);
+  assert.deepEqual(landedAtFlush, [0], "the flush went down while the write was in flight");
+  assert.equal(mem.files.get("/f")!.data.length, 100, "close returned only once the write had landed");
+  // an overlapping write waits for the first (queued, not sent): the flush must not pass it
+  landedAtFlush = [];
+  const second = await openFile(wb, "/f");
+  await wb.write(ctx, second, fill("b", 200), 0);
+  await wb.write(ctx, second, fill("c", 50), 0);
+  await wb.flush(ctx, second);
+  assert.deepEqual(landedAtFlush, [200]);
+  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat([fill("c", 50), fill("b", 150)]));
+  // once this client took an fcntl lock, a flush may release one: it waits for the writes
+  await wb.lk(ctx, second, "setlk", { type: "wr", start: 0, len: 0, pid: 1 }).catch(() => undefined);
+  landedAtFlush = [];
+  const third = await openFile(wb, "/f");
+  await wb.write(ctx, third, fill("d", 300), 0);
+  await wb.flush(ctx, third);
+  assert.deepEqual(landedAtFlush, [300]);
+});

@@ -303,12 +303,27 @@ export class WriteBehind extends Xlator {
       });
       return;
     }
-    await this.drain(st.inode);
     // Below, flush only releases the closing owner's fcntl locks and ends replication's write batch
     // of this fd: when this client never took a lock and nothing changed through this fd, the round
     // trip (a third of a small-file read: open, read, flush) has nothing to do.
-    if (st.changed || this.locksUsed || xdata) await this.child.flush(ctx, fd, xdata);
-    else this.flushesSkipped++;
+    if (!(st.changed || this.locksUsed || xdata)) {
+      await this.drain(st.inode);
+      this.flushesSkipped++;
+    } else if (this.locksUsed || st.inode.queue.length > 0) {
+      // It may release a lock: another client must not get it before these writes have landed.
+      // (Or some write is not even sent yet: the flush must not pass it.)
+      await this.drain(st.inode);
+      await this.child.flush(ctx, fd, xdata);
+    } else {
+      // No lock to release: the flush travels right behind the writes still in flight (the same
+      // connection, in order) instead of a round trip after them; close still waits for both.
+      const drained = this.drain(st.inode);
+      try {
+        await this.child.flush(ctx, fd, xdata);
+      } finally {
+        await drained;
+      }
+    }
     const err = this.takeError(st, true);
     if (err) throw err;
   }
