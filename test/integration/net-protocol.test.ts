@@ -13,6 +13,7 @@ import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Xlator, type XlatorEvent } from "../../runtime/core/xlator";
 import { decodeClientMsg, encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../runtime/protocol";
+import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XDATA } from "../../runtime/xlators/features/posix-locks/locks-first";
 import {
   clientVolfile, dropTraffic, spawnHelper, startBrickServer, stopAllServers, tempDir, waitForLine,
 } from "../helpers/servers";
@@ -404,5 +405,28 @@ describe("locks", () => {
     await until("the holder's locks are released", async () => (await codeOf(c.client.lk(CTX, fd, "setlk", me))) === "OK", 5000);
     assert.equal(await codeOf(c.client.inodelk(CTX, "test-domain", { path: "/locked" }, "setlk", me)), "OK");
     await c.client.release(CTX, fd);
+  });
+
+  test("locks riding on fops are owned per upstream client like the fop's own owner, also an unlock naming another owner", async () => {
+    await startBrickServer({ host: "127.0.0.2", port: 24136 });
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24136 }));
+    // a server-side replica's peer link: its clients' owners arrive through one connection
+    const batch: CallCtx = { ...CTX, client: "upstream-1", lkOwner: "batch" };
+    const closer: CallCtx = { ...CTX, client: "upstream-1", lkOwner: "closer" };
+    const elsewhere: CallCtx = { ...CTX, client: "upstream-2", lkOwner: "batch" };
+    const fd = new Fd("/riding", 0o2);
+    await c.client.create(closer, { path: "/riding" }, 0o2 | 0o100, 0o644, fd);
+    const lock = { kind: "inode", domain: "d", loc: { path: "/riding" }, start: 0, len: 0 };
+    const whole = { type: "wr" as const, start: 0, len: 0, pid: 1 };
+    await c.client.xattrop(batch, { path: "/riding" }, "add32", { "trusted.t": Buffer.alloc(4) }, { [LOCKS_FIRST_XDATA]: [lock] });
+    assert.equal(await codeOf(c.client.inodelk(elsewhere, "d", { path: "/riding" }, "setlk", whole)), "EAGAIN", "same owner name, other upstream client");
+    // another upstream client naming "batch" cannot release it
+    await c.client.flush(elsewhere, fd, { [LOCKS_AFTER_XDATA]: [{ ...lock, owner: "batch" }] });
+    assert.equal(await codeOf(c.client.inodelk(closer, "d", { path: "/riding" }, "setlk", whole)), "EAGAIN");
+    // the closing process of the same upstream client releases the batch's lock with its flush
+    await c.client.flush(closer, fd, { [LOCKS_AFTER_XDATA]: [{ ...lock, owner: "batch" }] });
+    assert.equal(await codeOf(c.client.inodelk(elsewhere, "d", { path: "/riding" }, "setlk", whole)), "OK");
+    await c.client.inodelk(elsewhere, "d", { path: "/riding" }, "setlk", { ...whole, type: "un" });
+    await c.client.release(closer, fd);
   });
 });

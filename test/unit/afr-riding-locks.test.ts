@@ -52,8 +52,12 @@ test("creates and unlinks send no lock request of their own to the remote brick,
   t.after(() => rs.close());
   const remote = serverSide(rs);
   await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
-  const counts = countFops(rs, remote, ["entrylk", "inodelk", "xattrop", "create", "unlink"]);
+  const counts = countFops(rs, remote, ["entrylk", "inodelk", "xattrop", "create", "unlink", "flush"]);
   for (let i = 0; i < 10; i++) await writeFile(rs.afr, `/d/f${i}`, `content ${i}`);
+  // per file one xattrop (the write batch's pre-op, the lock riding on it); its post-op and unlock
+  // rode on the close's flush; the rest is the directory's entry batch (pre-op, post-op)
+  assert.equal(counts.get("flush"), 10);
+  assert.ok((counts.get("xattrop") ?? 0) <= 12, `${counts.get("xattrop")} xattrops on the remote brick for 10 files`);
   for (let i = 0; i < 10; i++) {
     assert.equal(await gfidOn(rs, 0, `/d/f${i}`), await gfidOn(rs, 1, `/d/f${i}`));
     assert.equal((await readFile(rs.afr, `/d/f${i}`)).toString(), `content ${i}`);

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
 import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx, type Flock, type Xdata } from "../../runtime/core/types";
-import { LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA } from "../../runtime/xlators/features/posix-locks/locks-first";
+import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA, LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA } from "../../runtime/xlators/features/posix-locks/locks-first";
 import { Posix } from "../../runtime/xlators/storage/posix";
 import locksDef, { PosixLocks } from "../../runtime/xlators/features/posix-locks";
 import { Graph } from "../../runtime/core/graph";
@@ -370,4 +370,32 @@ test("locks riding on a fop: taken before it runs, kept if it succeeds, never ta
   ] };
   await rejectsWith(locks.xattrop(A, { path: "/x" }, "add32", { "trusted.afr.b1": Buffer.alloc(12) }, both), "EAGAIN");
   await locks.entrylk(D, "dom", dir, "y", "lock_nb", "wr");
+});
+
+test("a flush carries a replicate volume's post-op and unlock: counters added, the batch owner's lock released, the closer's fcntl locks dropped", async (t) => {
+  const { locks, posix } = stack(t);
+  const fd = await openFile(locks, A, "/f");
+  const gfid = (await locks.lookup(A, { path: "/f" })).stat.gfid;
+  const key = "trusted.afr.dirty";
+  const one = Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const minusOne = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+  // the batch (owner "batch" of client c1) locked and marked the file; the closer (A) holds an fcntl lock
+  const batch = who("c1", "batch");
+  await locks.xattrop(batch, { path: "/f", gfid }, "add32", { [key]: one },
+    { [LOCKS_FIRST_XDATA]: [{ kind: "inode", domain: "afr", loc: { path: "/f", gfid }, start: 0, len: 0 }] });
+  await locks.lk(A, fd, "setlk", lk("wr", 0, 10));
+  await rejectsWith(locks.inodelk(C, "afr", { path: "/f" }, "setlk", lk("wr", 0, 0)), "EAGAIN");
+  const riding: Xdata = {
+    [CHANGELOG_XDATA]: { [key]: minusOne },
+    [LOCKS_AFTER_XDATA]: [{ kind: "inode", domain: "afr", loc: { path: "/f", gfid }, start: 0, len: 0, owner: "batch" }],
+  };
+  await locks.flush(A, fd, riding);
+  const after = await posix.xattrop(A, { path: "/f" }, "add32", { [key]: Buffer.alloc(12) });
+  assert.deepEqual(after[key], Buffer.alloc(12), "the post-op took the mark back");
+  await locks.inodelk(C, "afr", { path: "/f" }, "setlk", lk("wr", 0, 0)); // the batch's lock is gone
+  await locks.inodelk(C, "afr", { path: "/f" }, "setlk", lk("un", 0, 0));
+  assert.equal((await locks.lk(C, fd, "getlk", lk("wr", 0, 10))).type, "un", "the closer's fcntl lock went with the flush");
+  // a malformed changelog is refused, naming the key
+  await assert.rejects(locks.flush(A, fd, { [CHANGELOG_XDATA]: "x" }), (e: FopError) => e.code === "EINVAL" && e.message.includes(CHANGELOG_XDATA));
+  await locks.release(A, fd);
 });

@@ -544,3 +544,24 @@ test("dump lists the open fds with path and flags, at most 100 of them", async (
   assert.deepEqual(listed(), []);
 });
 
+
+test("small writes are made on the event loop, big ones in the thread pool, and small ones too while a big one is there; every byte lands", async (t) => {
+  const { px, dir } = brick(t);
+  const writes = () => px.dump().writes as { onLoop: number; inPool: number };
+  const fd = await createFile(px, "/w");
+  const small = Buffer.alloc(4096, "s");
+  const big = Buffer.alloc(4 * 1024 * 1024, "b");
+  assert.equal(await px.write(ctx, fd, small, 0), 4096);
+  assert.deepEqual(writes(), { onLoop: 1, inPool: 0 });
+  const streaming = px.write(ctx, fd, big, 4096);
+  const during = px.write(ctx, fd, small, 4096 + big.length);
+  assert.equal(await streaming, big.length);
+  assert.equal(await during, 4096);
+  assert.deepEqual(writes(), { onLoop: 1, inPool: 2 }, "the small write went behind the big one, to the pool");
+  assert.equal(await px.write(ctx, fd, small, 0), 4096);
+  assert.deepEqual(writes(), { onLoop: 2, inPool: 2 });
+  await px.release(ctx, fd);
+  const onDisk = readFileSync(join(dir, "w"));
+  assert.equal(onDisk.length, 4096 + big.length + 4096);
+  assert.ok(onDisk.subarray(0, 4096).equals(small) && onDisk.subarray(4096, 4096 + big.length).equals(big) && onDisk.subarray(-4096).equals(small));
+});

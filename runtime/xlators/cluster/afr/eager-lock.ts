@@ -14,7 +14,7 @@
  * the batch (post-op, blaming the replica that missed it) before the write is answered.
  */
 import { FopError } from "../../../core/errors";
-import type { CallCtx, Fd, Loc } from "../../../core/types";
+import type { CallCtx, Fd, Loc, Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { DIRTY_KEY, delta } from "./changelog";
 
@@ -161,8 +161,32 @@ export async function flushEager(afr: Afr, fd: Fd): Promise<void> {
   else await finishEager(afr, fd);
 }
 
+/**
+ * Sends a batch's post-op (`change`, possibly empty) and its unlock to replica i on a fop that goes
+ * there anyway: the close's flush (locks-first.ts, CHANGELOG_XDATA) — one message instead of two.
+ */
+export interface PostOpCarrier {
+  /** The lock owner of the fop that carries it (it must come from the batch's client). */
+  ctx: CallCtx;
+  rides(i: number): boolean;
+  send(i: number, change: Record<string, Buffer>, unlock: Xdata | undefined): Promise<void>;
+}
+
+/**
+ * Ends the fd's batch with the flush carrying its post-op and unlock to each replica that can take
+ * them (the others get their own xattrop, as at any batch end). Resolves once the batch has ended;
+ * no batch open, or one already ending: nothing rides, and the flush goes as usual.
+ */
+export async function finishEagerAtFlush(afr: Afr, fd: Fd, carrier: PostOpCarrier): Promise<void> {
+  const fc = afr.fdCtx(fd);
+  const txn = fc ? eager.get(fc) : undefined;
+  if (!txn) return;
+  // (the batch's locks are owned by its client: a flush from any other cannot release them)
+  await finishEager(afr, fd, carrier.ctx.client === txn.ctx.client ? carrier : undefined);
+}
+
 /** Post-op and unlock of the fd's pending batch, if any. */
-export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
+export async function finishEager(afr: Afr, fd: Fd, carrier?: PostOpCarrier): Promise<void> {
   const fc = afr.fdCtx(fd);
   const txn = fc ? eager.get(fc) : undefined;
   if (!fc || !txn) return;
@@ -184,15 +208,17 @@ export async function finishEager(afr: Afr, fd: Fd): Promise<void> {
       change = { [DIRTY_KEY]: delta("data", -1), ...Object.fromEntries(missed.map((j) => [txn.keys[j]!, delta("data", 1)])) };
     }
     const loc = fdLoc(fd);
-    if (Object.keys(change).length > 0) {
-      await Promise.all(txn.marked.map(async (i) => {
-        try {
-          await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change, unlockRiding(afr, i, txn.held));
-        } catch (err) {
-          afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
-        }
-      }));
-    }
+    const changes = Object.keys(change).length > 0;
+    await Promise.all(txn.marked.map(async (i) => {
+      const rides = carrier !== undefined && afr.locksFirst[i] && carrier.rides(i);
+      if (!changes && !rides) return;
+      try {
+        if (rides) await carrier.send(i, change, unlockRiding(afr, i, txn.held, txn.ctx.lkOwner));
+        else await afr.children[i]!.xattrop(txn.ctx, loc, "add32", change, unlockRiding(afr, i, txn.held));
+      } catch (err) {
+        afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
+      }
+    }));
     // Blame stays on disk: heal it as soon as the replica that missed writes is back.
     if (txn.succeeded.size > 0 && (txn.solo || ok.length < all.length)) afr.daemon.notePending([fd.path]);
     txn.unbusy();

@@ -6,7 +6,8 @@ import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
 import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
-import { eagerEnabled, eagerWrite, finishEager, flushEager } from "./eager-lock";
+import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
+import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
 import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
 const REOPEN_RETRY_MS = 1000;
@@ -116,11 +117,16 @@ export async function removexattr(afr: Afr, ctx: CallCtx, loc: Loc, name: string
   });
 }
 
-/** A fop that goes to every replica the fd is open on; succeeds if any did. */
-async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false): Promise<void> {
-  await (fop === "flush" ? flushEager(afr, fd) : finishEager(afr, fd));
+/** The replicas a fop on the fd goes to: where it is open (and up, unless the fop only forgets). */
+function openedTargets(afr: Afr, fd: Fd, forget: boolean): number[] {
   const fc = afr.fdCtx(fd);
-  const targets = afr.children.map((_, i) => i).filter((i) => (fc ? fc.opened[i] : true) && (forget || afr.childUp(i)));
+  return afr.children.map((_, i) => i).filter((i) => (fc ? fc.opened[i] : true) && (forget || afr.childUp(i)));
+}
+
+/** A fop that goes to every replica the fd is open on; succeeds if any did. */
+async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false, batchEnded = false): Promise<void> {
+  if (!batchEnded) await (fop === "flush" ? flushEager(afr, fd) : finishEager(afr, fd));
+  const targets = openedTargets(afr, fd, forget);
   const errors: FopError[] = [];
   let ok = 0;
   await Promise.all(targets.map(async (i) => {
@@ -134,8 +140,29 @@ async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Pro
   if (ok === 0 && errors.length > 0 && !forget) throw errors.find((e) => e.code !== "ENOTCONN") ?? errors[0]!;
 }
 
-export function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
-  return onAllOpened(afr, fd, "flush", (i) => afr.children[i]!.flush(ctx, fd, xdata));
+/**
+ * The close: the fd's write batch ends with it — its post-op and unlock ride on each replica's flush
+ * (one message per replica instead of two), and the flush is answered once they are on disk.
+ */
+export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  // (a replicate volume above this one rides its own: that flush goes down as it came)
+  if (xdata?.[CHANGELOG_XDATA] !== undefined || xdata?.[LOCKS_AFTER_XDATA] !== undefined) {
+    return onAllOpened(afr, fd, "flush", (i) => afr.children[i]!.flush(ctx, fd, xdata));
+  }
+  const carried = new Map<number, Promise<void>>();
+  const targets = new Set(openedTargets(afr, fd, false));
+  await finishEagerAtFlush(afr, fd, {
+    ctx,
+    rides: (i) => targets.has(i),
+    send: (i, change, unlock) => {
+      const x: Xdata = { ...xdata, ...unlock };
+      if (Object.keys(change).length > 0) x[CHANGELOG_XDATA] = change;
+      const p = afr.children[i]!.flush(ctx, fd, x);
+      carried.set(i, p);
+      return p;
+    },
+  });
+  return onAllOpened(afr, fd, "flush", (i) => carried.get(i) ?? afr.children[i]!.flush(ctx, fd, xdata), false, true);
 }
 
 export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {

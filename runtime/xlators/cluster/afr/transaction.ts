@@ -271,13 +271,15 @@ function wireLocks(specs: LockSpec[]): FirstLock[] {
 /**
  * xdata that releases child i's locks of `held` right after the fop it rides on (a post-op: one
  * request instead of post-op + unlock); they count as released from then on. Undefined when the
- * child's locks translator cannot (they are released the usual way).
+ * child's locks translator cannot (they are released the usual way). `owner`: the locks' owner,
+ * when the fop carrying the unlock has another (a post-op riding on a flush).
  */
-export function unlockRiding(afr: Afr, i: number, held: HeldLocks | undefined): Xdata | undefined {
+export function unlockRiding(afr: Afr, i: number, held: HeldLocks | undefined, owner?: string): Xdata | undefined {
   const specs = held?.held.get(i);
   if (!held || !specs || specs.length === 0 || !afr.locksFirst[i]) return undefined;
   held.held.delete(i);
-  return { [LOCKS_AFTER_XDATA]: wireLocks([...specs].reverse()) };
+  const locks = wireLocks([...specs].reverse());
+  return { [LOCKS_AFTER_XDATA]: owner === undefined ? locks : locks.map((l) => ({ ...l, owner })) };
 }
 
 /** Runs one transaction; resolves to what each child returned, or rejects with the op's errno. */

@@ -9,6 +9,10 @@
  * Unlocks ride the same way: the locks listed under LOCKS_AFTER_XDATA are released once the fop is
  * done, whatever its outcome (a post-op and the unlock after it; or an op whose locks are needed
  * only while it runs on this brick).
+ *
+ * A write batch's post-op rides on the close: a flush may carry changelog counters to add to its
+ * file (CHANGELOG_XDATA, applied after the flush, before the locks after it go) and its unlock,
+ * under the batch's own lock owner (FirstLock.owner; the flush itself carries the closing process's).
  */
 import type { Loc } from "../../../core/types";
 
@@ -19,6 +23,13 @@ export const LOCKS_AFTER_XDATA = "gha.locks-after";
 /** getxattr on any path answers "1" where the brick understands LOCKS_FIRST_XDATA. */
 export const LOCKS_FIRST_XATTR = "trusted.gha.locks-first";
 
-export type FirstLock =
+/** xdata key of a flush: changelog counters to add (xattrop add32) to the flushed file. */
+export const CHANGELOG_XDATA = "gha.changelog";
+
+export type FirstLock = (
   | { kind: "inode"; domain: string; loc: Loc; start: number; len: number }
-  | { kind: "entry"; domain: string; loc: Loc; basename: string | null; type: "rd" | "wr" };
+  | { kind: "entry"; domain: string; loc: Loc; basename: string | null; type: "rd" | "wr" }
+) & {
+  /** The lock's owner when it is not the fop's (CallCtx.lkOwner). */
+  owner?: string;
+};

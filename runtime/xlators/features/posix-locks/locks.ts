@@ -3,7 +3,7 @@ import type { CallCtx, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, Xd
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
-import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA, type FirstLock } from "./locks-first";
+import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA, LOCKS_FIRST_XATTR, LOCKS_FIRST_XDATA, type FirstLock } from "./locks-first";
 
 export interface PosixLocksOptions {
   mandatory: boolean;
@@ -145,7 +145,22 @@ export class PosixLocks extends Xlator {
   }
 
   /** close(2) semantics: any close of the file drops that owner's fcntl locks on it. */
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    return this.locksFirst(ctx, xdata, async (x) => {
+      const changelog = x?.[CHANGELOG_XDATA];
+      if (changelog === undefined) return this.flushOwnersLocks(ctx, fd, x);
+      if (changelog === null || typeof changelog !== "object" || Array.isArray(changelog) || Buffer.isBuffer(changelog)) {
+        throw this.fail("EINVAL", "flush", `${CHANGELOG_XDATA}: expected counters by xattr name`);
+      }
+      const rest: Xdata = { ...x };
+      delete rest[CHANGELOG_XDATA];
+      await this.flushOwnersLocks(ctx, fd, Object.keys(rest).length > 0 ? rest : undefined);
+      const loc = fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
+      await this.child.xattrop(ctx, loc, "add32", changelog as Record<string, Buffer>);
+    });
+  }
+
+  private async flushOwnersLocks(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     if (this.fcntl.tables.size > 0) {
       const key = fd.gfid ?? (await this.child.fstat(ctx, fd).then((s) => s.gfid, () => undefined));
       const t = key === undefined ? undefined : this.fcntl.peek(key);
@@ -220,12 +235,14 @@ export class PosixLocks extends Xlator {
 
   // ---- locks that ride on a fop (locks-first.ts) ----
 
-  private async takeFirst(ctx: CallCtx, l: FirstLock): Promise<void> {
+  private async takeFirst(base: CallCtx, l: FirstLock): Promise<void> {
+    const ctx = l.owner !== undefined ? { ...base, lkOwner: l.owner } : base;
     if (l.kind === "inode") await this.inodelk(ctx, l.domain, l.loc, "setlk", { type: "wr", start: l.start, len: l.len, pid: ctx.pid });
     else await this.entrylk(ctx, l.domain, l.loc, l.basename, "lock_nb", l.type);
   }
 
-  private async dropFirst(ctx: CallCtx, l: FirstLock): Promise<void> {
+  private async dropFirst(base: CallCtx, l: FirstLock): Promise<void> {
+    const ctx = l.owner !== undefined ? { ...base, lkOwner: l.owner } : base;
     try {
       if (l.kind === "inode") await this.inodelk(ctx, l.domain, l.loc, "setlk", { type: "un", start: l.start, len: l.len, pid: ctx.pid });
       else await this.entrylk(ctx, l.domain, l.loc, l.basename, "unlock", l.type);
@@ -242,7 +259,8 @@ export class PosixLocks extends Xlator {
     const wanted = xdata?.[LOCKS_FIRST_XDATA] as FirstLock[] | undefined;
     const after = xdata?.[LOCKS_AFTER_XDATA] as FirstLock[] | undefined;
     if (wanted === undefined && after === undefined) return fop(xdata);
-    const valid = (ls: unknown): ls is FirstLock[] => Array.isArray(ls) && ls.every((l) => l?.kind === "inode" || l?.kind === "entry");
+    const valid = (ls: unknown): ls is FirstLock[] => Array.isArray(ls) &&
+      ls.every((l) => (l?.kind === "inode" || l?.kind === "entry") && (l.owner === undefined || typeof l.owner === "string"));
     if ((wanted !== undefined && !valid(wanted)) || (after !== undefined && !valid(after))) {
       throw this.fail("EINVAL", "locks-first", "expected a list of inode or entry locks");
     }

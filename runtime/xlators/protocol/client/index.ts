@@ -40,7 +40,7 @@ const ROOT_CTX: CallCtx = { uid: 0, gid: 0, pid: 0, lkOwner: "", client: "reopen
 /**
  * Fops that change nothing on the server: one lost with its connection is sent again on the next.
  * open only without O_CREAT/O_EXCL/O_TRUNC (checked in mayResend); flush only releases the owner's
- * locks, which the server already dropped with the connection.
+ * locks, which the server already dropped with the connection (one with xdata is not resent).
  */
 const RESENDABLE: ReadonlySet<FopName> = new Set<FopName>([
   "lookup", "stat", "fstat", "access", "readlink", "read", "readdir", "statfs", "getxattr", "listxattr",
@@ -316,6 +316,8 @@ export class ProtocolClient extends Xlator {
   private mayResend(op: FopName, args: unknown[], err: ConnectionLost): boolean {
     if (!err.sent) return true;
     if (!RESENDABLE.has(op)) return false;
+    // (a flush with xdata may carry work that must not be done twice: a replicate volume's post-op)
+    if (op === "flush") return args[2] === undefined;
     return op !== "open" || ((args[2] as number) & ~REOPEN_MASK) === 0;
   }
 

@@ -2,7 +2,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { FopError } from "../../../core/errors";
 import { FOP_NAMES, type FopName } from "../../../core/fops";
-import { Fd, type CallCtx, type Flock } from "../../../core/types";
+import { Fd, type CallCtx, type Flock, type Xdata } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
 import { metrics } from "../../../core/metrics";
 import {
@@ -11,6 +11,7 @@ import {
   type ClientMsg, type HelloMsg, type RequestMsg, type ServerMsg, type WireNewFd,
 } from "../../../protocol";
 import { changeOf, InterestList, PendingUpcall, type Change } from "./upcall";
+import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XDATA } from "../../features/posix-locks/locks-first";
 
 /** What a connection needs from its protocol/server. */
 export interface ConnectionHost {
@@ -277,6 +278,8 @@ export class ServerConnection {
     args[0] = this.callCtx(args[0] as Record<string, unknown>);
     const lockIdx = LOCK_ARG[op];
     if (lockIdx !== undefined) args[lockIdx] = this.ownLock(args[lockIdx], msg.args[0] as Record<string, unknown>);
+    const xdataIdx = args.length - 1;
+    if (xdataIdx > 0) args[xdataIdx] = this.ownRidingLocks(args[xdataIdx], msg.args[0] as Record<string, unknown>);
     let fdNumber: number | undefined;
     if (carriesFd(op)) {
       fdNumber = args[FD_ARG] as number;
@@ -346,6 +349,18 @@ export class ServerConnection {
     const upstream = typeof wireCtx.client === "string" && wireCtx.client !== "local" ? wireCtx.client : "";
     if (!l || typeof l !== "object" || !upstream || typeof l.owner !== "string" || l.owner === "") return lock;
     return { ...l, owner: `${upstream}/${l.owner}` };
+  }
+
+  /** The same for owners named by locks riding on a fop (features/posix-locks/locks-first.ts). */
+  private ownRidingLocks(xdata: unknown, wireCtx: Record<string, unknown>): unknown {
+    if (!xdata || typeof xdata !== "object" || Buffer.isBuffer(xdata) || Array.isArray(xdata)) return xdata;
+    const x = xdata as Xdata;
+    if (x[LOCKS_FIRST_XDATA] === undefined && x[LOCKS_AFTER_XDATA] === undefined) return xdata;
+    const own = (ls: unknown) => (Array.isArray(ls) ? ls.map((l) => this.ownLock(l, wireCtx)) : ls);
+    const out: Xdata = { ...x };
+    if (x[LOCKS_FIRST_XDATA] !== undefined) out[LOCKS_FIRST_XDATA] = own(x[LOCKS_FIRST_XDATA]);
+    if (x[LOCKS_AFTER_XDATA] !== undefined) out[LOCKS_AFTER_XDATA] = own(x[LOCKS_AFTER_XDATA]);
+    return out;
   }
 
   private cleanupCtx(): CallCtx {

@@ -86,6 +86,8 @@ function chmodNoFollow(real: string, mode: number): void {
  */
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
+/** Writes up to this size are made on the event loop (see write). */
+const SYNC_WRITE_MAX = 65536;
 const fsyncAsync = promisify(fs.fsync);
 const fdatasyncAsync = promisify(fs.fdatasync);
 const ftruncateAsync = promisify(fs.ftruncate);
@@ -160,6 +162,10 @@ export class Posix extends Xlator {
   readonly index: PendingIndex;
   private readonly gfidLocks = new KeyedMutex();
   private readonly gfidsByInode = new GfidsByInode();
+  /** Writes in the thread pool now (big ones): while any is, small writes go there too (see write). */
+  private pooledWrites = 0;
+  /** Writes made on the event loop / in the thread pool, for the statedump. */
+  private readonly writesMade = { onLoop: 0, inPool: 0 };
   private readonly openFds = new Set<Fd>();
   private readonly internalHandle: Promise<FileHandle>;
   private precreated: PrecreatedInodes | undefined;
@@ -272,6 +278,7 @@ export class Posix extends Xlator {
       fsync: this.options.fsync,
       gfidsByInode: { kept: this.gfidsByInode.size, hits: this.gfidsByInode.hits, misses: this.gfidsByInode.misses },
       precreatedInodes: this.precreated?.dump() ?? null,
+      writes: { ...this.writesMade },
     };
   }
 
@@ -766,10 +773,28 @@ export class Posix extends Xlator {
       if (!(offset >= 0)) throw this.fail("EINVAL", "write", "negative offset");
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
       let done = 0;
-      while (done < buf.length) {
-        const { bytesWritten } = await writeAsync(s.handle, buf, done, buf.length - done, offset + done);
-        if (bytesWritten === 0) throw this.fail("EIO", "write", "short write");
-        done += bytesWritten;
+      if (buf.length <= SYNC_WRITE_MAX && this.pooledWrites === 0) {
+        // A small write goes into the page cache in microseconds, less than the two thread hand-offs
+        // of the pool cost. Not while big writes stream in: the kernel may then make a writer wait
+        // for writeback (dirty throttling), which must not be the event loop.
+        this.writesMade.onLoop++;
+        while (done < buf.length) {
+          const n = fs.writeSync(s.handle, buf, done, buf.length - done, offset + done);
+          if (n === 0) throw this.fail("EIO", "write", "short write");
+          done += n;
+        }
+        return done;
+      }
+      this.writesMade.inPool++;
+      this.pooledWrites++;
+      try {
+        while (done < buf.length) {
+          const { bytesWritten } = await writeAsync(s.handle, buf, done, buf.length - done, offset + done);
+          if (bytesWritten === 0) throw this.fail("EIO", "write", "short write");
+          done += bytesWritten;
+        }
+      } finally {
+        this.pooledWrites--;
       }
       return done;
     });
