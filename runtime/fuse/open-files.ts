@@ -21,6 +21,12 @@ export class OpenFiles extends Map<number, Fd> {
     return fd;
   }
 
+  /** An open descriptor of the file `gfid`, if any (a rare question: a linear search). */
+  ofFile(gfid: string): Fd | undefined {
+    for (const fd of this.values()) if (fd.gfid === gfid && !fd.isDir) return fd;
+    return undefined;
+  }
+
   /** Open descriptors follow their file across a rename (translators use fd.path). */
   renamed(from: string, to: string): void {
     const prefix = from.endsWith("/") ? from : `${from}/`;

@@ -141,6 +141,32 @@ describe("md-cache on a real mount", () => {
     await within("the removal", () => !fs.existsSync(mine()));
   });
 
+  it("a file open here keeps its own attributes when another client renames another file over its name, and fchmod changes it, not the other", async () => {
+    const d = `over-${process.pid}`;
+    const mine = (...p: string[]) => join(main!.mountpoint, d, ...p);
+    const theirs = (...p: string[]) => join(other!.mountpoint, d, ...p);
+    fs.mkdirSync(mine());
+    fs.writeFileSync(mine("n"), "short");
+    const fd = fs.openSync(mine("n"), "r");
+    try {
+      assert.equal(fs.fstatSync(fd).size, 5);
+      fs.writeFileSync(theirs("m"), "a much longer content");
+      fs.chmodSync(theirs("m"), 0o644);
+      fs.renameSync(theirs("m"), theirs("n"));
+      // the name shows the other file here (the servers' report), and the kernel's 1 s for the open file's attributes passes
+      await waitFor("the rename to show", () => fs.statSync(mine("n")).size === 21, 5000, 20);
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(fs.fstatSync(fd).size, 5, "fstat of the open file: its own size, not the other file's");
+      assert.equal(fs.readFileSync(fd, "utf8"), "short", "and its own content, whole");
+      fs.fchmodSync(fd, 0o600);
+      assert.equal(fs.fstatSync(fd).mode & 0o777, 0o600);
+      assert.equal(fs.statSync(theirs("n")).mode & 0o777, 0o644, "the other file's mode is untouched");
+      assert.equal(fs.readFileSync(mine("n"), "utf8"), "a much longer content");
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it("with upcalls the kernel remembers a missing name (no request for the second look), and forgets it when another client creates it", async () => {
     const name = `absent-${process.pid}`;
     const mine = join(main!.mountpoint, name);

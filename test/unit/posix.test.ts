@@ -1,7 +1,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, constants as FS } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as xattr from "@napi-rs/xattr";
@@ -564,4 +564,23 @@ test("small writes are made on the event loop, big ones in the thread pool, and 
   const onDisk = readFileSync(join(dir, "w"));
   assert.equal(onDisk.length, 4096 + big.length + 4096);
   assert.ok(onDisk.subarray(0, 4096).equals(small) && onDisk.subarray(4096, 4096 + big.length).equals(big) && onDisk.subarray(-4096).equals(small));
+});
+
+test("a change that names its file by path and gfid is ESTALE when the name is another file's now, and changes nothing", async (t) => {
+  const { px, dir } = brick(t);
+  await writeClose(px, "/old", "old");
+  const oldGfid = (await px.lookup(ctx, { path: "/old" })).stat.gfid;
+  await writeClose(px, "/new", "a newer file");
+  await px.rename(ctx, { path: "/new" }, { path: "/old" }); // another client's rename over the name
+  const stale = { path: "/old", gfid: oldGfid };
+  await rejectsWith(px.setattr(ctx, stale, { mode: 0o600, size: 0 }), "ESTALE");
+  await rejectsWith(px.setxattr(ctx, stale, "user.k", Buffer.from("v"), 0), "ESTALE");
+  await rejectsWith(px.link(ctx, stale, { path: "/l" }), "ESTALE");
+  assert.equal(readFileSync(join(dir, "old"), "utf8"), "a newer file", "not truncated");
+  assert.equal(statSync(join(dir, "old")).mode & 0o777, 0o644, "not chmod'ed");
+  assert.ok(!existsSync(join(dir, "l")));
+  // the file's own gfid (or none) still works
+  const now = (await px.lookup(ctx, { path: "/old" })).stat.gfid;
+  assert.equal((await px.setattr(ctx, { path: "/old", gfid: now }, { mode: 0o640 })).mode & 0o777, 0o640);
+  await px.setxattr(ctx, { path: "/old" }, "user.k", Buffer.from("v"), 0);
 });

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { OpenFiles } from "../open-files";
 import { errnoNumber, FopError } from "../../core/errors";
-import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type LkCmd, type SetattrArgs } from "../../core/types";
+import { Fd, type CallCtx, type DirEntry, type Flock, type Iatt, type LkCmd, type Loc, type SetattrArgs } from "../../core/types";
 import type { Xlator } from "../../core/xlator";
 import type { BridgeStats } from "../bridge";
 import { DEFAULT_FUSE_OPTIONS, FUSE_SUBTYPE, type FuseMountOptions } from "../options";
@@ -44,8 +44,17 @@ interface PendingRequest {
 }
 
 /** Whether the kernel now holds attributes of a file with other names (see Inode.multiLink). */
-function noteLinks(inode: Inode, stat: Iatt): void {
+/** What the kernel was just told about a node: its link count matters for invalidations, the attributes for getattr. */
+function noteGiven(inode: Inode, stat: Iatt): void {
   inode.multiLink = (stat.mode & 0o170000) !== 0o040000 && stat.nlink > 1;
+  inode.attr = stat;
+  inode.writtenTo = undefined;
+}
+
+/** The attributes the kernel has for a node: the last it was given, grown by its writes since. */
+function attrKnown(inode: Inode): Iatt | undefined {
+  const a = inode.attr;
+  return a && inode.writtenTo !== undefined && inode.writtenTo > a.size ? { ...a, size: inode.writtenTo } : a;
 }
 
 /** A directory handle's last batch of entries: the kernel reads a page at a time, the graph answers in batches. */
@@ -291,7 +300,25 @@ export class KernelFuseBridge {
     // file that lost its name answers from its descriptor.
     this.run(req, async (ctx) => {
       if (fd && !inode.attached) return this.top.fstat(ctx, fd);
-      return (await this.top.lookup(ctx, { path: this.inodes.path(inode) })).stat;
+      const { stat } = await this.top.lookup(ctx, this.inodeLoc(inode));
+      if (inode.gfid === undefined || stat.gfid === inode.gfid) return stat;
+      // The name is another file's now (another client renamed over it): these attributes are not
+      // this inode's — its size would cut reads short. An open file answers from a descriptor (the
+      // kernel's fstat comes without one); otherwise ESTALE, and the kernel looks the name up again.
+      const open = fd ?? this.fds.ofFile(inode.gfid);
+      if (open) {
+        try {
+          return await this.top.fstat(ctx, open);
+        } catch (err) {
+          // (an open the graph answered itself and cannot make now: the file is gone, its descriptor
+          // reads what it read; the kernel keeps what it knew, as for an unlinked open file)
+          const code = FopError.from(err).code;
+          const known = attrKnown(inode);
+          if (!known || (code !== "ESTALE" && code !== "ENOENT")) throw err;
+          return known;
+        }
+      }
+      throw new FopError("ESTALE", `${this.inodes.path(inode)} is now another file`, { xlator: "fuse", fop: "getattr" });
     }, (stat) => this.replyAttr(req, stat));
   }
 
@@ -309,8 +336,12 @@ export class KernelFuseBridge {
     else if (valid & FATTR_ATIME) attr.atimeMs = u64(a, 32) * 1000 + a.readUInt32LE(56) / 1e6;
     if (valid & FATTR_MTIME_NOW) attr.mtimeMs = now;
     else if (valid & FATTR_MTIME) attr.mtimeMs = u64(a, 40) * 1000 + a.readUInt32LE(60) / 1e6;
-    const fd = valid & FATTR_FH ? this.fds.get(u64(a, 8)) : undefined;
-    this.run(req, (ctx) => fd ? this.top.fsetattr(ctx, fd, attr) : this.top.setattr(ctx, { path: this.inodes.path(inode) }, attr),
+    // (fchmod and futimes come without the handle: a file open here is changed through a descriptor
+    // all the same, whatever its name now names; a truncate by name goes by name — the descriptor
+    // may be read-only — and is ESTALE if the name is another file's, which the kernel looks up again)
+    const byFd = valid & FATTR_FH ? this.fds.get(u64(a, 8)) : undefined;
+    const fd = byFd ?? (attr.size === undefined && inode.gfid ? this.fds.ofFile(inode.gfid) : undefined);
+    this.run(req, (ctx) => fd ? this.top.fsetattr(ctx, fd, attr) : this.top.setattr(ctx, this.inodeLoc(inode), attr),
       (stat) => {
         this.caches.dropOtherNames(stat.gfid, inode);
         this.replyAttr(req, stat);
@@ -374,7 +405,7 @@ export class KernelFuseBridge {
     const [name] = cString(req.arg, 8);
     const src = this.inodes.path(source);
     const dest = this.inodes.childPath(parent, name);
-    this.run(req, (ctx) => this.top.link(ctx, { path: src }, { path: dest }), (stat) => {
+    this.run(req, (ctx) => this.top.link(ctx, { ...this.inodeLoc(source), path: src }, { path: dest }), (stat) => {
       // The source's cached link count is now wrong (and every other name's).
       this.caches.dropFile(source, stat.gfid);
       this.replyEntry(req, parent, name, stat);
@@ -434,6 +465,8 @@ export class KernelFuseBridge {
     const data = a.subarray(40, 40 + size);
     if (size > this.stats.largestWrite) this.stats.largestWrite = size;
     this.run(req, (ctx) => this.top.write(ctx, fd, data, offset), (n) => {
+      const inode = this.inodes.find(req.nodeid);
+      if (inode) inode.writtenTo = Math.max(inode.writtenTo ?? 0, offset + n);
       // Other names of a hard-linked file have the old size and times cached.
       if (fd.gfid && this.inodes.nameCount(fd.gfid) > 1) this.caches.dropOtherNames(fd.gfid);
       const b = replyBuffer(req, 8);
@@ -500,7 +533,7 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => {
       const refused = refusedXattr("setxattr", name, this.options.xattrs);
       if (refused) throw refused;
-      return this.top.setxattr(ctx, { path: this.inodes.path(inode) }, name, value, flags);
+      return this.top.setxattr(ctx, this.inodeLoc(inode), name, value, flags);
     }, () => this.reply(req, 0));
   }
 
@@ -511,14 +544,14 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => {
       const refused = refusedXattr("getxattr", name, this.options.xattrs);
       if (refused) throw refused;
-      return this.top.getxattr(ctx, { path: this.inodes.path(inode) }, name);
+      return this.top.getxattr(ctx, this.inodeLoc(inode), name);
     }, (value) => this.replySized(req, size, value));
   }
 
   private listxattr(req: Request): void {
     const size = req.arg.readUInt32LE(0);
     const inode = this.inodes.get(req.nodeid);
-    this.run(req, (ctx) => this.top.listxattr(ctx, { path: this.inodes.path(inode) }), (names) => {
+    this.run(req, (ctx) => this.top.listxattr(ctx, this.inodeLoc(inode)), (names) => {
       const list = Buffer.from(visibleXattrs(names, this.options.xattrs).map((n) => `${n}\0`).join(""));
       this.replySized(req, size, list);
     });
@@ -530,7 +563,7 @@ export class KernelFuseBridge {
     this.run(req, (ctx) => {
       const refused = refusedXattr("removexattr", name, this.options.xattrs);
       if (refused) throw refused;
-      return this.top.removexattr(ctx, { path: this.inodes.path(inode) }, name);
+      return this.top.removexattr(ctx, this.inodeLoc(inode), name);
     }, () => this.reply(req, 0));
   }
 
@@ -686,7 +719,7 @@ export class KernelFuseBridge {
     this.send([b]);
     // (the kernel holds the node while it waits for this reply, so it is known; never fail the reply for it)
     const inode = this.inodes.find(req.nodeid);
-    if (inode) noteLinks(inode, stat);
+    if (inode) noteGiven(inode, stat);
   }
 
   private replyOpen(req: Request, handle: number): void {
@@ -714,7 +747,7 @@ export class KernelFuseBridge {
    */
   private putEntry(b: Buffer, off: number, inode: Inode, stat: Iatt, invalidated: number): void {
     writeEntry(b, off, inode.id, Math.max(this.options.entryTimeout, invalidated), this.attrTimeout(stat, invalidated), stat);
-    noteLinks(inode, stat);
+    noteGiven(inode, stat);
   }
 
   /**
@@ -738,8 +771,14 @@ export class KernelFuseBridge {
     return { uid: 0, gid: 0, pid: process.pid, lkOwner: String(process.pid), client: "local" };
   }
 
-  private loc(req: Request): { path: string } {
-    return { path: this.inodes.path(this.inodes.get(req.nodeid)) };
+  private loc(req: Request): Loc {
+    return this.inodeLoc(this.inodes.get(req.nodeid));
+  }
+
+  /** Where a fop on an inode goes: its path, and its gfid (a name since given to another file is then ESTALE, not that file). */
+  private inodeLoc(inode: Inode): Loc {
+    const path = this.inodes.path(inode);
+    return inode.gfid ? { path, gfid: inode.gfid } : { path };
   }
 
 

@@ -1,4 +1,5 @@
 import { FopError } from "../../core/errors";
+import type { Iatt } from "../../core/types";
 import { FUSE_ROOT_ID } from "./protocol";
 
 /**
@@ -20,6 +21,10 @@ export interface Inode {
    * elsewhere that the servers report without the file's gfid ("links") may have changed its link count.
    */
   multiLink?: boolean;
+  /** The attributes last given to the kernel (a GETATTR of an open file whose name went answers them). */
+  attr?: Iatt;
+  /** Where the kernel's writes since then reached (it counts them into the size it keeps). */
+  writtenTo?: number;
 }
 
 /**

@@ -396,9 +396,16 @@ export class MdCache extends Xlator {
   override async open(ctx: CallCtx, loc: Loc, flags: number, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = this.fdState(fd);
     s.gfid = this.lastGfidOfLoc(loc) ?? s.gfid;
-    await this.changing(() => this.child.open(ctx, loc, flags, fd, xdata), () => {
-      if (flags & fsc.O_TRUNC) this.cache.invalidate(s.gfid, "stat");
-    });
+    try {
+      await this.changing(() => this.child.open(ctx, loc, flags, fd, xdata), () => {
+        if (flags & fsc.O_TRUNC) this.cache.invalidate(s.gfid, "stat");
+      });
+    } catch (err) {
+      // The name is another file's now (its change has not been reported yet): the kernel looks it
+      // up again, and that lookup must ask the bricks.
+      if (err instanceof FopError && err.code === "ESTALE") this.cache.forgetName(loc.path);
+      throw err;
+    }
     // Writes must find the file's other names: learn which file this is (rare: the kernel looks a
     // path up before opening it, which primes the name).
     if (this.enabled && s.gfid === undefined) s.gfid = (await this.lookup(ctx, loc).catch(() => undefined))?.stat.gfid;

@@ -311,6 +311,17 @@ export class Posix extends Xlator {
   }
 
   /** The gfid of an entry on disk; one is assigned if the file was made behind our back. */
+  /**
+   * A fop that names its file by path and gfid changes only that file: when another client has since
+   * put another file under the name, ESTALE (the kernel looks the name up again) — not a chmod,
+   * truncate or xattr change of the other file.
+   */
+  private async sameFile(fop: string, loc: Loc, real: string): Promise<void> {
+    if (!loc.gfid || real === this.paths.root) return;
+    const gfid = await this.gfidOf(real, fs.lstatSync(real));
+    if (gfid !== loc.gfid) throw this.fail("ESTALE", fop, `${loc.path} is now another file`);
+  }
+
   private async gfidOf(real: string, st: Stats): Promise<string> {
     if (real === this.paths.root) return ROOT_GFID;
     const known = this.gfidsByInode.get(st);
@@ -443,6 +454,7 @@ export class Posix extends Xlator {
   override async setattr(_ctx: CallCtx, loc: Loc, attr: SetattrArgs): Promise<Iatt> {
     return this.guard("setattr", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
+      await this.sameFile("setattr", loc, r.real);
       let st = fs.lstatSync(r.real);
       const isLink = st.isSymbolicLink();
       if (attr.uid !== undefined || attr.gid !== undefined) fs.lchownSync(r.real, attr.uid ?? -1, attr.gid ?? -1);
@@ -616,6 +628,7 @@ export class Posix extends Xlator {
       const b = await resolve(to.path);
       this.notRoot(a, "link", "EPERM");
       this.notRoot(b, "link", "EEXIST");
+      await this.sameFile("link", from, a.real);
       fs.linkSync(a.real, b.real);
       return this.statOf(b.real);
     });
@@ -941,6 +954,7 @@ export class Posix extends Xlator {
     return this.guard("setxattr", loc.path, async (resolve) => {
       if (isInternalXattr(name)) throw this.fail("EPERM", "setxattr", `${name} is internal`);
       const r = await resolve(loc.path);
+      await this.sameFile("setxattr", loc, r.real);
       if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
         // the binding has no flags argument: check first (a race with another setter is tolerated)
         const cur = getXattrSync(r.real, name);
@@ -963,6 +977,7 @@ export class Posix extends Xlator {
     return this.guard("removexattr", loc.path, async (resolve) => {
       if (isInternalXattr(name)) throw this.fail("EPERM", "removexattr", `${name} is internal`);
       const r = await resolve(loc.path);
+      await this.sameFile("removexattr", loc, r.real);
       removeXattrSync(r.real, name);
     });
   }
