@@ -29,8 +29,12 @@ export interface HelloMsg {
 export interface HelloOkMsg { t: "hello-ok"; version: number; client: string; fops?: string[]; upcalls?: boolean }
 /** Server -> client: the handshake was refused (EACCES: auth, ENOENT: no such volume, EPROTO: version). */
 export interface HelloErrMsg { t: "hello-err"; code: string; message: string }
-/** `pl`: the index of the argument that travels as the frame's raw payload (see framing.ts). */
-export interface RequestMsg { t: "req"; id: number; op: FopName; args: unknown[]; pl?: number }
+/**
+ * `pl`: the index of the argument that travels as the frame's raw payload (see framing.ts).
+ * `nr`: the client wants no reply (a release: nothing it would do with one; a server that does not
+ * know the flag replies anyway, and the client ignores a reply it does not wait for).
+ */
+export interface RequestMsg { t: "req"; id: number; op: FopName; args: unknown[]; pl?: number; nr?: true }
 /** `pl: -1`: the result is the frame's raw payload. */
 export interface ReplyOkMsg { t: "rep"; id: number; ok: unknown; pl?: number }
 export interface ReplyErrMsg { t: "rep"; id: number; err: { code: string; message: string } }
@@ -93,6 +97,7 @@ export function decodeClientMsg(body: Buffer, payload?: Buffer): ClientMsg {
       if (!isId(m.id)) throw new ProtocolError("request without a valid id");
       if (typeof m.op !== "string" || !FOPS.has(m.op)) throw new ProtocolError(`unknown op ${JSON.stringify(m.op)}`);
       if (!Array.isArray(m.args) || !isObj(m.args[0])) throw new ProtocolError(`malformed arguments for ${m.op}`);
+      if (m.nr !== undefined && m.nr !== true) throw new ProtocolError(`malformed no-reply flag on ${m.op}`);
       if (payload || m.pl !== undefined) {
         if (!payload || typeof m.pl !== "number" || !Number.isInteger(m.pl) || m.pl < 1 || m.pl >= m.args.length) {
           throw new ProtocolError(`payload and its argument index disagree on ${m.op}`);

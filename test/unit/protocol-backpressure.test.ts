@@ -22,6 +22,9 @@ class FakeVolume extends Xlator {
     if (this.hold) await this.hold;
     return STAT;
   }
+  override async access(): Promise<void> {
+    this.started++;
+  }
   override async getxattr(): Promise<Buffer> {
     this.started++;
     return Buffer.alloc(65536, 1);
@@ -89,5 +92,26 @@ test("in-flight requests per connection are bounded", async () => {
   await sleep(800);
   assert.equal(volume.started, MAX_IN_FLIGHT * 3, "the rest ran once the first ones finished");
   assert.equal(got.filter((t) => t === "rep").length, MAX_IN_FLIGHT * 3);
+  s.destroy();
+});
+
+test("a request flagged no-reply runs and gets no reply (a release: one message less per file)", async () => {
+  const s = await attach();
+  s.resume();
+  const replies: number[] = [];
+  const dec = new FrameDecoder();
+  s.on("data", (chunk: Buffer) => {
+    for (const f of dec.push(chunk)) {
+      const m = decodeServerMsg(f.meta, f.payload);
+      if (m.t === "rep") replies.push(m.id);
+    }
+  });
+  const before = volume.started;
+  s.write(frame({ t: "req", id: 900, op: "access", args: [CTX, { path: "/" }, 0], nr: true }));
+  s.write(frame({ t: "req", id: 901, op: "access", args: [CTX, { path: "/" }, 0] }));
+  for (let i = 0; i < 100 && !replies.includes(901); i++) await sleep(10);
+  await sleep(50);
+  assert.equal(volume.started - before, 2, "both ran");
+  assert.deepEqual(replies, [901], "only the request that wanted a reply got one");
   s.destroy();
 });

@@ -100,6 +100,7 @@ test("garbage, unknown ops and malformed messages are protocol errors", () => {
     encodeMsg({ t: "req", id: -1, op: "stat", args: [{}] } as never),
     encodeMsg({ t: "req", id: 1, op: "stat", args: "nope" } as never),
     encodeMsg({ t: "req", id: 1, op: "stat", args: [] } as never),
+    encodeMsg({ t: "req", id: 1, op: "release", args: [{}], nr: 1 } as never), // the no-reply flag is true or absent
     encodeMsg({ t: "hello", version: "1" } as never),
     encodeMsg({ t: "what" } as never),
     Buffer.from([0x93, 1, 2, 3]), // an array, not a message

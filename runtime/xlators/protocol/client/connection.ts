@@ -272,6 +272,20 @@ export class ClientConnection {
     });
   }
 
+  /** Sends a fop whose reply nobody waits for (see RequestMsg.nr); false if it could not be sent. */
+  notify(op: FopName, args: unknown[]): boolean {
+    if (this.socket.destroyed) return false;
+    const id = this.nextId++;
+    try {
+      this.writer.send({ t: "req", id, op, args, nr: true });
+    } catch {
+      return false;
+    }
+    // (it is the last request written: the reset rule of ConnectionLost counts it like any other)
+    this.lastWritten = id;
+    return true;
+  }
+
   /** Gives up on the connection: pending fops fail with ENOTCONN. */
   abandon(reason: string): void {
     if (this.socket.destroyed) return;

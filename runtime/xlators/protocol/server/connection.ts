@@ -252,10 +252,13 @@ export class ServerConnection {
     this.inFlight++;
     if (this.inFlight >= MAX_IN_FLIGHT) this.atLimit = true;
     this.run(msg).then(
-      (ok) => this.send({ t: "rep", id: msg.id, ok }),
+      (ok) => {
+        if (!msg.nr) this.send({ t: "rep", id: msg.id, ok });
+      },
       (err) => {
         const e = FopError.from(err, { xlator: this.host.name, fop: msg.op });
-        this.send({ t: "rep", id: msg.id, err: { code: e.code, message: e.message } });
+        if (msg.nr) this.host.log.debug({ client: this.id, fop: msg.op, code: e.code }, "a fop sent without reply failed");
+        else this.send({ t: "rep", id: msg.id, err: { code: e.code, message: e.message } });
       },
     ).finally(() => {
       this.inFlight--;
