@@ -397,5 +397,8 @@ test("a flush carries a replicate volume's post-op and unlock: counters added, t
   assert.equal((await locks.lk(C, fd, "getlk", lk("wr", 0, 10))).type, "un", "the closer's fcntl lock went with the flush");
   // a malformed changelog is refused, naming the key
   await assert.rejects(locks.flush(A, fd, { [CHANGELOG_XDATA]: "x" }), (e: FopError) => e.code === "EINVAL" && e.message.includes(CHANGELOG_XDATA));
+  // a file unlinked while open: its close still succeeds
+  await locks.unlink(A, { path: "/f" });
+  await locks.flush(A, fd, { [CHANGELOG_XDATA]: { [key]: minusOne } });
   await locks.release(A, fd);
 });

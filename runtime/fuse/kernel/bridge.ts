@@ -43,8 +43,7 @@ interface PendingRequest {
   onLateSuccess?: () => void;
 }
 
-/** Whether the kernel now holds attributes of a file with other names (see Inode.multiLink). */
-/** What the kernel was just told about a node: its link count matters for invalidations, the attributes for getattr. */
+/** What the kernel was just told about a node: whether the file has other names (see Inode.multiLink), and its attributes. */
 function noteGiven(inode: Inode, stat: Iatt): void {
   inode.multiLink = (stat.mode & 0o170000) !== 0o040000 && stat.nlink > 1;
   inode.attr = stat;

@@ -156,7 +156,15 @@ export class PosixLocks extends Xlator {
       delete rest[CHANGELOG_XDATA];
       await this.flushOwnersLocks(ctx, fd, Object.keys(rest).length > 0 ? rest : undefined);
       const loc = fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
-      await this.child.xattrop(ctx, loc, "add32", changelog as Record<string, Buffer>);
+      try {
+        await this.child.xattrop(ctx, loc, "add32", changelog as Record<string, Buffer>);
+      } catch (err) {
+        // A file unlinked (or renamed) while open has no marks to take back under its name: the
+        // close still succeeds, as with the post-op of its own that it replaces.
+        const code = FopError.from(err).code;
+        if (code !== "ENOENT" && code !== "ESTALE") throw err;
+        this.log.debug({ path: fd.path, code }, "post-op riding on a flush: the file's name is gone");
+      }
     });
   }
 
