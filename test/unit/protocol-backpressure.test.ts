@@ -99,7 +99,7 @@ test("a request flagged no-reply runs and gets no reply (a release: one message 
   const s = await attach();
   s.resume();
   const replies: number[] = [];
-  const dec = new FrameDecoder();
+  const dec = new FrameDecoder(1 << 24);
   s.on("data", (chunk: Buffer) => {
     for (const f of dec.push(chunk)) {
       const m = decodeServerMsg(f.meta, f.payload);
