@@ -21,10 +21,19 @@ export class OpenFiles extends Map<number, Fd> {
     return fd;
   }
 
-  /** An open descriptor of the file `gfid`, if any (a rare question: a linear search). */
+  /**
+   * An open descriptor of the file `gfid`, if any (a rare question: a linear search). A writable one
+   * first: it certainly reached the servers (a read-only open may have been answered by
+   * performance/quick-read alone, and cannot be made once the file's name is another file's).
+   */
   ofFile(gfid: string): Fd | undefined {
-    for (const fd of this.values()) if (fd.gfid === gfid && !fd.isDir) return fd;
-    return undefined;
+    let readOnly: Fd | undefined;
+    for (const fd of this.values()) {
+      if (fd.gfid !== gfid || fd.isDir) continue;
+      if ((fd.flags & 3) !== 0) return fd;
+      readOnly ??= fd;
+    }
+    return readOnly;
   }
 
   /** Open descriptors follow their file across a rename (translators use fd.path). */
