@@ -150,3 +150,8 @@ export class Fd {
     this.ctx.set(owner, value);
   }
 }
+
+/** The file an fd is open on, as a Loc: its path now, and its gfid when known. */
+export function fdLoc(fd: Fd): Loc {
+  return fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
+}

@@ -1,3 +1,4 @@
+import { constants as fsConstants } from "node:fs";
 import { FopError } from "../core/errors";
 import type { Fd } from "../core/types";
 
@@ -30,7 +31,7 @@ export class OpenFiles extends Map<number, Fd> {
     let readOnly: Fd | undefined;
     for (const fd of this.values()) {
       if (fd.gfid !== gfid || fd.isDir) continue;
-      if ((fd.flags & 3) !== 0) return fd;
+      if ((fd.flags & 3) !== fsConstants.O_RDONLY) return fd;
       readOnly ??= fd;
     }
     return readOnly;

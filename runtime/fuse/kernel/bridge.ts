@@ -417,7 +417,7 @@ export class KernelFuseBridge {
     const path = this.inodes.path(inode);
     const fd = new Fd(path, flags, dir, inode.gfid);
     // With the gfid: a name another client pointed at another file is ESTALE, and the kernel looks it up again.
-    const loc = inode.gfid ? { path, gfid: inode.gfid } : { path };
+    const loc = this.inodeLoc(inode);
     this.run(req, (ctx) => dir ? this.top.opendir(ctx, loc, fd) : this.top.open(ctx, loc, flags, fd),
       () => this.replyOpen(req, this.fds.add(fd)));
   }

@@ -14,13 +14,13 @@
  * the batch (post-op, blaming the replica that missed it) before the write is answered.
  */
 import { FopError } from "../../../core/errors";
-import type { CallCtx, Fd, Loc, Xdata } from "../../../core/types";
+import { fdLoc, type CallCtx, type Fd, type Loc, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { DIRTY_KEY, delta } from "./changelog";
 
 /** A data batch's pre-op (non-solo): +1 data on the dirty counter (changelog.ts DIRTY_KEY). */
 const DIRTY_MARK = { [DIRTY_KEY]: delta("data", 1) };
-import { dataLock, fdLoc } from "./inode-write";
+import { dataLock } from "./inode-write";
 import { lockAll, ridingChild, runRiding, specKey, unlockRiding, withRiding, type HeldLocks } from "./transaction";
 
 interface EagerTxn {

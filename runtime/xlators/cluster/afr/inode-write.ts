@@ -4,7 +4,7 @@
  */
 import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
-import type { CallCtx, Fd, Iatt, Loc, SetattrArgs, Xdata } from "../../../core/types";
+import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
 import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
@@ -13,9 +13,6 @@ import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./tran
 const REOPEN_RETRY_MS = 1000;
 const reopenTried = new WeakMap<AfrFdCtx, number[]>();
 
-export function fdLoc(fd: Fd): Loc {
-  return fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
-}
 
 export function dataLock(afr: Afr, loc: Loc, start = 0, len = 0): LockSpec {
   return { kind: "inode", domain: afr.name, loc, start, len };

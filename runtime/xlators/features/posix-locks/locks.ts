@@ -1,5 +1,5 @@
 import { FopError } from "../../../core/errors";
-import type { CallCtx, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, Xdata } from "../../../core/types";
+import { fdLoc, type CallCtx, type EntrylkCmd, type EntryRemoved, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type Xdata } from "../../../core/types";
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
@@ -155,9 +155,8 @@ export class PosixLocks extends Xlator {
       const rest: Xdata = { ...x };
       delete rest[CHANGELOG_XDATA];
       await this.flushOwnersLocks(ctx, fd, Object.keys(rest).length > 0 ? rest : undefined);
-      const loc = fd.gfid !== undefined ? { path: fd.path, gfid: fd.gfid } : { path: fd.path };
       try {
-        await this.child.xattrop(ctx, loc, "add32", changelog as Record<string, Buffer>);
+        await this.child.xattrop(ctx, fdLoc(fd), "add32", changelog as Record<string, Buffer>);
       } catch (err) {
         // A file unlinked (or renamed) while open has no marks to take back under its name: the
         // close still succeeds, as with the post-op of its own that it replaces.

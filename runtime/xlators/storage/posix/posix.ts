@@ -316,10 +316,11 @@ export class Posix extends Xlator {
    * put another file under the name, ESTALE (the kernel looks the name up again) — not a chmod,
    * truncate or xattr change of the other file.
    */
-  private async sameFile(fop: string, loc: Loc, real: string): Promise<void> {
-    if (!loc.gfid || real === this.paths.root) return;
-    const gfid = await this.gfidOf(real, fs.lstatSync(real));
-    if (gfid !== loc.gfid) throw this.fail("ESTALE", fop, `${loc.path} is now another file`);
+  private async sameFile(fop: string, loc: Loc, real: string): Promise<Stats | undefined> {
+    if (!loc.gfid || real === this.paths.root) return undefined;
+    const st = fs.lstatSync(real);
+    if ((await this.gfidOf(real, st)) !== loc.gfid) throw this.fail("ESTALE", fop, `${loc.path} is now another file`);
+    return st;
   }
 
   private async gfidOf(real: string, st: Stats): Promise<string> {
@@ -454,8 +455,7 @@ export class Posix extends Xlator {
   override async setattr(_ctx: CallCtx, loc: Loc, attr: SetattrArgs): Promise<Iatt> {
     return this.guard("setattr", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
-      await this.sameFile("setattr", loc, r.real);
-      let st = fs.lstatSync(r.real);
+      let st = (await this.sameFile("setattr", loc, r.real)) ?? fs.lstatSync(r.real);
       const isLink = st.isSymbolicLink();
       if (attr.uid !== undefined || attr.gid !== undefined) fs.lchownSync(r.real, attr.uid ?? -1, attr.gid ?? -1);
       // Linux cannot chmod a symlink itself (GlusterFS ignores it too)
