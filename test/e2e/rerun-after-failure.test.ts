@@ -183,6 +183,24 @@ function pulumiTree(): number[] {
 }
 
 /**
+ * Processes of the tree that a step runs (children of the command provider plugin). Pulumi records a
+ * step as a pending operation before it starts it, so a kill while one runs leaves one; between two steps
+ * there is none to leave.
+ */
+function runningSteps(tree: number[]): number[] {
+  const inTree = new Set(tree);
+  return tree.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      return inTree.has(ppid) && readFileSync(`/proc/${ppid}/cmdline`, "utf8").includes("pulumi-resource-command");
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * The local backend rewrites a stack's state file in place: a SIGKILL landing during that write leaves
  * it empty ("failed to load checkpoint: EOF"), and Pulumi's recovery is the copy it kept before the
  * write (<stack>.json.bak). Returns whether it had to be restored.
@@ -211,8 +229,10 @@ test("pulumi killed (SIGKILL) once both servers serve: after `pulumi cancel` the
   const running = up("killedUp");
   const stamps = nodes.map((n) => `${runDir(n)}/gluster-ha-${n}.serving`);
   await until("both servers serving", () => stamps.every((f) => existsSync(f)), 120_000);
-  // As when the machine or CI job running pulumi dies: the CLI, its plugins and the step they run.
-  const tree = pulumiTree();
+  // As when the machine or CI job running pulumi dies: the CLI, its plugins and the step they run —
+  // while a step runs (the steps after the servers' include the client's mount, Apache and DNS).
+  let tree: number[] = [];
+  await until("a step running", () => runningSteps((tree = pulumiTree())).length > 0, 60_000, 5);
   assert.ok(tree.length > 0, "pulumi up still running when both servers serve");
   for (const pid of tree) {
     try {

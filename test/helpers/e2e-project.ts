@@ -235,12 +235,12 @@ export function isMounted(mountPoint: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === mountPoint);
 }
 
-/** Polls `cond` every 200 ms; throws after `ms`. */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+/** Polls `cond` every `pollMs` (200 ms); throws after `ms`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000, pollMs = 200): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
+    await sleep(pollMs);
   }
 }
 
