@@ -35,7 +35,7 @@ export interface Fops {
   release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void>;
   fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void>;
   opendir(ctx: CallCtx, loc: Loc, fd: Fd, xdata?: Xdata): Promise<void>;
-  /** Entries after `offset` (0 = from the start), including "." and ".."; withStat = readdirplus. */
+  /** Every entry after `offset` (0 = from the start) to the end of the listing, including "." and ".."; withStat = readdirplus. */
   readdir(ctx: CallCtx, fd: Fd, offset: number, withStat: boolean, xdata?: Xdata): Promise<DirEntry[]>;
   releasedir(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void>;
   fsyncdir(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void>;

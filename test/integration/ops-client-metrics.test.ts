@@ -3,7 +3,7 @@
 // Also: SIGUSR2 alone cycles the mount's log level.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBrickServer, stopAllServers, type ServerProc } from "../helpers/servers";
 import { mountVolfile, type Mounted } from "../helpers/mount";
@@ -62,4 +62,24 @@ test("the mount exposes metrics: bytes written add up, a server restart counts o
   // kill -USR2 alone: info -> debug.
   mount.child.kill("SIGUSR2");
   assert.ok(await waitUntil(async () => /"msgid":"LOG_LEVEL_CHANGED","from":"info","to":"debug"/.test(await mount!.log()), 3000), await mount.log());
+});
+
+test("a directory listed once is read from the graph once: the kernel's last READDIR is answered from the handle's batch", async () => {
+  assert.ok(mount, "mounted by the test before");
+  const dir = join(mount.mountpoint, "listed");
+  mkdirSync(dir);
+  // more entries than one READDIRPLUS page (the kernel reads a page per request)
+  for (let i = 0; i < 300; i++) writeFileSync(join(dir, `f${i}`), "");
+  const top = /^gluster_ha_fops_total\{volume="(wb[^"]*)",fop="create"/m.exec(await scrape())?.[1];
+  assert.ok(top);
+  const readdirs = async () => sample(await scrape(), "gluster_ha_fops_total", { volume: top, fop: "readdir", result: "ok" });
+  const before = await readdirs();
+  const names = readdirSync(dir);
+  assert.equal(names.length, 300);
+  assert.equal(new Set(names).size, 300);
+  assert.equal(await readdirs() - before, 1, "one readdir of the graph for the whole listing (the kernel asks once more, past its end)");
+  // A second pass (a new opendir) sees a name made since.
+  writeFileSync(join(dir, "new"), "");
+  assert.ok(readdirSync(dir).includes("new"));
+  assert.equal(await readdirs() - before, 2);
 });

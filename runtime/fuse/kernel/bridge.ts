@@ -620,7 +620,9 @@ export class KernelFuseBridge {
       req.epoch = listing.epoch; // (what the entries say was fetched then)
       if (offset === listing.from) return listing.entries;
       const i = listing.entries.findIndex((e) => e.next === offset);
-      if (i >= 0 && i + 1 < listing.entries.length) return listing.entries.slice(i + 1);
+      // (past the batch's last entry: the end, as a batch runs to the end of the listing — the
+      // kernel asks once more after every page that was not full)
+      if (i >= 0) return listing.entries.slice(i + 1);
     }
     // Always with attributes: d_ino and d_type come from them, and READDIRPLUS is what the kernel asks for.
     const epoch = (req.epoch = this.caches.epoch);
