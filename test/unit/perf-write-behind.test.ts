@@ -275,7 +275,7 @@ test("copies of 128 KiB writes come from a pool: reused once the write below has
   }
   const mem = new HoldingMemFs();
   mem.delay = (fop) => (fop === "write" ? 3 : 0);
-  const wb = perf<WriteBehind>(WB, mem);
+  const wb = perf<WriteBehind>(WB, mem, { "window-size": 1 << 20 }); // 8 writes' worth: 40 writes must reuse
   const fd = await createFile(wb, "/f");
   const size = 131072;
   const chunks = Array.from({ length: 40 }, (_, i) => fill(String.fromCharCode(97 + (i % 26)), size));
