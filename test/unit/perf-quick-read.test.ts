@@ -251,3 +251,18 @@ test("a deferred open reaches the brick before the file is unlinked or renamed o
     await qr.release(ctx, fd);
   }
 });
+
+test("what is kept holds only its own bytes (not the reply it came in), and an unlinked file's content goes", async (t) => {
+  const { qr, posix } = setup(t);
+  await writeFile(posix, "/small", "seven b");
+  await qr.lookup(ctx, { path: "/small" });
+  // The brick answers a 128 KiB read of a 7-byte file with a view of its 128 KiB buffer.
+  assert.equal(await readFile(qr, "/small"), "seven b");
+  const kept = qr.dump() as { files: number; bytes: number; heldBytes: number };
+  assert.deepEqual({ files: kept.files, bytes: kept.bytes, heldBytes: kept.heldBytes }, { files: 1, bytes: 7, heldBytes: 7 });
+  await writeFile(qr, "/written", "w".repeat(3000));
+  assert.equal((qr.dump() as { files: number }).files, 2);
+  await qr.unlink(ctx, { path: "/small" });
+  await qr.unlink(ctx, { path: "/written" });
+  assert.deepEqual((({ files, bytes }) => ({ files, bytes }))(qr.dump() as { files: number; bytes: number }), { files: 0, bytes: 0 });
+});

@@ -115,6 +115,13 @@ export class QuickRead extends Xlator {
   /** Keeps a file's content, known as of `at` (when the request that showed it was sent). */
   private store(gfid: string, data: Buffer, at: number): void {
     if (data.length > this.options["max-file-size"]) return;
+    // A view of a larger buffer (the message it came in) would keep all of it: cache-size counts
+    // what is kept (a 4 KiB file's view held its 8-16 KiB reply: 42 MB kept for 32 MB counted).
+    if (data.buffer.byteLength > data.length + 1024) {
+      const own = Buffer.allocUnsafeSlow(data.length);
+      data.copy(own);
+      data = own;
+    }
     const old = this.contents.get(gfid);
     if (old) this.cachedBytes -= old.data.length;
     this.contents.delete(gfid);
@@ -214,8 +221,12 @@ export class QuickRead extends Xlator {
 
   override async unlink(ctx: CallCtx, loc: Loc, xdata?: Xdata): Promise<EntryRemoved | undefined> {
     await this.openDeferredOf(loc.path, loc.gfid);
+    const gfid = loc.gfid ?? this.gfidByPath.get(loc.path);
     try {
-      return await this.child.unlink(ctx, loc, xdata);
+      const removed = await this.child.unlink(ctx, loc, xdata);
+      // Most often its last name: the content is no one's to read any more (another name reads it afresh).
+      this.changed(gfid);
+      return removed;
     } finally {
       this.forgetNames(loc.path, false);
     }
@@ -480,7 +491,12 @@ export class QuickRead extends Xlator {
   }
 
   override dump(): Record<string, unknown> {
-    return { options: { ...this.options }, active: this.active, files: this.contents.size, bytes: this.cachedBytes, names: this.gfidByPath.size, ...this.counters };
+    // heldBytes: the memory the kept contents hold (their buffers), against bytes, what they count
+    const held = new Set<ArrayBufferLike>();
+    for (const c of this.contents.values()) held.add(c.data.buffer);
+    let heldBytes = 0;
+    for (const b of held) heldBytes += b.byteLength;
+    return { options: { ...this.options }, active: this.active, files: this.contents.size, bytes: this.cachedBytes, heldBytes, names: this.gfidByPath.size, ...this.counters };
   }
 }
 
