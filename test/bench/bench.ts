@@ -1,21 +1,23 @@
-// npm run bench [-- --quick] [-- --cold] [-- --install-glusterfs] [-- --profile] [-- --only local,gluster-ha,gluster-ha-no-md-cache,glusterfs]
+// npm run bench [-- --quick] [-- --cold] [-- --rounds N] [-- --install-glusterfs] [-- --profile] [-- --only local,gluster-ha,gluster-ha-no-md-cache,glusterfs]
 //
 // Runs the same workloads, in one run, against a plain local directory, the gluster-ha mount in the
 // seed's topology on loopback, and GlusterFS 10 (Debian's glusterfs-server, replica 2 on this
-// machine). Each system first runs the workloads once at the quick sizes, unmeasured (--cold: not);
-// then the measured run. Prints a table with ratios to GlusterFS and peak RSS, writes the raw results as JSON and
+// machine), all set up at once. Each system first runs the workloads once at the quick sizes,
+// unmeasured (--cold: not); then --rounds rounds (full sizes: 3, --quick: 1) in which every system runs
+// them in turn; each figure is the median of its rounds. Prints a table with ratios to GlusterFS and peak RSS, writes the raw results as JSON and
 // an SVG chart to bench-results/. --profile runs gluster-ha's processes with --cpu-prof and
 // summarises where their time went.
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Progress } from "../../runtime/core/progress";
-import { FULL, QUICK, dropCaches, runWorkloads, type Sizes, type TrackWorkload } from "./workloads";
-import { REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from "./targets";
-import { sampleRss, type RssPeaks } from "./rss";
+import { FULL, QUICK, dropCaches, runWorkloads, type Results, type Sizes, type TrackWorkload } from "./workloads";
+import { PORT_NODE1, PORT_NODE2, REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from "./targets";
+import { rssNow, sampleRss, type RssPeaks } from "./rss";
 import { svgChart, table, type SystemResult } from "./report";
 import { summariseProfile, type ProfileSummary } from "./profile-summary";
 import quickReadSchema from "../../schema/xlators/performance/quick-read.json";
+import writeBehindSchema from "../../schema/xlators/performance/write-behind.json";
 
 const { values } = parseArgs({
   options: {
@@ -24,12 +26,16 @@ const { values } = parseArgs({
     "install-glusterfs": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     only: { type: "string" },
+    rounds: { type: "string" },
     out: { type: "string", default: join(REPO, "bench-results") },
     base: { type: "string", default: "/var/tmp/gha-bench" },
   },
 });
 
 const sizes: Sizes = values.quick ? QUICK : FULL;
+/** Rounds of the workloads on every system (full sizes: 3; --quick: 1). */
+const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number >= 1, not ${JSON.stringify(values.rounds)}`);
 const only = new Set((values.only ?? "local,gluster-ha,glusterfs").split(","));
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const profileDir = join(values.out!, `profiles-${stamp}`);
@@ -47,42 +53,88 @@ const trackWorkload = (system: string): TrackWorkload => (label, total, unit) =>
 
 interface SystemRun extends SystemResult {
   rssMB?: RssPeaks["byRole"];
+  /** Each round's figures (results: their medians). */
+  rounds?: Results[];
   profiles?: Record<string, ProfileSummary>;
 }
 
 /**
  * Memory targets: glusterfsd <= 200 MB; the client <= 100 MB + its cache sizes: the seed's read-ahead
- * and write-behind windows, and what the glusterfs CLI stacks by default: md-cache (lru-limit 16384
+ * window and write-behind's (its default window-size: the seed sets none), and what the glusterfs CLI stacks by default: md-cache (lru-limit 16384
  * files at ~1 KB each, see schema/xlators/performance/md-cache.json) and quick-read (cache-size).
  */
 const NO_MD_CACHE = "gluster-ha (no md-cache)";
 const MD_CACHE_MB = (16384 * 1024) / 2 ** 20;
 const QUICK_READ_MB = quickReadSchema.properties["cache-size"].default / 2 ** 20;
-const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536 + 1048576) / 2 ** 20 + MD_CACHE_MB + QUICK_READ_MB };
+const WRITE_BEHIND_MB = writeBehindSchema.properties["window-size"].default / 2 ** 20;
+const RSS_LIMIT_MB = { glusterfsd: 200, client: 100 + (16 * 65536) / 2 ** 20 + WRITE_BEHIND_MB + MD_CACHE_MB + QUICK_READ_MB };
 
-async function runSystem(name: string, setup: () => Promise<Target>): Promise<SystemRun> {
-  log(`== ${name}`);
-  let target: Target | undefined;
+/** A system set up for the whole run: its target, its RSS sampler and the results of each round. */
+interface LiveSystem {
+  name: string;
+  target?: Target;
+  rss?: ReturnType<typeof sampleRss>;
+  rounds: Results[];
+  error?: string;
+}
+
+async function setUp(name: string, setup: () => Promise<Target>): Promise<LiveSystem> {
+  log(`== ${name}: set up${values.cold ? "" : " and warm up"}`);
+  const live: LiveSystem = { name, rounds: [] };
   try {
-    target = await setup();
-    const rss = sampleRss(target.pids());
-    const results = (() => {
-      try {
-        if (!values.cold) warmUp(target, name);
-        return runWorkloads(target.dir, sizes, trackWorkload(name));
-      } catch (err) {
-        return err as Error;
-      }
-    })();
-    const peaks = await rss.stop();
-    if (results instanceof Error) throw results;
-    return { name, results, rssMB: peaks.byRole };
+    live.target = await setup();
+    live.rss = sampleRss(live.target.pids());
+    if (!values.cold) warmUp(live.target, name);
   } catch (err) {
-    log(`${name}: FAILED: ${(err as Error).message}`);
-    return { name, error: (err as Error).message };
-  } finally {
-    await target?.teardown().catch((e: unknown) => log(`${name}: teardown failed: ${(e as Error).message}`));
+    live.error = (err as Error).message;
+    log(`${name}: FAILED: ${live.error}`);
   }
+  return live;
+}
+
+/**
+ * Round after round, every system runs the workloads in turn (the order rotates each round, so none
+ * always follows the same one): the machine's swings (a third from run to run here) fall on all
+ * systems alike, and each figure is the median of its rounds.
+ */
+function runRounds(systems: LiveSystem[]): void {
+  for (let r = 0; r < rounds; r++) {
+    const order = systems.map((_, k) => systems[(k + r) % systems.length]!);
+    for (const s of order) {
+      if (s.error || !s.target) continue;
+      const dir = join(s.target.dir, `round-${r + 1}`);
+      try {
+        fs.mkdirSync(dir);
+        s.rounds.push(runWorkloads(dir, sizes, trackWorkload(rounds > 1 ? `${s.name} (round ${r + 1}/${rounds})` : s.name)));
+        fs.rmdirSync(dir);
+        const rss = rssNow(s.target.pids());
+        if (Object.keys(rss).length) log(`${s.name}: RSS after round ${r + 1}: ${Object.entries(rss).map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")}`);
+      } catch (err) {
+        s.error = (err as Error).message;
+        log(`${s.name}: FAILED: ${s.error}`);
+      }
+    }
+  }
+}
+
+/** The median of each workload's figures over the rounds. */
+function medianResults(rs: Results[]): Results {
+  const out: Results = {};
+  for (const key of Object.keys(rs[0] ?? {})) {
+    const v = rs.map((r) => r[key]!).sort((a, b) => a - b);
+    const mid = Math.floor(v.length / 2);
+    out[key] = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  }
+  return out;
+}
+
+async function tearDown(s: LiveSystem): Promise<SystemRun> {
+  const peaks = await s.rss?.stop().catch(() => undefined);
+  await s.target?.teardown().catch((e: unknown) => log(`${s.name}: teardown failed: ${(e as Error).message}`));
+  const run: SystemRun = { name: s.name, rssMB: peaks?.byRole, rounds: s.rounds };
+  if (s.error) run.error = s.error;
+  else run.results = medianResults(s.rounds);
+  return run;
 }
 
 /**
@@ -116,24 +168,30 @@ async function main(): Promise<number> {
   const canDrop = dropCaches();
   if (!canDrop) log("cannot write /proc/sys/vm/drop_caches: reads will not be cold");
   log(`sizes: ${JSON.stringify(sizes)}${values.quick ? " (quick)" : ""}${values.cold ? ", no warm-up" : ", after a warm-up run at the quick sizes"}`);
+  const live: LiveSystem[] = [];
   const systems: SystemRun[] = [];
-  if (only.has("local")) systems.push(await runSystem("local disk", () => localTarget(values.base!)));
-  if (only.has("gluster-ha")) {
+  try {
+    if (only.has("local")) live.push(await setUp("local disk", () => localTarget(values.base!)));
     const nodeFlags = values.profile
       ? (role: string) => ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}.cpuprofile`]
       : undefined;
-    const run = await runSystem("gluster-ha", () => glusterHaTarget(values.base!, { nodeFlags }));
-    if (values.profile && fs.existsSync(profileDir)) {
-      run.profiles = {};
-      for (const f of fs.readdirSync(profileDir)) run.profiles[f] = summariseProfile(join(profileDir, f));
+    if (only.has("gluster-ha")) live.push(await setUp("gluster-ha", () => glusterHaTarget(values.base!, { nodeFlags })));
+    // The same stack without the client's default metadata cache: what md-cache is worth, in the same run.
+    // (Its own ports: it runs beside the other gluster-ha.)
+    if (only.has("gluster-ha-no-md-cache")) {
+      live.push(await setUp(NO_MD_CACHE, () => glusterHaTarget(values.base!, { clientArgs: ["--md-cache-timeout", "0"], name: NO_MD_CACHE, ports: [PORT_NODE1 + 10, PORT_NODE2 + 10] })));
     }
-    systems.push(run);
+    if (only.has("glusterfs")) live.push(await setUp("GlusterFS 10", () => glusterfsTarget(values.base!, values["install-glusterfs"]!)));
+    log(`${rounds} round${rounds > 1 ? "s" : ""}: ${live.filter((s) => !s.error).map((s) => s.name).join(", ")} in turn`);
+    runRounds(live);
+  } finally {
+    for (const s of live) systems.push(await tearDown(s));
   }
-  // The same stack without the client's default metadata cache: what md-cache is worth, in the same run.
-  if (only.has("gluster-ha-no-md-cache")) {
-    systems.push(await runSystem(NO_MD_CACHE, () => glusterHaTarget(values.base!, { clientArgs: ["--md-cache-timeout", "0"], name: NO_MD_CACHE })));
+  const ha = systems.find((s) => s.name === "gluster-ha");
+  if (ha && values.profile && fs.existsSync(profileDir)) {
+    ha.profiles = {};
+    for (const f of fs.readdirSync(profileDir)) ha.profiles[f] = summariseProfile(join(profileDir, f));
   }
-  if (only.has("glusterfs")) systems.push(await runSystem("GlusterFS 10", () => glusterfsTarget(values.base!, values["install-glusterfs"]!)));
 
   const micro: Record<string, unknown> = {};
   for (const f of ["protocol-bench.ts", "heal-bench.ts"]) {
@@ -143,7 +201,7 @@ async function main(): Promise<number> {
 
   const out = [
     "",
-    `gluster-ha bench (${values.quick ? "quick" : "full"}: ${sizes.seqMiB} MiB sequential, ${sizes.smallFiles} small files, walk ${sizes.walkFiles}, ls -lR ${sizes.lsFiles})${values.cold ? ", no warm-up" : ", each system warmed up first"}${canDrop ? "" : " [caches NOT dropped]"}`,
+    `gluster-ha bench (${values.quick ? "quick" : "full"}: ${sizes.seqMiB} MiB sequential, ${sizes.smallFiles} small files, walk ${sizes.walkFiles}, ls -lR ${sizes.lsFiles})${values.cold ? ", no warm-up" : ", each system warmed up first"}${rounds > 1 ? `, median of ${rounds} rounds (systems in turn)` : ""}${canDrop ? "" : " [caches NOT dropped]"}`,
     "",
     table(systems, "GlusterFS 10", ["gluster-ha", NO_MD_CACHE]),
     "",
@@ -164,7 +222,7 @@ async function main(): Promise<number> {
   }
   console.log(out.join("\n"));
 
-  const record = { date: new Date().toISOString(), quick: values.quick, warmUp: !values.cold, sizes, cachesDropped: canDrop, systems, micro, profileDir: values.profile ? profileDir : undefined };
+  const record = { date: new Date().toISOString(), quick: values.quick, warmUp: !values.cold, rounds, sizes, cachesDropped: canDrop, systems, micro, profileDir: values.profile ? profileDir : undefined };
   const json = join(values.out!, `bench-${stamp}.json`);
   fs.writeFileSync(json, JSON.stringify(record, null, 2));
   fs.writeFileSync(join(values.out!, "latest.json"), JSON.stringify(record, null, 2));
@@ -174,7 +232,7 @@ async function main(): Promise<number> {
   return systems.some((s) => s.error) ? 1 : 0;
 }
 
-// Tear down on Ctrl-C too: runSystem's finally blocks run once the pending await rejects.
+// Tear down on Ctrl-C too: main's finally block runs once the pending await rejects.
 process.on("SIGINT", () => {
   log("interrupted");
   process.exitCode = 130;

@@ -1,5 +1,6 @@
 // Samples the resident memory of processes every 200 ms from a worker thread (the workloads block
 // the main thread with synchronous fs calls).
+import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 
 const SAMPLER = `
@@ -46,4 +47,20 @@ export function sampleRss(pids: Record<string, number[]>): { stop(): Promise<Rss
         worker.postMessage("stop");
       }),
   };
+}
+
+/** The resident memory in MB of each role's largest process now. */
+export function rssNow(pids: Record<string, number[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, list] of Object.entries(pids)) {
+    for (const pid of list) {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+        if (m) out[role] = Math.max(out[role] ?? 0, Number(m[1]) / 1024);
+      } catch {
+        // exited
+      }
+    }
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import nodeFlags from "../../runtime/cli/node-flags.json";
 export const REPO = resolve(__dirname, "../..");
 const SEED = resolve(REPO, "test/fixtures/seed");
 /** This bench's ports (24300-24399); GHA_BENCH_PORTS=P1,P2 moves them (to run beside another bench). */
-const [PORT_NODE1, PORT_NODE2] = (process.env.GHA_BENCH_PORTS ?? "24301,24302").split(",").map(Number) as [number, number];
+export const [PORT_NODE1, PORT_NODE2] = (process.env.GHA_BENCH_PORTS ?? "24301,24302").split(",").map(Number) as [number, number];
 
 export interface Target {
   name: string;
@@ -48,7 +48,7 @@ export function patchVolfile(text: string, add: Record<string, string[]>, replac
 }
 
 /** The seed's volfiles with loopback addresses, temp bricks and this bench's ports. */
-export function seedVolfiles(base: string): { node1: string; node2: string; client: string; bricks: string[] } {
+export function seedVolfiles(base: string, [port1, port2]: [number, number] = [PORT_NODE1, PORT_NODE2]): { node1: string; node2: string; client: string; bricks: string[] } {
   const bricks = [join(base, "brick1"), join(base, "brick2")];
   const common: [string, string][] = [
     ["10.0.0.*,127.0.0.1", "127.0.0.*"],
@@ -56,12 +56,12 @@ export function seedVolfiles(base: string): { node1: string; node2: string; clie
   ];
   const read = (f: string) => fs.readFileSync(join(SEED, f), "utf8");
   const node1 = patchVolfile(read("node1-server.vol"),
-    { "protocol/server": ["bind-address 127.0.0.2", `listen-port ${PORT_NODE1}`], "protocol/client": [`remote-port ${PORT_NODE2}`] },
+    { "protocol/server": ["bind-address 127.0.0.2", `listen-port ${port1}`], "protocol/client": [`remote-port ${port2}`] },
     [...common, ["option directory /ha", `option directory ${bricks[0]}`], ["10.0.0.3", "127.0.0.3"]]);
   const node2 = patchVolfile(read("node2-server.vol"),
-    { "protocol/server": ["bind-address 127.0.0.3", `listen-port ${PORT_NODE2}`], "protocol/client": [`remote-port ${PORT_NODE1}`] },
+    { "protocol/server": ["bind-address 127.0.0.3", `listen-port ${port2}`], "protocol/client": [`remote-port ${port1}`] },
     [...common, ["option directory /ha", `option directory ${bricks[1]}`], ["10.0.0.2", "127.0.0.2"]]);
-  const client = patchVolfile(read("client.vol"), { "protocol/client": [`remote-port ${PORT_NODE1}`] },
+  const client = patchVolfile(read("client.vol"), { "protocol/client": [`remote-port ${port1}`] },
     [["cluster.yourdomain.com", "127.0.0.2"]]);
   return { node1, node2, client, bricks };
 }
@@ -118,13 +118,16 @@ export interface GlusterHaOptions {
   serverArgs?: (node: 1 | 2) => string[];
   /** The system's name in the results (default "gluster-ha"). */
   name?: string;
+  /** The two servers' ports (default: this bench's), e.g. for a second cluster beside the first. */
+  ports?: [number, number];
 }
 
 export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {}): Promise<Target> {
-  const root = join(base, "gluster-ha");
+  const ports = opts.ports ?? [PORT_NODE1, PORT_NODE2];
+  const root = join(base, opts.ports ? `gluster-ha-${ports[0]}` : "gluster-ha");
   fs.rmSync(root, { recursive: true, force: true });
   fs.mkdirSync(root, { recursive: true });
-  const vols = seedVolfiles(root);
+  const vols = seedVolfiles(root, ports);
   for (const b of vols.bricks) fs.mkdirSync(b);
   const files = { node1: join(root, "node1-server.vol"), node2: join(root, "node2-server.vol"), client: join(root, "client.vol") };
   fs.writeFileSync(files.node1, opts.serverVolfile ? opts.serverVolfile(1, vols.node1) : vols.node1);
@@ -151,7 +154,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
     const node2 = start("glusterfsd-node2", [join(REPO, "dist/bin/glusterfsd.js"), "-f", files.node2, "--log-level", "WARNING", ...(opts.serverArgs?.(2) ?? [])]);
     await waitFor("glusterfsd on 127.0.0.2 and 127.0.0.3", 20000, async () => {
       for (const p of [node1, node2]) if (p.exitCode !== null) throw new Error(`glusterfsd exited ${p.exitCode} (see ${root}/*.log)`);
-      return (await listening("127.0.0.2", PORT_NODE1)) && (await listening("127.0.0.3", PORT_NODE2));
+      return (await listening("127.0.0.2", ports[0])) && (await listening("127.0.0.3", ports[1]));
     });
     const client = start("glusterfs-client", [join(REPO, "dist/bin/glusterfs.js"), "-f", files.client, mnt, "--foreground", "--log-level", "WARNING", ...(opts.clientArgs ?? [])]);
     await waitFor("the gluster-ha mount", 20000, () => {
