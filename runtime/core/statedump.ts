@@ -8,6 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Graph } from "./graph";
 import type { Xlator } from "./xlator";
+import { transientReclaims } from "./transient-buffers";
 
 export interface XlatorState {
   type: string;
@@ -49,6 +50,8 @@ export function collectStatedump(graph: Graph, extra: Record<string, unknown> = 
       heapTotalBytes: mem.heapTotal,
       /** Buffers' memory outside the JS heap (file data in flight and in caches). */
       externalBytes: mem.external,
+      /** Young-generation collections asked for after short-lived big buffers (core/transient-buffers). */
+      transientReclaims: transientReclaims(),
       node: process.version,
     },
     volfile: graph.volfile.file,

@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { transientBuffer } from "../core/transient-buffers";
 import { encodeMsg, ProtocolError, type Msg } from "./codec";
 
 /** The frame header: two big-endian uint32, the length of the msgpack part and of the raw payload. */
@@ -6,6 +7,8 @@ export const HEADER_BYTES = 8;
 /** Buffers at least this big travel as the frame's raw payload instead of inside the msgpack part. */
 export const PAYLOAD_MIN = 4096;
 
+/** Receive buffers at least this big are counted as transient (core/transient-buffers). */
+const TRANSIENT_MIN = 65536;
 /** Frames up to this size get their receive buffer in one allocation when their first bytes arrive. */
 const EAGER_BYTES = 1 << 20;
 
@@ -83,6 +86,7 @@ export class FrameDecoder {
     if (need <= have) return;
     const size = len <= EAGER_BYTES ? len : Math.min(len, Math.max(need, have * 2, EAGER_BYTES));
     const grown = Buffer.allocUnsafe(size);
+    if (size >= TRANSIENT_MIN) transientBuffer(size);
     this.body?.copy(grown, 0, 0, this.bodyGot);
     this.body = grown;
   }

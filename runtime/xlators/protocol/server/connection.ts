@@ -5,6 +5,7 @@ import { FOP_NAMES, type FopName } from "../../../core/fops";
 import { Fd, type CallCtx, type Flock, type Xdata } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
 import { metrics } from "../../../core/metrics";
+import { transientBuffer } from "../../../core/transient-buffers";
 import {
   decodeClientMsg, FD_ARG, FrameDecoder, type Frame, FrameWriter, LOCK_ARG, NEW_FD_ARG, PROTOCOL_VERSION, ProtocolError,
   RELEASE_FOPS, authorize, authRulesFor, carriesFd, normalizeAddress,
@@ -131,6 +132,7 @@ export class ServerConnection {
   }
 
   private onData(chunk: Buffer): void {
+    transientBuffer(chunk.length); // (the socket's: one per read, up to 64 KiB, held by the frames it carries)
     let frames: Frame[];
     try {
       frames = this.decoder.push(chunk);

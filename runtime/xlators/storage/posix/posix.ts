@@ -17,6 +17,7 @@ import { BrickPaths, INTERNAL_DIR, type Resolved } from "./paths";
 import { openFlagNames } from "./open-flags";
 import { GfidsByInode } from "./gfids-by-inode";
 import { PendingIndex } from "./pending-index";
+import { transientBuffer } from "../../../core/transient-buffers";
 import { PrecreatedInodes } from "./precreated-inodes";
 import {
   AFR_PREFIX, GFID_XATTR, getXattrSync, hasXattr, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
@@ -759,6 +760,7 @@ export class Posix extends Xlator {
     if (s.isDir) throw this.fail("EISDIR", fop, fd.path);
     if (!(size >= 0) || !(offset >= 0)) throw this.fail("EINVAL", fop, "negative size or offset");
     const buf = Buffer.allocUnsafe(size);
+    if (size >= 65536) transientBuffer(size); // sent, then garbage
     let got = 0;
     while (got < size) {
       const { bytesRead } = await readAsync(s.handle, buf, got, size - got, offset + got);
