@@ -3,6 +3,7 @@
 // Also: SIGUSR2 alone cycles the mount's log level.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBrickServer, stopAllServers, type ServerProc } from "../helpers/servers";
@@ -82,4 +83,25 @@ test("a directory listed once is read from the graph once: the kernel's last REA
   writeFileSync(join(dir, "new"), "");
   assert.ok(readdirSync(dir).includes("new"));
   assert.equal(await readdirs() - before, 2);
+});
+
+test("a directory's listing travels right behind its opendir (one readdir of the graph per listing), and is not served once something changed before the first readdir", async () => {
+  assert.ok(mount, "mounted by the test before");
+  const dir = join(mount.mountpoint, "prefetched");
+  mkdirSync(dir);
+  for (let i = 0; i < 10; i++) writeFileSync(join(dir, `f${i}`), "");
+  const top = /^gluster_ha_fops_total\{volume="(wb[^"]*)",fop="create"/m.exec(await scrape())?.[1];
+  assert.ok(top);
+  const count = async (fop: string) => sample(await scrape(), "gluster_ha_fops_total", { volume: top, fop, result: "ok" });
+  const [readdirs, opendirs] = [await count("readdir"), await count("opendir")];
+  assert.equal(readdirSync(dir).length, 10);
+  assert.deepEqual([await count("opendir") - opendirs, await count("readdir") - readdirs], [1, 1], "the prefetched listing was the one used");
+  // opendir (its listing is fetched at once), then a name is made, then rewinddir: the pass must show the name
+  const perl = spawnSync("perl", ["-e", `
+opendir(my $d, $ARGV[0]) or die;
+open(my $f, ">", "$ARGV[0]/late") or die; close($f);
+rewinddir($d); my @all = grep { !/^\\./ } readdir($d);
+print scalar(@all), " ", (grep { $_ eq "late" } @all) ? "late" : "-", "\\n";`, dir], { encoding: "utf8" });
+  assert.equal(perl.stdout.trim(), "11 late", perl.stderr);
+  assert.equal(await count("readdir") - readdirs, 3, "the listing fetched before the change was not used: the pass asked again");
 });

@@ -34,6 +34,11 @@ const MAX_PAGES = 256;
  * 1 MiB read whose data the client holds until answered: 64 put the client 30 MB over its memory budget.
  */
 const MAX_BACKGROUND = 12;
+/** Requests that change nothing a listing shows (any other may: see prefetchListing). */
+const READ_ONLY_OPS: ReadonlySet<number> = new Set([
+  Op.LOOKUP, Op.GETATTR, Op.READLINK, Op.OPEN, Op.OPENDIR, Op.READ, Op.STATFS, Op.RELEASE, Op.RELEASEDIR,
+  Op.GETXATTR, Op.LISTXATTR, Op.ACCESS, Op.READDIR, Op.READDIRPLUS, Op.FORGET, Op.BATCH_FORGET, Op.INTERRUPT, Op.GETLK,
+]);
 
 interface PendingRequest {
   op: number;
@@ -79,6 +84,10 @@ export class KernelFuseBridge {
   private readonly inodes = new InodeTable();
   private readonly fds = new OpenFiles();
   private readonly dirListings = new WeakMap<Fd, DirListing>();
+  /** A directory handle's listing asked for right behind its opendir, until its first pass uses it. */
+  private readonly prefetchedListings = new WeakMap<Fd, { entries: Promise<DirEntry[]>; epoch: number; changes: number }>();
+  /** Requests that may change something (any but the read-only ones): a listing fetched before one is not served after it. */
+  private changeRequests = 0;
   private readonly pending = new Map<string, PendingRequest>();
   private readonly lockingOwners = new Set<string>();
   private initDone: (() => void) | undefined;
@@ -181,6 +190,7 @@ export class KernelFuseBridge {
     const op = req.opcode;
     const name = OP_NAMES[op] ?? `op${op}`;
     this.stats.ops[name] = (this.stats.ops[name] ?? 0) + 1;
+    if (!READ_ONLY_OPS.has(op)) this.changeRequests++;
     try {
       switch (op) {
         case Op.INIT: this.init(req); return false;
@@ -418,8 +428,25 @@ export class KernelFuseBridge {
     const fd = new Fd(path, flags, dir, inode.gfid);
     // With the gfid: a name another client pointed at another file is ESTALE, and the kernel looks it up again.
     const loc = this.inodeLoc(inode);
-    this.run(req, (ctx) => dir ? this.top.opendir(ctx, loc, fd) : this.top.open(ctx, loc, flags, fd),
-      () => this.replyOpen(req, this.fds.add(fd)));
+    this.run(req, (ctx) => {
+      if (!dir) return this.top.open(ctx, loc, flags, fd);
+      const opened = this.top.opendir(ctx, loc, fd);
+      this.prefetchListing(ctx, fd);
+      return opened;
+    }, () => this.replyOpen(req, this.fds.add(fd)));
+  }
+
+  /**
+   * Asks for a directory's listing right behind its opendir, without waiting for the opendir's reply
+   * (the server runs it once the directory is open): a directory read through costs one round trip
+   * instead of two (a tree walk opens one per directory). Used by the handle's first pass only if
+   * nothing that may change a listing happened since, here or reported from elsewhere; a failure
+   * (the opendir's, say) only means the pass asks itself.
+   */
+  private prefetchListing(ctx: CallCtx, fd: Fd): void {
+    const entries = this.top.readdir(ctx, fd, 0, true);
+    entries.catch(() => undefined);
+    this.prefetchedListings.set(fd, { entries, epoch: this.caches.epoch, changes: this.changeRequests });
   }
 
   private create(req: Request): void {
@@ -623,6 +650,18 @@ export class KernelFuseBridge {
       // (past the batch's last entry: the end, as a batch runs to the end of the listing — the
       // kernel asks once more after every page that was not full)
       if (i >= 0) return listing.entries.slice(i + 1);
+    }
+    const prefetched = this.prefetchedListings.get(fd);
+    if (prefetched && offset === 0) {
+      this.prefetchedListings.delete(fd);
+      if (prefetched.epoch === this.caches.epoch && prefetched.changes === this.changeRequests) {
+        const entries = await prefetched.entries.catch(() => undefined);
+        if (entries && prefetched.epoch === this.caches.epoch) {
+          req.epoch = prefetched.epoch;
+          this.dirListings.set(fd, { from: 0, entries, withStat: true, epoch: prefetched.epoch });
+          return entries;
+        }
+      }
     }
     // Always with attributes: d_ino and d_type come from them, and READDIRPLUS is what the kernel asks for.
     const epoch = (req.epoch = this.caches.epoch);

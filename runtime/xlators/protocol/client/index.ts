@@ -395,11 +395,18 @@ export class ProtocolClient extends Xlator {
       wire[newIdx] = { n: newFd.n, path: f.path, flags: f.flags, isDir: f.isDir || op === "opendir", gfid: f.gfid } satisfies WireNewFd;
     }
     const gen = this.generation;
-    const result = await conn.request(op, wire);
-    if (newFd) {
-      newFd.fd.set(this, { n: newFd.n, gen } satisfies RemoteFd);
-      this.openFds.add(newFd.fd);
+    // The fd is usable at once: a fop on it sent before the open's reply travels right behind it (the
+    // server runs it once the open is done, or answers EBADF if the open failed).
+    const remote: RemoteFd | undefined = newFd ? { n: newFd.n, gen } : undefined;
+    if (newFd) newFd.fd.set(this, remote);
+    let result: unknown;
+    try {
+      result = await conn.request(op, wire);
+    } catch (err) {
+      if (newFd && newFd.fd.get<RemoteFd>(this) === remote) newFd.fd.ctx.delete(this);
+      throw err;
     }
+    if (newFd) this.openFds.add(newFd.fd);
     return result;
   }
 

@@ -61,6 +61,11 @@ export class ServerConnection {
   private volume: Xlator | undefined;
   private volumeName = "";
   private readonly fds = new Map<number, Fd>();
+  /**
+   * Opens in progress, by the number the client gave the new fd: a fop on it that arrives meanwhile
+   * (sent right behind the open, without waiting for its reply) waits for it, then runs or is EBADF.
+   */
+  private readonly opening = new Map<number, Promise<Fd | undefined>>();
   private inFlight = 0;
   /** Replies are not being drained by the client: reading is paused. */
   private pausedForDrain = false;
@@ -288,6 +293,8 @@ export class ServerConnection {
     let fdNumber: number | undefined;
     if (carriesFd(op)) {
       fdNumber = args[FD_ARG] as number;
+      const opening = typeof fdNumber === "number" && !this.fds.has(fdNumber) ? this.opening.get(fdNumber) : undefined;
+      if (opening) await opening;
       const fd = typeof fdNumber === "number" ? this.fds.get(fdNumber) : undefined;
       if (!fd) throw new FopError("EBADF", `fd ${String(fdNumber)} is not open on this connection`, { xlator: this.host.name, fop: op });
       args[FD_ARG] = fd;
@@ -298,7 +305,7 @@ export class ServerConnection {
     let newFd: { n: number; fd: Fd } | undefined;
     if (newIdx !== undefined) {
       const w = args[newIdx] as WireNewFd | undefined;
-      if (!w || typeof w.n !== "number" || typeof w.path !== "string" || this.fds.has(w.n)) {
+      if (!w || typeof w.n !== "number" || typeof w.path !== "string" || this.fds.has(w.n) || this.opening.has(w.n)) {
         throw new FopError("EBADF", `bad new fd for ${op}`, { xlator: this.host.name, fop: op });
       }
       newFd = { n: w.n, fd: new Fd(w.path, num(w.flags), op === "opendir" || w.isDir === true, w.gfid) };
@@ -307,10 +314,14 @@ export class ServerConnection {
     const fn = volume[op] as (...a: unknown[]) => Promise<unknown>;
     const arrived = this.host.changeNumber;
     this.interest?.noteRequest(op, args);
+    let opened: (fd: Fd | undefined) => void = () => undefined;
+    if (newFd) this.opening.set(newFd.n, new Promise<Fd | undefined>((resolve) => (opened = resolve)));
     let result: unknown;
     try {
       result = await fn.apply(volume, args);
     } catch (err) {
+      if (newFd) this.opening.delete(newFd.n);
+      opened(undefined);
       this.publish(op, args, undefined); // a change that failed may have half happened
       throw err;
     }
@@ -321,8 +332,10 @@ export class ServerConnection {
     }
     this.publish(op, args, result);
     if (newFd) {
+      this.opening.delete(newFd.n);
       if (this.closed) await this.releaseFd(newFd.fd);
       else this.fds.set(newFd.n, newFd.fd);
+      opened(this.closed ? undefined : newFd.fd);
     }
     return result === undefined ? null : result;
   }
