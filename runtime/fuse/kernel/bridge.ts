@@ -656,8 +656,8 @@ export class KernelFuseBridge {
       this.prefetchedListings.delete(fd);
       if (prefetched.epoch === this.caches.epoch && prefetched.changes === this.changeRequests) {
         const entries = await prefetched.entries.catch(() => undefined);
-        if (entries && prefetched.epoch === this.caches.epoch) {
-          req.epoch = prefetched.epoch;
+        if (entries) {
+          req.epoch = prefetched.epoch; // (an invalidation meanwhile shortens the reply's timeouts)
           this.dirListings.set(fd, { from: 0, entries, withStat: true, epoch: prefetched.epoch });
           return entries;
         }

@@ -65,7 +65,7 @@ export class ServerConnection {
    * Opens in progress, by the number the client gave the new fd: a fop on it that arrives meanwhile
    * (sent right behind the open, without waiting for its reply) waits for it, then runs or is EBADF.
    */
-  private readonly opening = new Map<number, Promise<Fd | undefined>>();
+  private readonly opening = new Map<number, Promise<void>>();
   private inFlight = 0;
   /** Replies are not being drained by the client: reading is paused. */
   private pausedForDrain = false;
@@ -293,7 +293,7 @@ export class ServerConnection {
     let fdNumber: number | undefined;
     if (carriesFd(op)) {
       fdNumber = args[FD_ARG] as number;
-      const opening = typeof fdNumber === "number" && !this.fds.has(fdNumber) ? this.opening.get(fdNumber) : undefined;
+      const opening = this.opening.get(fdNumber);
       if (opening) await opening;
       const fd = typeof fdNumber === "number" ? this.fds.get(fdNumber) : undefined;
       if (!fd) throw new FopError("EBADF", `fd ${String(fdNumber)} is not open on this connection`, { xlator: this.host.name, fop: op });
@@ -314,14 +314,14 @@ export class ServerConnection {
     const fn = volume[op] as (...a: unknown[]) => Promise<unknown>;
     const arrived = this.host.changeNumber;
     this.interest?.noteRequest(op, args);
-    let opened: (fd: Fd | undefined) => void = () => undefined;
-    if (newFd) this.opening.set(newFd.n, new Promise<Fd | undefined>((resolve) => (opened = resolve)));
+    let opened: () => void = () => undefined;
+    if (newFd) this.opening.set(newFd.n, new Promise<void>((resolve) => (opened = resolve)));
     let result: unknown;
     try {
       result = await fn.apply(volume, args);
     } catch (err) {
       if (newFd) this.opening.delete(newFd.n);
-      opened(undefined);
+      opened();
       this.publish(op, args, undefined); // a change that failed may have half happened
       throw err;
     }
@@ -335,7 +335,7 @@ export class ServerConnection {
       this.opening.delete(newFd.n);
       if (this.closed) await this.releaseFd(newFd.fd);
       else this.fds.set(newFd.n, newFd.fd);
-      opened(this.closed ? undefined : newFd.fd);
+      opened();
     }
     return result === undefined ? null : result;
   }
