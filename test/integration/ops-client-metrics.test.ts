@@ -25,6 +25,13 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 
 const scrape = async () => (await fetch(`http://127.0.0.1:${METRICS}/metrics`)).text();
 
+/** How many fops of a kind succeeded at the top of the mount's graph ("wb", or what the CLI stacks on it). */
+async function topFopCounter(): Promise<(fop: string) => Promise<number>> {
+  const top = /^gluster_ha_fops_total\{volume="(wb[^"]*)",fop="create"/m.exec(await scrape())?.[1];
+  assert.ok(top, "the mount's top volume has counted creates");
+  return async (fop) => sample(await scrape(), "gluster_ha_fops_total", { volume: top, fop, result: "ok" });
+}
+
 let mount: Mounted | undefined;
 after(async () => {
   await mount?.unmount();
@@ -71,9 +78,8 @@ test("a directory listed once is read from the graph once: the kernel's last REA
   mkdirSync(dir);
   // more entries than one READDIRPLUS page (the kernel reads a page per request)
   for (let i = 0; i < 300; i++) writeFileSync(join(dir, `f${i}`), "");
-  const top = /^gluster_ha_fops_total\{volume="(wb[^"]*)",fop="create"/m.exec(await scrape())?.[1];
-  assert.ok(top);
-  const readdirs = async () => sample(await scrape(), "gluster_ha_fops_total", { volume: top, fop: "readdir", result: "ok" });
+  const count = await topFopCounter();
+  const readdirs = () => count("readdir");
   const before = await readdirs();
   const names = readdirSync(dir);
   assert.equal(names.length, 300);
@@ -90,9 +96,7 @@ test("a directory's listing travels right behind its opendir (one readdir of the
   const dir = join(mount.mountpoint, "prefetched");
   mkdirSync(dir);
   for (let i = 0; i < 10; i++) writeFileSync(join(dir, `f${i}`), "");
-  const top = /^gluster_ha_fops_total\{volume="(wb[^"]*)",fop="create"/m.exec(await scrape())?.[1];
-  assert.ok(top);
-  const count = async (fop: string) => sample(await scrape(), "gluster_ha_fops_total", { volume: top, fop, result: "ok" });
+  const count = await topFopCounter();
   const [readdirs, opendirs] = [await count("readdir"), await count("opendir")];
   assert.equal(readdirSync(dir).length, 10);
   assert.deepEqual([await count("opendir") - opendirs, await count("readdir") - readdirs], [1, 1], "the prefetched listing was the one used");
