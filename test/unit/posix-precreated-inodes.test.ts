@@ -144,6 +144,22 @@ test("a pool name left with a second link (a crash between link and unlink) is d
   assert.equal(lstatSync(join(b.dir, "g")).mode & 0o7777, 0o600, "without a pool the kernel makes it");
 });
 
+test("the pool waits while fops keep coming, even tens of ms apart (a listing's readdirs), and refills once they stop", async (t) => {
+  const b = brick(t, 3);
+  await b.filled();
+  for (const n of ["a", "b", "c"]) await b.px.release(root, (await create(b.px, root, `/${n}`, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o644)).fd);
+  assert.equal(b.pool().ready, 0, "the creates took the whole pool");
+  const made = b.pool().made;
+  // a fop every 60 ms for a second: gaps a burst of reads has, too short to count as idle
+  for (let i = 0; i < 17; i++) {
+    await new Promise((r) => setTimeout(r, 60));
+    await b.px.stat(root, { path: "/" });
+  }
+  assert.equal(b.pool().made, made, "no inode made while the brick was serving");
+  await b.filled();
+  assert.equal(b.pool().made, made + 3, "made once the fops stopped");
+});
+
 test("hasXattr (the default-ACL check): present, absent, and a namespace the filesystem does not have", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "gha-hasxattr-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -303,7 +303,7 @@ export class Afr extends Xlator {
 
   override dump(): Record<string, unknown> {
     return {
-      children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i], guessedBrickId: this.guessedIds[i] })),
+      children: this.children.map((c, i) => ({ name: c.name, up: c.isUp(), brickId: this.brickIds[i], guessedBrickId: this.guessedIds[i], local: this.localChildren[i], locksFirst: this.locksFirst[i] })),
       healing: this.heals.active(),
       afterWork: this.after.size,
       healed: this.heals.stats,

@@ -93,12 +93,15 @@ export class InterestList {
   noteReply(op: FopName, args: unknown[], result: unknown, changed: (gfid: string) => boolean): string[] {
     if (!result || typeof result !== "object") return [];
     const gfids: string[] = [];
+    // (one clock read for a whole listing: it runs for every entry)
+    const until = Date.now() + this.timeoutMs;
     if (Array.isArray(result)) {
       if (op !== "readdir") return [];
       const dir = (args[1] as Fd).path;
+      const prefix = dir === "/" ? "/" : `${dir}/`;
       for (const e of result as DirEntry[]) {
         if (e.name === "." || e.name === "..") continue;
-        this.add("p", dir === "/" ? `/${e.name}` : `${dir}/${e.name}`);
+        this.add("p", prefix + e.name, until);
         if (e.stat) gfids.push(e.stat.gfid);
       }
     } else {
@@ -106,14 +109,14 @@ export class InterestList {
         ? (result as LookupResult).stat : (result as Iatt);
       if (typeof iatt.gfid === "string") gfids.push(iatt.gfid);
     }
-    for (const g of gfids) this.add("g", g);
+    for (const g of gfids) this.add("g", g, until);
     return gfids.filter(changed);
   }
 
-  private add(kind: "g" | "p", key: string): void {
+  private add(kind: "g" | "p", key: string, until = Date.now() + this.timeoutMs): void {
     const k = `${kind}${key}`;
     this.until.delete(k);
-    this.until.set(k, Date.now() + this.timeoutMs);
+    this.until.set(k, until);
     if (this.until.size <= this.limit) return;
     const now = Date.now();
     const forget: Change = { gfids: [], paths: [], entries: [] };
