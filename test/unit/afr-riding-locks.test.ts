@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { constants as fsc } from "node:fs";
 import { Fd, type CallCtx } from "../../runtime/core/types";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
-import { ROOT, readFile, replicaSet, waitFor, writeFile, type ReplicaSet } from "./afr-harness";
+import { FopError } from "../../runtime/core/errors";
+import { silentLogger } from "../../runtime/core/log";
+import { Afr } from "../../runtime/xlators/cluster/afr";
+import { AFR_DEFAULTS, ROOT, readFile, replicaSet, waitFor, writeFile, type ReplicaSet } from "./afr-harness";
 
 /** Makes the child last in lock order "remote" (as protocol/client would be) and riding-capable. */
 function serverSide(rs: ReplicaSet): number {
@@ -110,6 +113,52 @@ test("a create whose remote name lock is held waits for it, and runs on both rep
   await rs.afr.release(ROOT, fd);
   assert.equal(await gfidOn(rs, 0, "/d/x"), st.gfid);
   assert.equal(await gfidOn(rs, 1, "/d/x"), st.gfid);
+  assert.ok(await waitFor(() => clean(rs, "/d")), "no replica blamed");
+});
+
+test("both servers' replicas at once on the same names (one rides its remote brick's locks, the other, whose remote brick is first in lock order, locks the usual way): no deadlock, one file per name, the same on both bricks", { timeout: 60000 }, async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.05 });
+  const other = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS, "post-op-delay": 0.05 }, children: rs.switches, log: silentLogger(), graph: new Map() });
+  await other.start();
+  t.after(async () => {
+    await other.stop();
+    await rs.close();
+  });
+  const order = rs.afr.lockOrder([0, 1]);
+  assert.deepEqual(other.lockOrder([0, 1]), order, "both agree on the lock order");
+  const sides = [{ afr: rs.afr, remote: order[1]!, ctx: { ...ROOT, client: "node1" } }, { afr: other, remote: order[0]!, ctx: { ...ROOT, client: "node2" } }];
+  for (const s of sides) {
+    (s.afr.localChildren as boolean[])[s.remote] = false;
+    s.afr.locksFirst[s.remote] = true;
+  }
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  for (let k = 0; k < 40; k++) {
+    const path = `/d/f${k}`;
+    const won = (await Promise.all(sides.map(async ({ afr, ctx }) => {
+      const fd = new Fd(path, flags);
+      try {
+        const st = await afr.create(ctx, { path }, flags, 0o644, fd);
+        await afr.flush(ctx, fd);
+        await afr.release(ctx, fd);
+        return st.gfid;
+      } catch (err) {
+        if (FopError.from(err).code === "EEXIST") return undefined;
+        throw err;
+      }
+    }))).filter((g) => g !== undefined);
+    assert.equal(won.length, 1, `${path}: one create made it, the other found it`);
+    assert.equal(await gfidOn(rs, 0, path), won[0]);
+    assert.equal(await gfidOn(rs, 1, path), won[0]);
+  }
+  for (let k = 0; k < 40; k++) {
+    const path = `/d/f${k}`;
+    const res = await Promise.allSettled(sides.map(({ afr, ctx }) => afr.unlink(ctx, { path })));
+    assert.equal(res.filter((r) => r.status === "fulfilled").length, 1, `${path}: one unlink removed it`);
+    const lost = res.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.equal(FopError.from(lost.reason).code, "ENOENT");
+    for (const b of [0, 1]) await assert.rejects(rs.bricks[b]!.lookup(ROOT, { path }), { code: "ENOENT" });
+  }
   assert.ok(await waitFor(() => clean(rs, "/d")), "no replica blamed");
 });
 
