@@ -11,6 +11,7 @@ import { refusedXattr, visibleXattrs } from "../xattrs";
 import { FuseChannel } from "./channel";
 import { InodeTable, type Inode } from "./inodes";
 import { KernelCaches, listenForChanges } from "./kernel-caches";
+import { ListingsAhead } from "./listings-ahead";
 import {
   ATTR_OUT_SIZE, cString, direntSize, direntType, ENTRY_OUT_SIZE, F_RDLCK, F_UNLCK, F_WRLCK, FATTR_ATIME,
   FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
@@ -96,6 +97,7 @@ export class KernelFuseBridge {
   private maxWrite = 0;
   private readonly invalidationListener: Xlator;
   private readonly caches = new KernelCaches(this.inodes, () => this.channel);
+  private readonly listingsAhead: ListingsAhead;
 
   constructor(
     private readonly top: Xlator,
@@ -106,6 +108,7 @@ export class KernelFuseBridge {
     // What other clients change reaches the top of the graph as othersChanged(): the bridge listens
     // as the graph's parent, and drops what the kernel cached of it.
     this.invalidationListener = listenForChanges(top, (change) => this.caches.othersChanged(change));
+    this.listingsAhead = new ListingsAhead(top, () => ({ epoch: this.caches.epoch, changes: this.changeRequests }), () => this.localCtx());
   }
 
   /** Mounts; resolves once the kernel's INIT is answered (the mount is usable). */
@@ -152,6 +155,7 @@ export class KernelFuseBridge {
       if (isMounted(this.options.mountpoint)) await lazyUnmount(this.options.mountpoint).catch(() => undefined);
       channel.close();
     }
+    await this.listingsAhead.closeAll();
     const ctx = this.localCtx();
     for (const [h, fd] of this.fds) {
       this.fds.delete(h);
@@ -174,6 +178,7 @@ export class KernelFuseBridge {
       maxWrite: this.maxWrite,
       nodes: this.inodes.size,
       pending: this.pending.size,
+      listingsAhead: this.listingsAhead.dump(),
       stats: { ...this.stats, openFds: this.fds.size },
       fds: [...this.fds].map(([h, fd]) => ({ handle: h, path: fd.path, dir: fd.isDir, flags: fd.flags })),
     };
@@ -190,7 +195,8 @@ export class KernelFuseBridge {
     const op = req.opcode;
     const name = OP_NAMES[op] ?? `op${op}`;
     this.stats.ops[name] = (this.stats.ops[name] ?? 0) + 1;
-    if (!READ_ONLY_OPS.has(op)) this.changeRequests++;
+    // (an op we do not know is answered ENOSYS and changes nothing: the kernel's first STATX, say)
+    if (!READ_ONLY_OPS.has(op) && OP_NAMES[op] !== undefined) this.changeRequests++;
     try {
       switch (op) {
         case Op.INIT: this.init(req); return false;
@@ -428,12 +434,26 @@ export class KernelFuseBridge {
     const fd = new Fd(path, flags, dir, inode.gfid);
     // With the gfid: a name another client pointed at another file is ESTALE, and the kernel looks it up again.
     const loc = this.inodeLoc(inode);
-    this.run(req, (ctx) => {
-      if (!dir) return this.top.open(ctx, loc, flags, fd);
+    this.run(req, async (ctx) => {
+      if (!dir) {
+        await this.top.open(ctx, loc, flags, fd);
+        return fd;
+      }
+      const ahead = this.listingsAhead.opening(path, inode.gfid, ctx);
+      if (ahead) {
+        try {
+          await ahead.opened;
+          this.prefetchedListings.set(ahead.fd, ahead);
+          return ahead.fd;
+        } catch {
+          // (opening it ahead failed: the kernel's own opendir says why, or succeeds now)
+        }
+      }
       const opened = this.top.opendir(ctx, loc, fd);
       this.prefetchListing(ctx, fd);
-      return opened;
-    }, () => this.replyOpen(req, this.fds.add(fd)));
+      await opened;
+      return fd;
+    }, (opened) => this.replyOpen(req, this.fds.add(opened)));
   }
 
   /**
@@ -659,6 +679,7 @@ export class KernelFuseBridge {
         if (entries) {
           req.epoch = prefetched.epoch; // (an invalidation meanwhile shortens the reply's timeouts)
           this.dirListings.set(fd, { from: 0, entries, withStat: true, epoch: prefetched.epoch });
+          this.listingsAhead.listed(fd.path, entries);
           return entries;
         }
       }
@@ -667,6 +688,7 @@ export class KernelFuseBridge {
     const epoch = (req.epoch = this.caches.epoch);
     const entries = await this.top.readdir(ctx, fd, offset, true);
     this.dirListings.set(fd, { from: offset, entries, withStat: true, epoch });
+    if (offset === 0) this.listingsAhead.listed(fd.path, entries);
     return entries;
   }
 
