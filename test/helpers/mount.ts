@@ -1,7 +1,7 @@
 // Mounts a volfile with the BUILT glusterfs CLI (dist/bin/glusterfs.js) in a child process, the way a
 // user would, and takes it down again. Builds the CLIs first when the bundle is older than the sources.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, statfsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -140,4 +140,20 @@ volume locks
   subvolumes brick
 end-volume
 ${extra}`;
+}
+
+/** A statedump of the mount process (SIGUSR1), parsed; the file is removed. */
+export async function statedumpOf(m: Mounted): Promise<Record<string, unknown>> {
+  const dir = process.env.GLUSTER_HA_DUMP_DIR || "/tmp";
+  const mine = () => readdirSync(dir).filter((f) => f.startsWith(`glusterdump.${m.pid}.`) && !f.endsWith(".tmp"));
+  const existing = new Set(mine());
+  process.kill(m.pid, "SIGUSR1");
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    const fresh = mine().find((f) => !existing.has(f));
+    if (!fresh) continue;
+    const text = readFileSync(join(dir, fresh), "utf8");
+    rmSync(join(dir, fresh), { force: true });
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+  throw new Error(`no statedump of pid ${m.pid} written`);
 }

@@ -3,13 +3,13 @@
 // process (the CLI), so this process may use the mount synchronously.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { mountDevice } from "../../runtime/fuse/mounts";
-import { mountVolfile, posixLocksVolfile, waitForExit, type Mounted } from "../helpers/mount";
+import { mountVolfile, posixLocksVolfile, statedumpOf, waitForExit, type Mounted } from "../helpers/mount";
 
 const exec = promisify(execFile);
 
@@ -37,20 +37,7 @@ describe("kernel FUSE engine", () => {
   });
 
   /** The mount's bridge section of a statedump (SIGUSR1). */
-  async function fuseDump(): Promise<FuseDump> {
-    const before = new Set(fs.readdirSync("/tmp").filter((f) => f.startsWith(`glusterdump.${m.pid}.`)));
-    process.kill(m.pid, "SIGUSR1");
-    for (let i = 0; i < 100; i++) {
-      const f = fs.readdirSync("/tmp").find((x) => x.startsWith(`glusterdump.${m.pid}.`) && !x.endsWith(".tmp") && !before.has(x));
-      if (f) {
-        const dump = JSON.parse(await readFile(join("/tmp", f), "utf8")) as { fuse: FuseDump };
-        fs.rmSync(join("/tmp", f));
-        return dump.fuse;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error("no statedump written");
-  }
+  const fuseDump = async (): Promise<FuseDump> => ((await statedumpOf(m)) as { fuse: FuseDump }).fuse;
 
   const delta = (a: FuseDump, b: FuseDump, op: string) => (b.stats.ops[op] ?? 0) - (a.stats.ops[op] ?? 0);
 

@@ -5,10 +5,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startBrickServer, stopAllServers } from "../helpers/servers";
-import { mountVolfile, type Mounted } from "../helpers/mount";
+import { mountVolfile, statedumpOf, type Mounted } from "../helpers/mount";
 
 const PORT = 24620;
 
@@ -31,18 +30,7 @@ after(async () => {
 });
 
 async function aheadDump(): Promise<AheadDump> {
-  const before = new Set(fs.readdirSync("/tmp").filter((f) => f.startsWith(`glusterdump.${m.pid}.`)));
-  process.kill(m.pid, "SIGUSR1");
-  for (let i = 0; i < 100; i++) {
-    const f = fs.readdirSync("/tmp").find((x) => x.startsWith(`glusterdump.${m.pid}.`) && !x.endsWith(".tmp") && !before.has(x));
-    if (f) {
-      const dump = JSON.parse(await readFile(join("/tmp", f), "utf8")) as { fuse: { listingsAhead: AheadDump } };
-      fs.rmSync(join("/tmp", f));
-      return dump.fuse.listingsAhead;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("no statedump written");
+  return ((await statedumpOf(m)) as { fuse: { listingsAhead: AheadDump } }).fuse.listingsAhead;
 }
 
 /** Every entry listed and lstat'ed, depth first, in listing order (find) or by name (ls -R); returns the paths seen. */

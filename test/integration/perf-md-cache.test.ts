@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FaultCluster, seedClientVolfile, waitFor } from "../helpers/cluster";
-import { mountVolfile, type Mounted } from "../helpers/mount";
+import { mountVolfile, statedumpOf, type Mounted } from "../helpers/mount";
 import { stopAllServers } from "../helpers/servers";
 import { posixSuite } from "../helpers/posix-suite";
 
@@ -281,20 +281,6 @@ async function bridgeOps(m: Mounted): Promise<Record<string, number>> {
 /** LOOKUPs the mount's FUSE bridge has served. */
 async function bridgeLookups(m: Mounted): Promise<number> {
   return (await bridgeOps(m)).lookup ?? 0;
-}
-
-async function statedumpOf(m: Mounted): Promise<Record<string, unknown>> {
-  const dir = process.env.GLUSTER_HA_DUMP_DIR || "/tmp";
-  const mine = () => fs.readdirSync(dir).filter((f) => f.startsWith(`glusterdump.${m.pid}.`) && !f.endsWith(".tmp"));
-  const existing = new Set(mine());
-  process.kill(m.pid, "SIGUSR1");
-  const file = (await waitFor("the statedump", (): string | undefined => {
-    const fresh = mine().filter((f) => !existing.has(f));
-    return fresh[0] ? join(dir, fresh[0]) : undefined;
-  }, 5000))!;
-  const text = fs.readFileSync(file, "utf8");
-  fs.rmSync(file, { force: true });
-  return JSON.parse(text) as Record<string, unknown>;
 }
 
 /** md-cache's counters from a statedump of the mount process (SIGUSR1). */
