@@ -97,7 +97,7 @@ export class ListingsAhead {
         this.counters.used++;
         handed = mine;
       } else {
-        this.close(mine);
+        void this.close(mine);
       }
     }
     this.readAhead(path, ctx);
@@ -136,8 +136,6 @@ export class ListingsAhead {
     // (after the opendir's answer, not right behind it as the bridge's own prefetch: ahead of the
     // walk, the round trip costs nobody a wait, and a graph without protocol/client needs it)
     const entries = opened.then(() => this.top.readdir(ctx, fd, 0, true));
-    opened.catch(() => undefined);
-    entries.catch(() => undefined);
     const p: Pending = { fd, opened, entries, ...this.guard(), uid: ctx.uid, gid: ctx.gid, timer: setTimeout(() => this.expire(path, p), KEEP_MS) };
     p.timer.unref();
     this.pending.set(path, p);
@@ -150,24 +148,20 @@ export class ListingsAhead {
   private expire(path: string, p: Pending): void {
     if (this.pending.get(path) !== p) return;
     this.pending.delete(path);
-    clearTimeout(p.timer);
-    this.close(p);
+    void this.close(p);
   }
 
-  private close(p: Pending): void {
+  private close(p: Pending): Promise<void> {
+    clearTimeout(p.timer);
     this.counters.dropped++;
-    void p.opened.then(() => this.top.releasedir(this.localCtx(), p.fd)).catch(() => undefined);
+    return p.opened.then(() => this.top.releasedir(this.localCtx(), p.fd)).catch(() => undefined);
   }
 
   /** Closes every handle still held (unmount). */
   async closeAll(): Promise<void> {
     const all = [...this.pending.values()];
     this.pending.clear();
-    for (const p of all) {
-      clearTimeout(p.timer);
-      this.counters.dropped++;
-      await p.opened.then(() => this.top.releasedir(this.localCtx(), p.fd)).catch(() => undefined);
-    }
+    await Promise.all(all.map((p) => this.close(p)));
   }
 
   dump(): Record<string, unknown> {
