@@ -261,35 +261,57 @@ test("closing an fd that changed nothing costs no flush below, unless this clien
   assert.equal((wb.dump() as { flushesSkipped: number }).flushesSkipped, 1);
 });
 
-test("copies of 128 KiB writes come from a pool: reused once the write below has settled, never before", async () => {
-  // A child that keeps the buffer it is given until the write settles and checks it was not touched meanwhile.
-  class HoldingMemFs extends MemFs {
-    altered = 0;
-    override async write(c: typeof ctx, fd: Parameters<MemFs["write"]>[1], data: Buffer, offset: number): Promise<number> {
-      const before = Buffer.from(data);
-      const n = await super.write(c, fd, data, offset);
-      await sleep(2);
-      if (!data.equals(before)) this.altered++;
-      return n;
+for (const size of [131072, 1 << 20]) {
+  test(`copies of ${size >> 10} KiB writes come from a pool: reused once the write below has settled, never before`, async () => {
+    // A child that keeps the buffer it is given until the write settles and checks it was not touched meanwhile.
+    class HoldingMemFs extends MemFs {
+      altered = 0;
+      override async write(c: typeof ctx, fd: Parameters<MemFs["write"]>[1], data: Buffer, offset: number): Promise<number> {
+        const before = Buffer.from(data);
+        const n = await super.write(c, fd, data, offset);
+        await sleep(2);
+        if (!data.equals(before)) this.altered++;
+        return n;
+      }
     }
-  }
-  const mem = new HoldingMemFs();
-  mem.delay = (fop) => (fop === "write" ? 3 : 0);
-  const wb = perf<WriteBehind>(WB, mem, { "window-size": 1 << 20 }); // 8 writes' worth: 40 writes must reuse
+    const mem = new HoldingMemFs();
+    mem.delay = (fop) => (fop === "write" ? 3 : 0);
+    const wb = perf<WriteBehind>(WB, mem, { "window-size": 8 * size }); // 8 writes' worth: 40 writes must reuse
+    const fd = await createFile(wb, "/f");
+    const chunks = Array.from({ length: 40 }, (_, i) => fill(String.fromCharCode(97 + (i % 26)), size));
+    const kernelBuffer = Buffer.alloc(size);
+    for (let i = 0; i < chunks.length; i++) {
+      chunks[i]!.copy(kernelBuffer); // FUSE reuses its buffer for the next request
+      await wb.write(ctx, fd, kernelBuffer, i * size);
+    }
+    await wb.fsync(ctx, fd, false);
+    assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat(chunks));
+    assert.equal(mem.altered, 0, "no pooled buffer was reused while a write below still held it");
+    const pool = (wb.dump() as { pool: { size: number; made: number; outstanding: number } }).pool;
+    assert.equal(pool.size, size, "the pool's buffers are of the largest write");
+    assert.equal(pool.outstanding, 0);
+    assert.ok(pool.made <= 12, `40 writes made ${pool.made} buffers (a window's worth is enough)`);
+  });
+}
+
+test("the write pool grows to the largest write (1 MiB at most); smaller writes after it are copied as they are", async () => {
+  const mem = new MemFs();
+  mem.delay = (fop) => (fop === "write" ? 2 : 0);
+  const wb = perf<WriteBehind>(WB, mem, { "window-size": 8 << 20 });
   const fd = await createFile(wb, "/f");
-  const size = 131072;
-  const chunks = Array.from({ length: 40 }, (_, i) => fill(String.fromCharCode(97 + (i % 26)), size));
-  const kernelBuffer = Buffer.alloc(size);
-  for (let i = 0; i < chunks.length; i++) {
-    chunks[i]!.copy(kernelBuffer); // FUSE reuses its buffer for the next request
-    await wb.write(ctx, fd, kernelBuffer, i * size);
+  const pool = () => (wb.dump() as { pool: { size: number; outstanding: number } }).pool;
+  const writes = [fill("a", 131072), fill("b", 700_000), fill("c", 131072), fill("d", 2 << 20), fill("e", 1 << 20)];
+  const sizes: number[] = [];
+  let at = 0;
+  for (const w of writes) {
+    await wb.write(ctx, fd, w, at);
+    at += w.length;
+    sizes.push(pool().size);
   }
   await wb.fsync(ctx, fd, false);
-  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat(chunks));
-  assert.equal(mem.altered, 0, "no pooled buffer was reused while a write below still held it");
-  const pool = (wb.dump() as { pool: { made: number; outstanding: number } }).pool;
-  assert.equal(pool.outstanding, 0);
-  assert.ok(pool.made <= 12, `40 writes made ${pool.made} buffers (a window's worth is enough)`);
+  assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat(writes));
+  assert.deepEqual(sizes, [131072, 1 << 20, 1 << 20, 1 << 20, 1 << 20], "grows to a power of two, never past 1 MiB, never shrinks");
+  assert.equal(pool().outstanding, 0, "buffers taken from the smaller pool were counted back");
 });
 
 test("close sends its flush right behind writes in flight when no lock was taken, after them when one was or a write is still queued", async () => {

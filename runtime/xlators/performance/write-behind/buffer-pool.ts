@@ -1,7 +1,8 @@
 /**
- * Buffers of one size, reused: write-behind's copies of the writes it acknowledges. A 128 KiB
- * Buffer is a malloc'd backing store whose fresh pages fault in on first touch and which only a
- * GC frees; streaming writes made one per FUSE request. Ownership is plain: `take` hands a buffer
+ * Buffers of one size, reused: write-behind's copies of the writes it acknowledges. A 128 KiB or
+ * 1 MiB Buffer is a malloc'd backing store whose fresh pages fault in on first touch and which only a
+ * GC frees; streaming writes made one per FUSE request (with 1 MiB writes, that copy took half the
+ * client's CPU time). Ownership is plain: `take` hands a buffer
  * to the caller, who gives it back with `give` once nothing refers to it any more (write-behind:
  * when the write that sent it down has settled, so the child is done with it).
  */

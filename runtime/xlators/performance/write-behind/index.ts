@@ -12,8 +12,13 @@ export interface WriteBehindOptions {
   "flush-behind": boolean;
 }
 
-/** Copies of writes of this size (FUSE's largest, max_write) come from a pool of reused buffers; also those down to half of it. */
-const POOLED_WRITE_BYTES = 131072;
+/**
+ * Copies of the largest writes come from a pool of reused buffers (also those down to half of their
+ * size): the pool's buffers are the size of the largest write seen, rounded up to a power of two, from
+ * 128 KiB (fuse-native's max_write) to 1 MiB (the kernel engine's).
+ */
+const POOLED_WRITE_MIN = 131072;
+const POOLED_WRITE_MAX = 1 << 20;
 
 /** Writes of one inode sent down at once (non-overlapping; window-size bounds their bytes): replication below is latency-bound, so several must be in flight. */
 const MAX_IN_FLIGHT = 16;
@@ -99,7 +104,7 @@ export class WriteBehind extends Xlator {
   private locksUsed = false;
   /** Closes answered here (statedump). */
   private flushesSkipped = 0;
-  /** Buffers for copies of full-size writes (FUSE's 128 KiB), reused instead of allocated per write. */
+  /** Buffers for copies of full-size writes (FUSE's max_write), reused instead of allocated per write. */
   private pool: BufferPool;
 
   constructor(init: XlatorInit<WriteBehindOptions>) {
@@ -110,9 +115,19 @@ export class WriteBehind extends Xlator {
     this.pool = this.makePool();
   }
 
-  /** Pool buffers are of the largest write FUSE sends; as many are kept as the window can hold, and a few. */
-  private makePool(): BufferPool {
-    return new BufferPool(POOLED_WRITE_BYTES, Math.ceil(this.options["window-size"] / POOLED_WRITE_BYTES) + 2);
+  /**
+   * Pool buffers are of the largest write FUSE sends (at least `write` bytes); as many are kept as the
+   * window can hold, and a few. Buffers still out go to the GC when they come back to a larger pool.
+   */
+  private makePool(write = POOLED_WRITE_MIN): BufferPool {
+    let size = POOLED_WRITE_MIN;
+    while (size < write) size *= 2;
+    const pool = new BufferPool(size, Math.ceil(this.options["window-size"] / size) + 2);
+    if (this.pool) {
+      pool.outstanding = this.pool.outstanding;
+      pool.made = this.pool.made;
+    }
+    return pool;
   }
 
   private fdState(fd: Fd): WbFd {
@@ -172,7 +187,8 @@ export class WriteBehind extends Xlator {
     // The caller may reuse its buffer once we reply (FUSE does): keep a copy.
     let copy: Buffer;
     let pooled: Buffer | undefined;
-    if (data.length > POOLED_WRITE_BYTES / 2 && data.length <= POOLED_WRITE_BYTES) {
+    if (data.length > this.pool.size && data.length <= POOLED_WRITE_MAX) this.pool = this.makePool(data.length);
+    if (data.length > this.pool.size / 2 && data.length <= this.pool.size) {
       pooled = this.pool.take();
       pooled.set(data);
       copy = data.length === pooled.length ? pooled : pooled.subarray(0, data.length);
@@ -431,7 +447,7 @@ export class WriteBehind extends Xlator {
         applied.push(k);
       }
     }
-    if (applied.includes("window-size")) this.pool.keep = this.makePool().keep;
+    if (applied.includes("window-size")) this.pool.keep = this.makePool(this.pool.size).keep;
     for (const inode of this.inodes.values()) for (const w of inode.windowWaiters.splice(0)) w();
     return { applied, needsRestart: [] };
   }
