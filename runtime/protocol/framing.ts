@@ -9,8 +9,12 @@ export const PAYLOAD_MIN = 4096;
 
 /** Receive buffers at least this big are counted as transient (core/transient-buffers). */
 const TRANSIENT_MIN = 65536;
-/** Frames up to this size get their receive buffer in one allocation when their first bytes arrive. */
-const EAGER_BYTES = 1 << 20;
+/**
+ * Frames up to this size get their receive buffer in one allocation when their first bytes arrive:
+ * the largest write (1 MiB, FUSE's max_write) with its message. (At 1 MiB exactly, every such write
+ * was received into 1 MiB, then copied into a buffer of its full size.)
+ */
+const EAGER_BYTES = (1 << 20) + 65536;
 
 /** One received frame: the msgpack part and the raw payload (both views of the received bytes when possible). */
 export interface Frame {

@@ -1,4 +1,4 @@
-// FrameWriter: when frames leave. The first frame of a turn goes at once, as one write of its parts
+// FrameDecoder: a 1 MiB write spanning many reads is received into one buffer. FrameWriter: when frames leave. The first frame of a turn goes at once, as one write of its parts
 // (cluster/afr sends a replica's part of a fop, then does the local brick's synchronous part: they
 // overlap only if the frame has left); the rest of the turn's frames leave together after it.
 import { test } from "node:test";
@@ -52,4 +52,22 @@ test("the frames after it in the same turn leave together once the turn is over,
   // the next turn's first frame leaves at once again
   w.send(req(6));
   assert.equal(writes.length, 3);
+});
+
+test("a 1 MiB write arriving in 64 KiB reads is received into one buffer of its size, allocated once", (t) => {
+  const { socket, writes } = recordingSocket();
+  new FrameWriter(socket).send(req(1, Buffer.alloc(1 << 20, 9)));
+  const bytes = Buffer.concat(writes[0]!);
+  const big: number[] = [];
+  const allocUnsafe = Buffer.allocUnsafe;
+  t.mock.method(Buffer, "allocUnsafe", (n: number) => {
+    if (n >= 1 << 20) big.push(n);
+    return allocUnsafe.call(Buffer, n);
+  });
+  const decoder = new FrameDecoder(64 << 20);
+  const frames = [];
+  for (let at = 0; at < bytes.length; at += 65536) frames.push(...decoder.push(bytes.subarray(at, at + 65536)));
+  assert.equal(frames.length, 1);
+  assert.deepEqual(frames[0]!.payload, Buffer.alloc(1 << 20, 9));
+  assert.deepEqual(big, [bytes.length - 8], "one allocation, of the frame's size");
 });
