@@ -17,7 +17,7 @@ export class BufferPool {
    * @param size the size of every buffer
    * @param keep how many free buffers to keep at most (beyond that, given-back buffers go to the GC)
    */
-  constructor(readonly size: number, public keep: number) {}
+  constructor(public size: number, public keep: number) {}
 
   take(): Buffer {
     this.outstanding++;
@@ -36,8 +36,10 @@ export class BufferPool {
     return this.free.length;
   }
 
-  /** Drops the free buffers (reconfigured to another size). */
-  clear(): void {
+  /** Buffers of another size from now on: the free ones are dropped, those still out go to the GC when given back. */
+  resize(size: number, keep: number): void {
+    this.size = size;
+    this.keep = keep;
     this.free.length = 0;
   }
 }

@@ -112,22 +112,12 @@ export class WriteBehind extends Xlator {
     if (init.options["aggregate-size"] > init.options["window-size"]) {
       throw this.configError("aggregate-size must not exceed window-size", "aggregate-size");
     }
-    this.pool = this.makePool();
+    this.pool = new BufferPool(POOLED_WRITE_MIN, this.poolKeep(POOLED_WRITE_MIN));
   }
 
-  /**
-   * Pool buffers are of the largest write FUSE sends (at least `write` bytes); as many are kept as the
-   * window can hold, and a few. Buffers still out go to the GC when they come back to a larger pool.
-   */
-  private makePool(write = POOLED_WRITE_MIN): BufferPool {
-    let size = POOLED_WRITE_MIN;
-    while (size < write) size *= 2;
-    const pool = new BufferPool(size, Math.ceil(this.options["window-size"] / size) + 2);
-    if (this.pool) {
-      pool.outstanding = this.pool.outstanding;
-      pool.made = this.pool.made;
-    }
-    return pool;
+  /** How many free pool buffers of `size` are kept: as many as the window can hold, and a few. */
+  private poolKeep(size: number): number {
+    return Math.ceil(this.options["window-size"] / size) + 2;
   }
 
   private fdState(fd: Fd): WbFd {
@@ -187,7 +177,11 @@ export class WriteBehind extends Xlator {
     // The caller may reuse its buffer once we reply (FUSE does): keep a copy.
     let copy: Buffer;
     let pooled: Buffer | undefined;
-    if (data.length > this.pool.size && data.length <= POOLED_WRITE_MAX) this.pool = this.makePool(data.length);
+    if (data.length > this.pool.size && data.length <= POOLED_WRITE_MAX) {
+      let size = this.pool.size;
+      while (size < data.length) size *= 2;
+      this.pool.resize(size, this.poolKeep(size));
+    }
     if (data.length > this.pool.size / 2 && data.length <= this.pool.size) {
       pooled = this.pool.take();
       pooled.set(data);
@@ -447,7 +441,7 @@ export class WriteBehind extends Xlator {
         applied.push(k);
       }
     }
-    if (applied.includes("window-size")) this.pool.keep = this.makePool(this.pool.size).keep;
+    if (applied.includes("window-size")) this.pool.keep = this.poolKeep(this.pool.size);
     for (const inode of this.inodes.values()) for (const w of inode.windowWaiters.splice(0)) w();
     return { applied, needsRestart: [] };
   }
