@@ -1,4 +1,5 @@
 // glusterfs -f VOLFILE MOUNTPOINT: mounts the volfile's graph over FUSE (the seed's client command).
+import "./thread-pool";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";

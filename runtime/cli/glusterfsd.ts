@@ -1,4 +1,5 @@
 // glusterfsd -f VOLFILE: runs a server graph (bricks, locks, replication, protocol/server listening).
+import "./thread-pool";
 import { parseArgs } from "node:util";
 import { Graph } from "../core/graph";
 import type { LogHandle } from "../core/log";

@@ -2,10 +2,12 @@
 // SIGTERM stop, --daemon. The graph here is a local brick (protocol/server is tested with the network).
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { threadPoolSize } from "../../runtime/cli/thread-pool";
 import { ensureBuilt, GLUSTERFSD_BIN, posixLocksVolfile, waitForExit } from "../helpers/mount";
 
 const SEED = resolve(__dirname, "../fixtures/seed");
@@ -90,6 +92,29 @@ describe("glusterfsd CLI", () => {
     assert.equal(await waitForExit(child, 10_000), 0);
     assert.equal(existsSync(pidfile), false);
     assert.ok(logLines(log).some((l) => l.msg === "stopped" && l.volume === "locks"));
+  });
+
+  it("sizes libuv's thread pool to the cores (2 to 4 threads) unless UV_THREADPOOL_SIZE says otherwise", async () => {
+    // Started servers differ in threads only by their pools (libuv starts them all at first use: the brick's start).
+    const threadsOf = async (name: string, env: Record<string, string>): Promise<number> => {
+      await mkdir(join(base, `${name}-brick`));
+      const vol = join(base, `${name}.vol`);
+      const log = join(base, `${name}.log`);
+      await writeFile(vol, posixLocksVolfile(join(base, `${name}-brick`)));
+      const { UV_THREADPOOL_SIZE: _inherited, ...parentEnv } = process.env;
+      const child = spawn(process.execPath, [GLUSTERFSD_BIN, "-f", vol, "--log-file", log], { stdio: "ignore", env: { ...parentEnv, ...env } });
+      children.push(child);
+      await waitForLog(log, "started");
+      const n = readdirSync(`/proc/${child.pid}/task`).length;
+      child.kill("SIGTERM");
+      assert.equal(await waitForExit(child, 10_000), 0);
+      return n;
+    };
+    const withFour = await threadsOf("pool4", { UV_THREADPOOL_SIZE: "4" });
+    const chosen = await threadsOf("pool-default", {});
+    const withThree = await threadsOf("pool3", { UV_THREADPOOL_SIZE: "3" });
+    assert.equal(withFour - chosen, 4 - threadPoolSize(availableParallelism()), `threads: ${withFour} with 4, ${chosen} by default`);
+    assert.equal(withFour - withThree, 1, "an operator's UV_THREADPOOL_SIZE is kept");
   });
 
   it("--daemon detaches once started; a bad volfile fails with exit 1 naming file:line", async () => {
