@@ -14,7 +14,7 @@ const TRANSIENT_MIN = 65536;
  * the largest write (1 MiB, FUSE's max_write) with its message. (At 1 MiB exactly, every such write
  * was received into 1 MiB, then copied into a buffer of its full size.)
  */
-const EAGER_BYTES = (1 << 20) + 65536;
+export const EAGER_BYTES = (1 << 20) + 65536;
 
 /** One received frame: the msgpack part and the raw payload (both views of the received bytes when possible). */
 export interface Frame {

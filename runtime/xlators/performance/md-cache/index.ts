@@ -81,8 +81,8 @@ class XattrPolicy {
  * performance/md-cache: answers the kernel's stream of attribute and xattr questions (a GETATTR per
  * path component and per listed file, security.selinux / system.posix_acl_access per `ls -l`,
  * security.capability before every write) from what recent lookups and readdirplus replies said
- * (security.capability: from the create, or from its first fetch), for up to `timeout` seconds. Attributes are kept by gfid, so a change through one hard-link name
- * shows through the others. Every change made through this client drops (or, where the reply
+ * (security.capability: from the create, or from its first fetch), for up to `timeout` seconds.
+ * Attributes are kept by gfid, so a change through one hard-link name shows through the others. Every change made through this client drops (or, where the reply
  * carries the new attributes, replaces) what it affects: the file, its parent directory, the names.
  * Changes made through other clients show once the entries expire, as with GlusterFS's md-cache —
  * or at once, when the servers report them (cache-invalidation: upcalls), and then entries are kept
