@@ -1,5 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +9,7 @@ import * as xattr from "@napi-rs/xattr";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
 import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx } from "../../runtime/core/types";
-import { Posix, ROOT_GFID, BRICK_ID_XATTR, type PosixOptions } from "../../runtime/xlators/storage/posix";
+import { Posix, ROOT_GFID, BRICK_ID_XATTR, LISTING_DISK_WAIT, type PosixOptions } from "../../runtime/xlators/storage/posix";
 import posixDef from "../../runtime/xlators/storage/posix";
 
 const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
@@ -397,6 +398,43 @@ test("readdir lists with stable offsets, hides .glusterfs at the root, readdirpl
   await px.releasedir(ctx, sub);
   await rejectsWith(px.opendir(ctx, { path: "/f01" }, new Fd("/f01", 0, true)), "ENOTDIR");
   await rejectsWith(px.opendir(ctx, { path: "/none" }, new Fd("/none", 0, true)), "ENOENT");
+});
+
+test("readdirplus lstats a cached directory's entries on the event loop, a slow one's through the thread pool, with the same result", async (t) => {
+  const { px } = brick(t);
+  await px.mkdir(ctx, { path: "/d" }, 0o755);
+  for (let i = 0; i < 40; i++) await writeClose(px, `/d/f${i}`, "x".repeat(i));
+  await px.symlink(ctx, "f1", { path: "/d/link" });
+  // thread-pool requests made while a listing runs (async fs calls create one resource each)
+  const listed = async () => {
+    let poolRequests = 0;
+    const hook = createHook({ init: (_id, type) => { if (type === "FSREQPROMISE" || type === "FSREQCALLBACK") poolRequests++; } }).enable();
+    try {
+      const fd = new Fd("/d", 0, true);
+      await px.opendir(ctx, { path: "/d" }, fd);
+      const entries = await px.readdir(ctx, fd, 0, true);
+      await px.releasedir(ctx, fd);
+      return { poolRequests, entries: entries.map((e) => ({ name: e.name, gfid: e.stat?.gfid, size: e.stat?.size, mode: e.stat?.mode })).sort((a, b) => (a.name < b.name ? -1 : 1)) };
+    } finally {
+      hook.disable();
+    }
+  };
+  const cached = await listed();
+  assert.equal(cached.entries.length, 43); // 40 files, a symlink, "." and ".."
+  assert.ok(cached.entries.every((e) => e.gfid !== undefined), "every entry has its attributes");
+  assert.equal(cached.entries.find((e) => e.name === "f7")?.size, 7);
+  assert.equal(cached.entries.find((e) => e.name === "f7")?.gfid, (await px.stat(ctx, { path: "/d/f7" })).gfid);
+  assert.ok(cached.poolRequests <= 2, `the directory read only, not ${cached.poolRequests} requests`);
+  // every lstat "waited for the disk": the rest of the listing goes through the pool
+  const saved = { ...LISTING_DISK_WAIT };
+  Object.assign(LISTING_DISK_WAIT, { baseMs: -1, perEntryMs: 0 });
+  try {
+    const slow = await listed();
+    assert.ok(slow.poolRequests >= 40, `only ${slow.poolRequests} pool requests`);
+    assert.deepEqual(slow.entries, cached.entries);
+  } finally {
+    Object.assign(LISTING_DISK_WAIT, saved);
+  }
 });
 
 test("statfs reports the brick's filesystem", async (t) => {

@@ -2,7 +2,7 @@ import { defineXlator } from "../../../core/xlator";
 import schema from "../../../../schema/xlators/storage/posix.json";
 import { Posix, type PosixOptions } from "./posix";
 
-export { Posix, INDEX_XATTR, BRICK_ID_XATTR } from "./posix";
+export { Posix, INDEX_XATTR, BRICK_ID_XATTR, LISTING_DISK_WAIT } from "./posix";
 export type { PosixOptions } from "./posix";
 export { ROOT_GFID, gfidFromBytes, gfidToBytes } from "./gfid";
 

@@ -132,8 +132,14 @@ async function openForClient(real: string, flags: number, mode?: number): Promis
   }
 }
 
-/** Entries of a readdirplus stat'ed at once. */
+/** Entries of a readdirplus stat'ed at once (through the thread pool, once the directory is found cold). */
 const READDIRPLUS_PARALLEL = 64;
+/**
+ * A listing's lstats (with their gfids) taking longer than this waited for the disk, and the rest go
+ * through the thread pool: being preempted for a few ms is no reason; an HDD's inode reads (~5 ms per
+ * 16 inodes) are. (Exported for tests.)
+ */
+export const LISTING_DISK_WAIT = { baseMs: 2, perEntryMs: 0.05 };
 /** Entries whose xattrs are read between two turns of the event loop. */
 const READDIRPLUS_SLICE = 256;
 
@@ -875,19 +881,44 @@ export class Posix extends Xlator {
       for (let i = Math.max(0, offset); i < names.length; i++) out.push({ name: names[i]!, next: i + 1 });
       if (!withStat) return out;
       const dir = Posix.procPath(s.handle);
-      // The entries' lstats go through the thread pool, many at once: a directory just listed is
-      // often not in the kernel's inode cache yet (a cold tree walk), and then they overlap their
-      // disk reads. The gfids are read after each lstat (synchronously: the inode is cached by then).
-      await mapLimit(out, READDIRPLUS_PARALLEL, async (e) => {
+      // the root's ".." must not reveal the brick's parent
+      const realOf = (e: DirEntry) => (e.name === ".." && s.gfid === ROOT_GFID ? this.paths.root : `${dir}/${e.name}`);
+      const describe = async (e: DirEntry, real: string, st: Stats) => {
+        e.stat = toIatt(st, e.name === ".." && s.gfid === ROOT_GFID ? ROOT_GFID : await this.gfidOf(real, st));
+      };
+      // The entries are lstat'ed on the event loop while their inodes are in the kernel's cache (a
+      // microsecond or two each; a trip through the thread pool wakes a pool thread and then the
+      // loop, which on a VM costs more than the call). Once the lstats wait for the disk (a cold
+      // directory on a slow disk), the rest go through the pool, many at once, overlapping their reads.
+      // The gfids are read after each lstat (the inode is cached by then).
+      let cold = out.length;
+      let spent = 0;
+      for (let i = 0; i < out.length; i++) {
+        const e = out[i]!;
         if (e.name === ".") {
           e.stat = toIatt(fs.fstatSync(s.handle), s.gfid);
-          return;
+          continue;
         }
-        // the root's ".." must not reveal the brick's parent
-        const real = e.name === ".." && s.gfid === ROOT_GFID ? this.paths.root : `${dir}/${e.name}`;
+        // (a huge directory must not hold the event loop: other requests get a turn now and then)
+        if (i > 0 && i % READDIRPLUS_SLICE === 0) await new Promise((r) => setImmediate(r));
+        const real = realOf(e);
+        const started = performance.now();
         try {
-          const st = await fsp.lstat(real);
-          e.stat = toIatt(st, e.name === ".." && s.gfid === ROOT_GFID ? ROOT_GFID : await this.gfidOf(real, st));
+          const st = fs.lstatSync(real, { throwIfNoEntry: false });
+          if (st) await describe(e, real, st);
+        } catch {
+          // unreadable: listed without attributes
+        }
+        spent += performance.now() - started;
+        if (spent > LISTING_DISK_WAIT.baseMs + LISTING_DISK_WAIT.perEntryMs * (i + 1)) {
+          cold = i + 1;
+          break;
+        }
+      }
+      await mapLimit(out.slice(cold), READDIRPLUS_PARALLEL, async (e) => {
+        const real = realOf(e);
+        try {
+          await describe(e, real, await fsp.lstat(real));
         } catch {
           // gone since the snapshot: listed without attributes
         }
