@@ -197,6 +197,10 @@ describe("what a fop changes", () => {
     assert.equal(list.concerns({ gfids: [], paths: [], entries: ["/e/a"] }), true);
     // over the bound: the oldest go, and the client is told
     assert.ok(forgotten.length > 0 && forgotten.flatMap((c) => [...c.entries, ...c.gfids]).includes("/d/f"), JSON.stringify(forgotten));
+    // a forgotten name goes out as a name, a forgotten gfid as a gfid
+    list.noteReply("lookup", [CTX, { path: "/h" }], { stat: { gfid: "g2" } }, () => false);
+    assert.deepEqual(forgotten.flatMap((c) => c.entries), ["/d/f"], JSON.stringify(forgotten));
+    assert.deepEqual(forgotten.flatMap((c) => c.gfids), ["g1"], JSON.stringify(forgotten));
     await sleep(250);
     assert.equal(list.concerns({ gfids: ["ga"], paths: [], entries: ["/e/a"] }), false, "expired");
   });

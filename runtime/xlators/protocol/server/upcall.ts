@@ -63,6 +63,7 @@ export function changeOf(op: FopName, args: unknown[], result: unknown): Change 
  * is told to forget those, since it would no longer hear of their changes).
  */
 export class InterestList {
+  /** Keys: paths (they start with "/") and gfids (they never do), unprefixed: a listing adds two per entry. */
   private readonly until = new Map<string, number>();
 
   constructor(private readonly timeoutMs: number, private readonly limit: number, private readonly evicted: (c: Change) => void) {}
@@ -79,14 +80,14 @@ export class InterestList {
     const a1 = args[1];
     if (a1 instanceof Object && "path" in a1) {
       const l = a1 as Loc | Fd;
-      this.add("p", l.path);
-      if (l.gfid) this.add("g", l.gfid);
+      this.add(l.path);
+      if (l.gfid) this.add(l.gfid);
     }
-    if (op === "link" || op === "rename" || op === "symlink") this.add("p", (args[2] as Loc).path);
+    if (op === "link" || op === "rename" || op === "symlink") this.add((args[2] as Loc).path);
     // These answer with their directory's attributes too (postparent), which the client caches:
     // others' changes to the directory concern it from now on.
     const entry = ENTRY_ARG[op] === undefined ? undefined : args[ENTRY_ARG[op]!];
-    if (entry instanceof Object && "path" in entry) this.add("p", parentOf((entry as Loc).path));
+    if (entry instanceof Object && "path" in entry) this.add(parentOf((entry as Loc).path));
   }
 
   /** Records the gfids a reply hands out; returns those of them in `changed` (changed while the request ran). */
@@ -101,7 +102,7 @@ export class InterestList {
       const prefix = dir === "/" ? "/" : `${dir}/`;
       for (const e of result as DirEntry[]) {
         if (e.name === "." || e.name === "..") continue;
-        this.add("p", prefix + e.name, until);
+        this.add(prefix + e.name, until);
         if (e.stat) gfids.push(e.stat.gfid);
       }
     } else {
@@ -109,14 +110,13 @@ export class InterestList {
         ? (result as LookupResult).stat : (result as Iatt);
       if (typeof iatt.gfid === "string") gfids.push(iatt.gfid);
     }
-    for (const g of gfids) this.add("g", g, until);
+    for (const g of gfids) this.add(g, until);
     return gfids.filter(changed);
   }
 
-  private add(kind: "g" | "p", key: string, until = Date.now() + this.timeoutMs): void {
-    const k = `${kind}${key}`;
-    this.until.delete(k);
-    this.until.set(k, until);
+  private add(key: string, until = Date.now() + this.timeoutMs): void {
+    this.until.delete(key);
+    this.until.set(key, until);
     if (this.until.size <= this.limit) return;
     const now = Date.now();
     const forget: Change = { gfids: [], paths: [], entries: [] };
@@ -124,30 +124,30 @@ export class InterestList {
       if (this.until.size <= this.limit) break;
       this.until.delete(old);
       if (until < now) continue;
-      if (old[0] === "g") forget.gfids.push(old.slice(1));
-      else forget.entries.push(old.slice(1));
+      if (old[0] === "/") forget.entries.push(old);
+      else forget.gfids.push(old);
     }
     if (forget.gfids.length + forget.entries.length > 0) this.evicted(forget);
   }
 
-  private has(kind: "g" | "p", key: string, now: number): boolean {
-    const until = this.until.get(`${kind}${key}`);
+  private has(key: string, now: number): boolean {
+    const until = this.until.get(key);
     if (until === undefined) return false;
     if (until >= now) return true;
-    this.until.delete(`${kind}${key}`);
+    this.until.delete(key);
     return false;
   }
 
   /** Whether the client may have cached anything the change touched. */
   concerns(c: Change): boolean {
     const now = Date.now();
-    if (c.gfids.some((g) => this.has("g", g, now))) return true;
-    if (c.paths.some((p) => this.has("p", p, now))) return true;
-    if (c.entries.some((e) => this.has("p", e, now))) return true;
+    if (c.gfids.some((g) => this.has(g, now))) return true;
+    if (c.paths.some((p) => this.has(p, now))) return true;
+    if (c.entries.some((e) => this.has(e, now))) return true;
     if (!c.subtree) return false;
     // A renamed or removed directory: the client may hold names under it.
     for (const e of c.entries) {
-      const prefix = `p${e}/`;
+      const prefix = `${e}/`;
       for (const k of this.until.keys()) if (k.startsWith(prefix)) return true;
     }
     return false;
