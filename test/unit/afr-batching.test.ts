@@ -5,7 +5,15 @@ import assert from "node:assert/strict";
 import { constants as fsc } from "node:fs";
 import { Fd } from "../../runtime/core/types";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
-import { ROOT, replicaSet, waitFor, type ReplicaSet } from "./afr-harness";
+import { silentLogger } from "../../runtime/core/log";
+import { Afr } from "../../runtime/xlators/cluster/afr";
+import { AFR_DEFAULTS, ROOT, replicaSet, waitFor, type ReplicaSet } from "./afr-harness";
+
+async function opened(rs: ReplicaSet, brick: number, path: string): Promise<Fd> {
+  const fd = new Fd(path, 0, true);
+  await rs.bricks[brick]!.opendir(ROOT, { path }, fd);
+  return fd;
+}
 
 async function changelogOf(rs: ReplicaSet, brick: number, path: string, blamed: number): Promise<number[]> {
   const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
@@ -55,6 +63,82 @@ test("a burst of creates in one directory marks the directory once and clears it
   assert.equal(counts.get("1:xattrop:/d"), 2, "one pre-op and one post-op on brick1");
   const index = JSON.parse((await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index")).toString()) as unknown[];
   assert.deepEqual(index, []);
+});
+
+test("while no other server works in a directory, its batch locks it whole: creates and unlinks take no name lock, and the lock goes with the post-op", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.05 });
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  const locks = new Map<string, number>();
+  rs.switches.forEach((sw, i) => {
+    const orig = sw.entrylk.bind(sw);
+    sw.entrylk = (ctx, domain, loc, basename, cmd, type) => {
+      if (domain === rs.afr.name) {
+        const key = `${i}:${cmd}:${basename === null ? "whole" : "name"}`;
+        locks.set(key, (locks.get(key) ?? 0) + 1);
+      }
+      return orig(ctx, domain, loc, basename, cmd, type);
+    };
+  });
+  for (let i = 0; i < 10; i++) await create(rs, `/d/f${i}`);
+  for (let i = 0; i < 10; i += 2) await rs.afr.unlink(ROOT, { path: `/d/f${i}` });
+  await rs.afr.rename(ROOT, { path: "/d/f1" }, { path: "/d/g1" });
+  for (const b of [0, 1]) {
+    const fd = await opened(rs, b, "/d");
+    assert.deepEqual((await rs.bricks[b]!.readdir(ROOT, fd, 0, false)).map((e) => e.name).filter((n) => !n.startsWith(".")).sort(), ["f3", "f5", "f7", "f9", "g1"]);
+    await rs.bricks[b]!.releasedir(ROOT, fd);
+  }
+  assert.equal(locks.get("0:lock_nb:whole"), 1, JSON.stringify([...locks]));
+  assert.equal(locks.get("1:lock_nb:whole"), 1, JSON.stringify([...locks]));
+  assert.equal([...locks.keys()].filter((k) => k.endsWith(":name")).length, 0, `no name locks: ${JSON.stringify([...locks])}`);
+  assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "post-op cleared the directory");
+  // released with the post-op (not a request of its own): another owner locks a name at once
+  assert.equal(locks.get("0:unlock:whole") ?? 0, 0);
+  const other = { ...ROOT, lkOwner: "other-server", client: "other" };
+  assert.ok(await waitFor(async () => {
+    try {
+      for (const sw of rs.switches) await sw.entrylk(other, rs.afr.name, { path: "/d" }, "f3", "lock_nb", "wr");
+      return true;
+    } catch {
+      return false;
+    }
+  }, 3000), "the whole lock was released");
+  for (const sw of rs.switches) await sw.entrylk(other, rs.afr.name, { path: "/d" }, "f3", "unlock", "wr");
+});
+
+test("another server's create in a directory locked whole waits for that batch to end, not for its creates to stop", { timeout: 30000 }, async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.05, "eager-lock-max-hold": 0.3 });
+  const other = new Afr({ name: rs.afr.name, type: "cluster/afr", options: { ...AFR_DEFAULTS, "post-op-delay": 0.05 }, children: rs.switches, log: silentLogger(), graph: new Map() });
+  await other.start();
+  t.after(async () => {
+    await other.stop();
+    await rs.close();
+  });
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  let stop = false;
+  let made = 0;
+  const stream = (async () => {
+    const until = Date.now() + 20000;
+    while (!stop && Date.now() < until) await create(rs, `/d/s${made++}`);
+  })();
+  await waitFor(() => made > 20, 5000);
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd("/d/theirs", flags);
+  const node2 = { ...ROOT, client: "node2" };
+  const st = await other.create(node2, { path: "/d/theirs" }, flags, 0o644, fd);
+  await other.flush(node2, fd);
+  await other.release(node2, fd);
+  const madeMeanwhile = made;
+  await waitFor(() => made > madeMeanwhile + 10, 5000);
+  stop = true;
+  await stream;
+  assert.ok(made > madeMeanwhile, "this server's creates went on after the other's");
+  for (const b of [0, 1]) assert.equal((await rs.bricks[b]!.lookup(ROOT, { path: "/d/theirs" })).stat.gfid, st.gfid);
+  for (let i = 0; i < made; i++) {
+    const g0 = (await rs.bricks[0]!.lookup(ROOT, { path: `/d/s${i}` })).stat.gfid;
+    assert.equal((await rs.bricks[1]!.lookup(ROOT, { path: `/d/s${i}` })).stat.gfid, g0, `/d/s${i}`);
+  }
+  assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "no replica blamed");
 });
 
 test("an entry op that fails on one replica inside a batch blames it before it is answered", async (t) => {

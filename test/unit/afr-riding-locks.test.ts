@@ -94,9 +94,10 @@ test("a create whose remote name lock is held waits for it, and runs on both rep
   t.after(() => rs.close());
   const remote = serverSide(rs);
   await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
-  await writeFile(rs.afr, "/d/warm", "x"); // the entry batch of /d is open
+  // another server holds a name: the entry batch of /d (opened by this write) locks names one by one
   const other: CallCtx = { ...ROOT, lkOwner: "other-server", client: "other" };
   await rs.switches[remote]!.entrylk(other, rs.afr.name, { path: "/d" }, "x", "lock_nb", "wr");
+  await writeFile(rs.afr, "/d/warm", "x");
   const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
   const fd = new Fd("/d/x", flags);
   let done = false;
@@ -168,6 +169,8 @@ test("without riding support on the remote brick, locks go as requests of their 
   const remote = serverSide(rs);
   rs.afr.locksFirst[remote] = false;
   await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  // another server holds a name in /d: its batch locks names one by one
+  await rs.switches[remote]!.entrylk({ ...ROOT, lkOwner: "other-server", client: "other" }, rs.afr.name, { path: "/d" }, "busy", "lock_nb", "wr");
   const counts = countFops(rs, remote, ["entrylk"]);
   await writeFile(rs.afr, "/d/f", "abc");
   assert.equal(counts.get("entrylk:lock_nb"), 1);

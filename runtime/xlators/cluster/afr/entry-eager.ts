@@ -9,6 +9,11 @@
  * replica self-accusing on the directory: heal merges (creates nothing that was not created on all,
  * deletes nothing). Entry self-heal takes the batch lock exclusively, so it never clears marks of an
  * open batch; batches of both servers share it (rd), so they run side by side.
+ * While no one else works in the directory, the batch also holds the directory's entry lock whole
+ * (taken without waiting, on every replica): its fops then take no name locks at all (a create or an
+ * unlink is one round trip to each replica instead of a lock and the op). Another server's entry fop
+ * there waits for it: at most until the batch ends (idle for post-op-delay, or eager-lock-max-hold,
+ * as a write batch holds its file), and the next batch finds the waiter and locks names one by one.
  * Used only while every replica is up; otherwise each entry fop is a transaction of its own.
  */
 import { FopError } from "../../../core/errors";
@@ -24,6 +29,8 @@ interface EntryBatch {
   /** Resolves true once every replica is locked and marked. */
   ready: Promise<boolean>;
   held?: HeldLocks;
+  /** Holds the directory's entry lock whole on every replica (in `held`): its fops need no name locks. */
+  whole?: boolean;
   marked: number[];
   /** Replicas where some op of the batch failed while it succeeded elsewhere. */
   failed: Set<number>;
@@ -71,14 +78,14 @@ function begin(afr: Afr, ctx: CallCtx, dir: string): EntryBatch {
     b.held = await lockAll(afr, b.ctx, [batchLock(afr, dir, "rd")], everyone);
     if (b.held.children.length !== everyone.length) return false;
     const mark = Object.fromEntries(b.keys.map((k) => [k, delta("entry", 1)]));
-    await Promise.all(everyone.map(async (i) => {
+    await Promise.all([...everyone.map(async (i) => {
       try {
         await afr.children[i]!.xattrop(b.ctx, { path: dir }, "add32", mark);
         b.marked.push(i);
       } catch {
         // left unmarked: the batch is not used, the fop runs as a transaction of its own
       }
-    }));
+    }), lockWhole(afr, b, everyone)]);
     return b.marked.length === everyone.length;
   })().catch(() => false);
   return b;
@@ -86,7 +93,8 @@ function begin(afr: Afr, ctx: CallCtx, dir: string): EntryBatch {
 
 /** Post-op (un-blaming the replicas where nothing failed) and unlock of a batch. */
 function finish(afr: Afr, b: EntryBatch): Promise<void> {
-  b.closing ??= (async () => {
+  if (b.closing) return b.closing;
+  b.closing = (async () => {
     const t = table(afr);
     if (t.get(b.dir) === b) t.delete(b.dir);
     if (b.idle) clearTimeout(b.idle);
@@ -108,7 +116,29 @@ function finish(afr: Afr, b: EntryBatch): Promise<void> {
     // Not keyed: a following batch of this process takes the same shared lock without waiting.
     if (held) afr.after.run([], () => held.releaseAll());
   })();
+  // A following batch of this process tries the whole lock once this one let it go (with its post-op).
+  afr.after.run([specKey(wholeLock(afr, b.dir))], () => b.closing!);
   return b.closing;
+}
+
+/** The directory's entry lock, whole (it excludes every name lock of the directory). */
+function wholeLock(afr: Afr, dir: string): LockSpec {
+  return { kind: "entry", domain: afr.name, loc: { path: dir }, basename: null, type: "wr" };
+}
+
+/** Takes the directory's entry lock whole on every replica if that needs no waiting; else the batch locks names. */
+async function lockWhole(afr: Afr, b: EntryBatch, everyone: number[]): Promise<void> {
+  try {
+    const held = await lockAll(afr, b.ctx, [wholeLock(afr, b.dir)], everyone, { blocking: false });
+    if (held.children.length === everyone.length && b.held) {
+      b.held.adopt(held); // released with the batch lock: riding on the post-op
+      b.whole = true;
+    } else {
+      await held.releaseAll();
+    }
+  } catch {
+    // someone else holds a name (or the directory): names are locked one by one
+  }
 }
 
 /** Ends the batches on `path` and under it (before the directory is renamed or removed). */
@@ -178,37 +208,46 @@ export async function batchedEntryOp<T>(afr: Afr, ctx: CallCtx, fop: string, dir
     }
     joined.push(b);
   }
+  // A rename between a directory held whole and one that is not: as a transaction of its own (its
+  // name lock there waits for this process's batch to end, which holds nothing it waits for).
+  const whole = joined.filter((b) => b.whole).length;
+  if (whole > 0 && whole < joined.length) {
+    for (const j of joined) leave(afr, j);
+    return undefined;
+  }
   const everyone = all(afr);
   const failed = new Map<number, FopError>();
   const results = new Map<number, T>();
+  // the op on every replica (on those `names` locked, when it took name locks)
+  const runOn = (names?: HeldLocks) => Promise.all(everyone.map(async (i) => {
+    if (names && !names.held.has(i)) return void failed.set(i, names.failed.get(i) ?? afr.err("ENOTCONN", fop, "could not lock this subvolume"));
+    try {
+      results.set(i, await op(i));
+    } catch (err) {
+      failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
+    }
+  }));
   let partial = false;
   try {
-    const ictx = afr.internalCtx(ctx);
-    const keys = locks.map(specKey);
-    // The remote replica's name locks ride on its fop when they can (one round trip, not two).
-    const r = ridingChild(afr, everyone);
-    const riding = r === undefined ? undefined : await runRiding(afr, ictx, locks, everyone, r, op, fop, { releaseAfter: true });
-    const held = riding?.held ?? await lockAll(afr, ictx, locks, everyone);
-    try {
-      if (riding) {
-        for (const [i, v] of riding.outcome.results) results.set(i, v);
-        for (const [i, e] of riding.outcome.failed) failed.set(i, e);
-      } else {
-        const locked = new Set(held.children);
-        await Promise.all(everyone.map(async (i) => {
-          if (!locked.has(i)) {
-            failed.set(i, held.failed.get(i) ?? afr.err("ENOTCONN", fop, "could not lock this subvolume"));
-            return;
-          }
-          try {
-            results.set(i, await op(i));
-          } catch (err) {
-            failed.set(i, FopError.from(err, { xlator: afr.name, fop }));
-          }
-        }));
+    if (whole > 0) {
+      await runOn(); // the directories are locked whole by their batches: no name locks
+    } else {
+      const ictx = afr.internalCtx(ctx);
+      const keys = locks.map(specKey);
+      // The remote replica's name locks ride on its fop when they can (one round trip, not two).
+      const r = ridingChild(afr, everyone);
+      const riding = r === undefined ? undefined : await runRiding(afr, ictx, locks, everyone, r, op, fop, { releaseAfter: true });
+      const held = riding?.held ?? await lockAll(afr, ictx, locks, everyone);
+      try {
+        if (riding) {
+          for (const [i, v] of riding.outcome.results) results.set(i, v);
+          for (const [i, e] of riding.outcome.failed) failed.set(i, e);
+        } else {
+          await runOn(held);
+        }
+      } finally {
+        afr.after.run(keys, () => held.releaseAll());
       }
-    } finally {
-      afr.after.run(keys, () => held.releaseAll());
     }
     partial = results.size > 0 && failed.size > 0;
     if (partial) for (const b of joined) for (const i of failed.keys()) b.failed.add(i);

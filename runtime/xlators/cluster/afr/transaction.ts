@@ -91,6 +91,11 @@ export class HeldLocks {
   async releaseAll(): Promise<void> {
     await Promise.all(this.children.map((i) => this.releaseChild(i)));
   }
+  /** Takes over `other`'s locks (taken by the same owner): they are released with these. */
+  adopt(other: HeldLocks): void {
+    for (const [i, specs] of other.held) this.held.set(i, [...(this.held.get(i) ?? []), ...specs]);
+    other.held.clear();
+  }
 }
 
 /**
