@@ -2,12 +2,14 @@
 // one-round-trip lookup: fewer changelog updates, and the marks on disk still tell the truth.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { constants as fsc } from "node:fs";
+import { FopError } from "../../runtime/core/errors";
 import { Fd } from "../../runtime/core/types";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
 import { Afr } from "../../runtime/xlators/cluster/afr";
-import { AFR_DEFAULTS, ROOT, replicaSet, waitFor, type ReplicaSet } from "./afr-harness";
+import { AFR_DEFAULTS, ROOT, readFile, replicaSet, waitFor, type ReplicaSet } from "./afr-harness";
 
 async function opened(rs: ReplicaSet, brick: number, path: string): Promise<Fd> {
   const fd = new Fd(path, 0, true);
@@ -192,4 +194,63 @@ test("a chmod answered before its post-op leaves no marks behind, and the next o
   assert.ok(await allClear(rs, "/m"), "no marks left");
   const modes = await Promise.all(rs.bricks.map((b) => b.lookup(ROOT, { path: "/m" })));
   assert.equal(modes[0]!.stat.mode & 0o777, modes[1]!.stat.mode & 0o777, "replicas agree on the mode");
+});
+
+async function dirtyOf(rs: ReplicaSet, brick: number, path: string): Promise<number[]> {
+  const r = await rs.bricks[brick]!.lookup(ROOT, { path }, { "want-xattrs": ["trusted.afr.dirty"] });
+  return decodeCounters(r.xattrs?.["trusted.afr.dirty"]);
+}
+
+test("a file created for writing is born locked and marked on every replica: its batch sends no lock request and no pre-op, and its close clears the mark", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  assert.deepEqual(rs.afr.locksFirst, [true, true], "both bricks take riding locks");
+  const counts = countFops(rs, ["inodelk", "xattrop"]);
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd("/f", flags);
+  const st = await rs.afr.create(ROOT, { path: "/f" }, flags, 0o644, fd);
+  assert.equal(await rs.afr.write(ROOT, fd, Buffer.from("born"), 0), 4);
+  for (const b of [0, 1]) {
+    assert.deepEqual(await dirtyOf(rs, b, "/f"), [1, 0, 0], `brick${b}: marked dirty (data) while the batch is open`);
+    await assert.rejects(rs.bricks[b]!.parents[0]!.inodelk({ ...ROOT, lkOwner: "other" }, rs.afr.name, { path: "/f", gfid: st.gfid }, "setlk", { type: "wr", start: 0, len: 0, pid: 1 }),
+      (e: FopError) => e.code === "EAGAIN", `brick${b}: the batch holds the file's data lock`);
+  }
+  assert.deepEqual([...counts.keys()].filter((k) => k.endsWith(":/f")), [], "no inodelk and no xattrop of the file before its close");
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+  assert.ok(await waitFor(async () => (await dirtyOf(rs, 0, "/f"))[0] === 0 && (await dirtyOf(rs, 1, "/f"))[0] === 0, 3000), "the close took the marks back");
+  assert.ok(await waitFor(() => allClear(rs, "/f"), 3000), "no replica blamed");
+  for (const b of [0, 1]) {
+    await rs.bricks[b]!.parents[0]!.inodelk({ ...ROOT, lkOwner: "other" }, rs.afr.name, { path: "/f", gfid: st.gfid }, "setlk", { type: "wr", start: 0, len: 0, pid: 1 });
+    await rs.bricks[b]!.parents[0]!.inodelk({ ...ROOT, lkOwner: "other" }, rs.afr.name, { path: "/f", gfid: st.gfid }, "setlk", { type: "un", start: 0, len: 0, pid: 1 });
+    assert.equal((await readFile(rs.bricks[b]!, "/f")).toString(), "born", `brick${b}: the data`);
+  }
+});
+
+test("a create whose new gfid is already locked on one replica still makes the file everywhere; its batch then locks the usual way", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.05 });
+  t.after(() => rs.close());
+  const gfid = randomUUID();
+  const other = { ...ROOT, lkOwner: "other", client: "node2" };
+  const locks1 = rs.bricks[1]!.parents[0]!;
+  await locks1.inodelk(other, rs.afr.name, { path: "/g", gfid }, "setlk", { type: "wr", start: 0, len: 0, pid: 1 });
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd("/g", flags);
+  const st = await rs.afr.create(ROOT, { path: "/g" }, flags, 0o644, fd, { "gfid-req": gfid });
+  assert.equal(st.gfid, gfid);
+  for (const b of [0, 1]) assert.equal((await rs.bricks[b]!.lookup(ROOT, { path: "/g" })).stat.gfid, gfid, `brick${b} has the file`);
+  let written = false;
+  const write = rs.afr.write(ROOT, fd, Buffer.from("waited"), 0).then((n) => (written = n === 6));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(written, false, "the write waits for the other owner's lock");
+  await locks1.inodelk(other, rs.afr.name, { path: "/g", gfid }, "setlk", { type: "un", start: 0, len: 0, pid: 1 });
+  await write;
+  assert.ok(written);
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+  assert.ok(await waitFor(() => allClear(rs, "/g"), 3000), "no replica blamed");
+  for (const b of [0, 1]) {
+    assert.deepEqual(await dirtyOf(rs, b, "/g"), [0, 0, 0], `brick${b}: no mark left`);
+    assert.equal((await readFile(rs.bricks[b]!, "/g")).toString(), "waited");
+  }
 });

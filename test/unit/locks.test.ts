@@ -1,6 +1,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, constants as FS } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -401,4 +402,43 @@ test("a flush carries a replicate volume's post-op and unlock: counters added, t
   await locks.unlink(A, { path: "/f" });
   await locks.flush(A, fd, { [CHANGELOG_XDATA]: { [key]: minusOne } });
   await locks.release(A, fd);
+});
+
+test("a create carries a replicate volume's pre-op and lock: the file it makes is born marked and locked; a name already taken gets neither", async (t) => {
+  const { locks, posix } = stack(t);
+  const key = "trusted.afr.dirty";
+  const one = Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const counters = async (path: string) => (await posix.xattrop(A, { path }, "add32", { [key]: Buffer.alloc(12) }))[key];
+  const riding = (path: string, gfid: string): Xdata => ({
+    "gfid-req": gfid,
+    [LOCKS_FIRST_XDATA]: [{ kind: "inode", domain: "afr", loc: { path, gfid }, start: 0, len: 0, owner: "batch" }],
+    [CHANGELOG_XDATA]: { [key]: one },
+  });
+  const gfid = randomUUID();
+  const fd = new Fd("/new", FS.O_RDWR);
+  const made = await locks.create(A, { path: "/new" }, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o644, fd, riding("/new", gfid));
+  assert.equal(made.gfid, gfid);
+  assert.deepEqual(await counters("/new"), one, "born marked");
+  await rejectsWith(locks.inodelk(C, "afr", { path: "/new" }, "setlk", lk("wr", 0, 0)), "EAGAIN");
+  await locks.inodelk(who("c1", "batch"), "afr", { path: "/new", gfid }, "setlk", lk("un", 0, 0));
+  await locks.inodelk(C, "afr", { path: "/new" }, "setlk", lk("wr", 0, 0)); // the batch's lock was the one
+  await locks.inodelk(C, "afr", { path: "/new" }, "setlk", lk("un", 0, 0));
+  await locks.release(A, fd);
+  // a create without O_EXCL of a taken name opens that file: no counters for it
+  const fd2 = new Fd("/new", FS.O_RDWR);
+  const other = randomUUID();
+  const opened = await locks.create(A, { path: "/new" }, FS.O_RDWR | FS.O_CREAT, 0o644, fd2, riding("/new", other));
+  assert.equal(opened.gfid, gfid, "the file that was there");
+  assert.deepEqual(await counters("/new"), one, "nothing added to it");
+  await locks.inodelk(who("c1", "batch"), "afr", { path: "/new", gfid: other }, "setlk", lk("un", 0, 0));
+  await locks.release(A, fd2);
+  // a held lock under the asked gfid: the create does not run (EAGAIN), nothing is made
+  const third = randomUUID();
+  await locks.inodelk(C, "afr", { path: "/third", gfid: third }, "setlk", lk("wr", 0, 0));
+  await rejectsWith(locks.create(A, { path: "/third" }, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o644, new Fd("/third", FS.O_RDWR), riding("/third", third)), "EAGAIN");
+  await rejectsWith(locks.lookup(A, { path: "/third" }), "ENOENT");
+  // malformed counters are refused before anything is made
+  await assert.rejects(locks.create(A, { path: "/bad" }, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o644, new Fd("/bad", FS.O_RDWR), { [CHANGELOG_XDATA]: 7 }),
+    (e: FopError) => e.code === "EINVAL" && e.message.includes(CHANGELOG_XDATA));
+  await rejectsWith(locks.lookup(A, { path: "/bad" }), "ENOENT");
 });

@@ -9,7 +9,7 @@ import { posix as pathPosix } from "node:path";
 import type { CallCtx, EntryRemoved, Fd, Iatt, Loc, Xdata } from "../../../core/types";
 import { XDATA } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
-import { startEagerBatch } from "./eager-lock";
+import { newFileBatch, startEagerBatch } from "./eager-lock";
 import { batchedEntryOp, finishEntryBatches } from "./entry-eager";
 import { firstResult, transaction, withRiding, type LockSpec, type RidingLocks, type TxnOutcome } from "./transaction";
 
@@ -38,14 +38,27 @@ function withGfid(xdata: Xdata | undefined): { gfid: string; xdata: Xdata } {
 
 export async function create(afr: Afr, ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
   const g = withGfid(xdata);
-  const out = await entryTxn(afr, ctx, "create", [loc], (i, rl) => { const [c, x] = withRiding(ctx, g.xdata, rl); return afr.children[i]!.create(c, loc, flags, mode, fd, x); });
+  // A file created for writing is about to be written: its write batch starts with the create.
+  const batch = newFileBatch(afr, ctx, loc, flags, g.gfid);
+  let out: TxnOutcome<Iatt>;
+  let stat: Iatt;
+  try {
+    out = await entryTxn(afr, ctx, "create", [loc], (i, rl) => {
+      const [c, x] = withRiding(ctx, g.xdata, rl);
+      const run = (xd: Xdata | undefined) => afr.children[i]!.create(c, loc, flags, mode, fd, xd);
+      return batch ? batch.create(i, x, run) : run(x);
+    });
+    stat = firstResult(out);
+  } catch (err) {
+    batch?.abandon();
+    throw err;
+  }
   const opened = afr.children.map((_, i) => out.results.has(i));
-  const stat = firstResult(out);
   fd.gfid = stat.gfid;
   const fc: AfrFdCtx = { opened, readChild: afr.pickReadChild([...out.results.keys()], stat.gfid), flags };
   fd.set(afr, fc);
-  // A file created for writing is about to be written: its write batch starts now, in the background.
-  if ((flags & 3) !== fsc.O_RDONLY && out.results.size === afr.children.length) startEagerBatch(afr, ctx, fd, fc);
+  if (batch) batch.start(fd, fc, out.results);
+  else if ((flags & 3) !== fsc.O_RDONLY && out.results.size === afr.children.length) startEagerBatch(afr, ctx, fd, fc);
   return stat;
 }
 

@@ -267,7 +267,7 @@ async function changelogOp(afr: Afr, ctx: CallCtx, i: number, locs: Loc[], xattr
 }
 
 /** The wire form of lock specs (what rides in xdata). */
-function wireLocks(specs: LockSpec[]): FirstLock[] {
+export function wireLocks(specs: LockSpec[]): FirstLock[] {
   return specs.map((s) => (s.kind === "inode"
     ? { kind: "inode", domain: s.domain, loc: s.loc, start: s.start, len: s.len }
     : { kind: "entry", domain: s.domain, loc: s.loc, basename: s.basename, type: s.type ?? "wr" }));

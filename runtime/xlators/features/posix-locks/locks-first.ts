@@ -13,6 +13,9 @@
  * A write batch's post-op rides on the close: a flush may carry changelog counters to add to its
  * file (CHANGELOG_XDATA, applied after the flush, before the locks after it go) and its unlock,
  * under the batch's own lock owner (FirstLock.owner; the flush itself carries the closing process's).
+ * A batch's pre-op rides on the create of its file the same way (the counters added once the create
+ * made the file, its data lock taken under the gfid the create asks for): a new file is born locked
+ * and marked, with no lock request or pre-op of its own.
  */
 import type { Loc } from "../../../core/types";
 
@@ -23,7 +26,7 @@ export const LOCKS_AFTER_XDATA = "gha.locks-after";
 /** getxattr on any path answers "1" where the brick understands LOCKS_FIRST_XDATA. */
 export const LOCKS_FIRST_XATTR = "trusted.gha.locks-first";
 
-/** xdata key of a flush: changelog counters to add (xattrop add32) to the flushed file. */
+/** xdata key of a flush or create: changelog counters to add (xattrop add32) to the file. */
 export const CHANGELOG_XDATA = "gha.changelog";
 
 export type FirstLock = (

@@ -1,5 +1,5 @@
 import { FopError } from "../../../core/errors";
-import { fdLoc, type CallCtx, type EntrylkCmd, type EntryRemoved, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type Xdata } from "../../../core/types";
+import { XDATA, fdLoc, type CallCtx, type EntrylkCmd, type EntryRemoved, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type Xdata } from "../../../core/types";
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
@@ -149,14 +149,12 @@ export class PosixLocks extends Xlator {
     return this.locksFirst(ctx, xdata, async (x) => {
       const changelog = x?.[CHANGELOG_XDATA];
       if (changelog === undefined) return this.flushOwnersLocks(ctx, fd, x);
-      if (changelog === null || typeof changelog !== "object" || Array.isArray(changelog) || Buffer.isBuffer(changelog)) {
-        throw this.fail("EINVAL", "flush", `${CHANGELOG_XDATA}: expected counters by xattr name`);
-      }
+      const counters = this.changelogOf(changelog, "flush");
       const rest: Xdata = { ...x };
       delete rest[CHANGELOG_XDATA];
       await this.flushOwnersLocks(ctx, fd, Object.keys(rest).length > 0 ? rest : undefined);
       try {
-        await this.child.xattrop(ctx, fdLoc(fd), "add32", changelog as Record<string, Buffer>);
+        await this.child.xattrop(ctx, fdLoc(fd), "add32", counters);
       } catch (err) {
         // A file unlinked (or renamed) while open has no marks to take back under its name: the
         // close still succeeds, as with the post-op of its own that it replaces.
@@ -165,6 +163,13 @@ export class PosixLocks extends Xlator {
         this.log.debug({ path: fd.path, code }, "post-op riding on a flush: the file's name is gone");
       }
     });
+  }
+
+  private changelogOf(v: unknown, fop: string): Record<string, Buffer> {
+    if (v === null || typeof v !== "object" || Array.isArray(v) || Buffer.isBuffer(v)) {
+      throw this.fail("EINVAL", fop, `${CHANGELOG_XDATA}: expected counters by xattr name`);
+    }
+    return v as Record<string, Buffer>;
   }
 
   private async flushOwnersLocks(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
@@ -298,8 +303,30 @@ export class PosixLocks extends Xlator {
   override xattrop(ctx: CallCtx, loc: Loc, op: "add32", xattrs: Record<string, Buffer>, xdata?: Xdata): Promise<Record<string, Buffer>> {
     return this.locksFirst(ctx, xdata, (x) => this.child.xattrop(ctx, loc, op, xattrs, x));
   }
+  /**
+   * A create may carry changelog counters for the file it makes (CHANGELOG_XDATA: a replica's first
+   * pre-op, with the file's data lock riding in LOCKS_FIRST_XDATA under the gfid it asks for): they
+   * are added once the file exists, and only if this create made it (a create without O_EXCL of a
+   * name taken opens that file, which gets nothing).
+   */
   override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
-    return this.locksFirst(ctx, xdata, (x) => this.child.create(ctx, loc, flags, mode, fd, x));
+    return this.locksFirst(ctx, xdata, async (x) => {
+      const changelog = x?.[CHANGELOG_XDATA];
+      if (changelog === undefined) return this.child.create(ctx, loc, flags, mode, fd, x);
+      const rest: Xdata = { ...x };
+      delete rest[CHANGELOG_XDATA];
+      const counters = this.changelogOf(changelog, "create");
+      const made = await this.child.create(ctx, loc, flags, mode, fd, Object.keys(rest).length > 0 ? rest : undefined);
+      if (made.gfid !== rest[XDATA.gfidReq]) return made;
+      try {
+        await this.child.xattrop(ctx, { path: loc.path, gfid: made.gfid }, "add32", counters);
+      } catch (err) {
+        // Failed, unmarked: the caller counts this replica's create as failed (and heals the name).
+        await this.child.release(ctx, fd).catch(() => undefined);
+        throw err;
+      }
+      return made;
+    });
   }
   override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {
     return this.locksFirst(ctx, xdata, (x) => this.child.mknod(ctx, loc, mode, rdev, x));
