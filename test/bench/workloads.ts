@@ -51,7 +51,37 @@ export function dropCaches(): boolean {
 
 const MiB = 1 << 20;
 
+/** Jiffies busy and in all since boot, from /proc/stat's cpu line (undefined where there is none). */
+function cpuJiffies(): { busy: number; all: number } | undefined {
+  try {
+    const f = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const all = f.reduce((a, b) => a + b, 0);
+    return { busy: all - f[3]! - f[4]!, all };
+  } catch {
+    return undefined;
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Waits until the machine is quiet (under 10% of its CPU busy over 200 ms; at most 10 s): what a
+ * system leaves running after a workload (delayed post-ops, GlusterFS's janitor removing unlinked
+ * files, the kernel's writeback) must not be charged to the next workload, whichever system runs it.
+ */
+function waitQuiet(): void {
+  const deadline = performance.now() + 10_000;
+  let before = cpuJiffies();
+  while (before && performance.now() < deadline) {
+    Atomics.wait(sleeper, 0, 0, 200);
+    const now = cpuJiffies()!;
+    if (now.all > before.all && (now.busy - before.busy) / (now.all - before.all) < 0.1) return;
+    before = now;
+  }
+}
+
 function timed(fn: () => void): number {
+  waitQuiet();
   const t0 = performance.now();
   fn();
   return (performance.now() - t0) / 1000;
