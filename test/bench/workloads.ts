@@ -65,11 +65,13 @@ function cpuJiffies(): { busy: number; all: number } | undefined {
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Waits until the machine is quiet (under 10% of its CPU busy over 200 ms; at most 10 s): what a
- * system leaves running after a workload (delayed post-ops, GlusterFS's janitor removing unlinked
- * files, the kernel's writeback) must not be charged to the next workload, whichever system runs it.
+ * Writes back what earlier workloads left dirty, then waits until the machine is quiet (under 10% of
+ * its CPU busy over 200 ms; at most 10 s): what a system leaves behind after a workload (dirty files
+ * and metadata that the next fsync would commit with its own, delayed post-ops, GlusterFS's janitor
+ * removing unlinked files) must not be charged to the next workload, whichever system runs it.
  */
 function waitQuiet(): void {
+  spawnSync("sync");
   const deadline = performance.now() + 10_000;
   let before = cpuJiffies();
   while (before && performance.now() < deadline) {
