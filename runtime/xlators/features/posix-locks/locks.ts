@@ -147,12 +147,9 @@ export class PosixLocks extends Xlator {
   /** close(2) semantics: any close of the file drops that owner's fcntl locks on it. */
   override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     return this.locksFirst(ctx, xdata, async (x) => {
-      const changelog = x?.[CHANGELOG_XDATA];
-      if (changelog === undefined) return this.flushOwnersLocks(ctx, fd, x);
-      const counters = this.changelogOf(changelog, "flush");
-      const rest: Xdata = { ...x };
-      delete rest[CHANGELOG_XDATA];
-      await this.flushOwnersLocks(ctx, fd, Object.keys(rest).length > 0 ? rest : undefined);
+      const { counters, rest } = this.splitChangelog(x, "flush");
+      await this.flushOwnersLocks(ctx, fd, rest);
+      if (!counters) return;
       try {
         await this.child.xattrop(ctx, fdLoc(fd), "add32", counters);
       } catch (err) {
@@ -165,11 +162,16 @@ export class PosixLocks extends Xlator {
     });
   }
 
-  private changelogOf(v: unknown, fop: string): Record<string, Buffer> {
+  /** The changelog counters a fop carries (CHANGELOG_XDATA), checked, and the rest of its xdata. */
+  private splitChangelog(x: Xdata | undefined, fop: string): { counters?: Record<string, Buffer>; rest?: Xdata } {
+    const v = x?.[CHANGELOG_XDATA];
+    if (v === undefined) return { rest: x };
     if (v === null || typeof v !== "object" || Array.isArray(v) || Buffer.isBuffer(v)) {
       throw this.fail("EINVAL", fop, `${CHANGELOG_XDATA}: expected counters by xattr name`);
     }
-    return v as Record<string, Buffer>;
+    const rest: Xdata = { ...x };
+    delete rest[CHANGELOG_XDATA];
+    return { counters: v as Record<string, Buffer>, rest: Object.keys(rest).length > 0 ? rest : undefined };
   }
 
   private async flushOwnersLocks(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
@@ -311,13 +313,9 @@ export class PosixLocks extends Xlator {
    */
   override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
     return this.locksFirst(ctx, xdata, async (x) => {
-      const changelog = x?.[CHANGELOG_XDATA];
-      if (changelog === undefined) return this.child.create(ctx, loc, flags, mode, fd, x);
-      const rest: Xdata = { ...x };
-      delete rest[CHANGELOG_XDATA];
-      const counters = this.changelogOf(changelog, "create");
-      const made = await this.child.create(ctx, loc, flags, mode, fd, Object.keys(rest).length > 0 ? rest : undefined);
-      if (made.gfid !== rest[XDATA.gfidReq]) return made;
+      const { counters, rest } = this.splitChangelog(x, "create");
+      const made = await this.child.create(ctx, loc, flags, mode, fd, rest);
+      if (!counters || made.gfid !== rest?.[XDATA.gfidReq]) return made;
       try {
         await this.child.xattrop(ctx, { path: loc.path, gfid: made.gfid }, "add32", counters);
       } catch (err) {
