@@ -66,15 +66,20 @@ export function eagerEnabled(afr: Afr): boolean {
   return afr.options["eager-lock"] !== false;
 }
 
+/** A batch with nothing written yet (its locks and marks, if it starts with them). */
+function newTxn(afr: Afr, ctx: CallCtx, unbusy: () => void, start: { held?: HeldLocks; marked?: number[] } = {}): EagerTxn {
+  return {
+    ready: Promise.resolve(), held: start.held, ctx, keys: afr.children.map((_, j) => afr.blameKey(j)),
+    marked: start.marked ?? [], solo: false, failed: new Set(), errors: new Map(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
+    unbusy,
+  };
+}
+
 async function begin(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx): Promise<EagerTxn> {
   const up = afr.upChildren();
   if (up.length === 0) throw afr.err("ENOTCONN", "write", "no subvolume is up");
   if (!afr.hasQuorum(up)) throw afr.err("EROFS", "write", "quorum not met");
-  const txn: EagerTxn = {
-    ready: Promise.resolve(), ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)),
-    marked: [], solo: false, failed: new Set(), errors: new Map(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
-    unbusy: afr.after.markBusy(fd.path),
-  };
+  const txn = newTxn(afr, afr.internalCtx(ctx), afr.after.markBusy(fd.path));
   eager.set(fc, txn);
   txn.ready = (async () => {
     const loc = fdLoc(fd);
@@ -202,11 +207,7 @@ export class NewFileBatch {
       if (made.size === afr.children.length) startEagerBatch(afr, this.txnCtx, fd, fc);
       return;
     }
-    const txn: EagerTxn = {
-      ready: Promise.resolve(), held: this.held, ctx: this.txnCtx, keys: all.map((j) => afr.blameKey(j)),
-      marked: all, solo: false, failed: new Set(), errors: new Map(), succeeded: new Set(), inflight: 0, writing: [], startedAt: Date.now(),
-      unbusy: this.unbusy,
-    };
+    const txn = newTxn(afr, this.txnCtx, this.unbusy, { held: this.held, marked: all });
     eager.set(fc, txn);
     armIdle(afr, fd, txn);
   }
