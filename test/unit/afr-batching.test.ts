@@ -254,3 +254,39 @@ test("a create whose new gfid is already locked on one replica still makes the f
     assert.equal((await readFile(rs.bricks[b]!, "/g")).toString(), "waited");
   }
 });
+
+test("a close that arrives while a write is still on its way to a replica ends the batch once that write is answered", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd("/slow", flags);
+  await rs.afr.create(ROOT, { path: "/slow" }, flags, 0o644, fd);
+  const sw = rs.switches[1]!;
+  const write = sw.write.bind(sw);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let sent!: () => void;
+  const reached = new Promise<void>((r) => (sent = r));
+  sw.write = async (...args: Parameters<typeof write>) => {
+    sent();
+    await gate;
+    return write(...args);
+  };
+  const written = rs.afr.write(ROOT, fd, Buffer.from("in flight"), 0);
+  await reached; // (the close comes after the write went out, as a client's write-behind sends them)
+  const closed = rs.afr.flush(ROOT, fd);
+  let settled = false;
+  void closed.then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(settled, false, "the close waits for the write");
+  assert.deepEqual(await dirtyOf(rs, 1, "/slow"), [1, 0, 0], "the batch is still open");
+  release();
+  assert.equal(await written, 9);
+  await closed;
+  for (const b of [0, 1]) {
+    assert.deepEqual(await dirtyOf(rs, b, "/slow"), [0, 0, 0], `brick${b}: the close took the mark back`);
+    assert.equal((await readFile(rs.bricks[b]!, "/slow")).toString(), "in flight", `brick${b}: the data`);
+  }
+  assert.ok(await allClear(rs, "/slow"), "no replica blamed");
+  await rs.afr.release(ROOT, fd);
+});

@@ -38,6 +38,8 @@ interface EagerTxn {
   errors: Map<number, FopError>;
   succeeded: Set<number>;
   inflight: number;
+  /** Wakes the batch's end once its last write in flight is answered (see finishEager). */
+  drained?: () => void;
   /** Writes of the batch not yet answered by every replica, in arrival order (see eagerWrite). */
   writing: WriteInFlight[];
   idle?: NodeJS.Timeout;
@@ -286,7 +288,8 @@ export async function finishEager(afr: Afr, fd: Fd, carrier?: PostOpCarrier): Pr
   if (!fc || !txn) return;
   txn.closing ??= (async () => {
     await txn.ready.catch(() => undefined);
-    while (txn.inflight > 0) await new Promise((r) => setImmediate(r));
+    // (no write joins a closing batch, so this only waits for those already in flight)
+    while (txn.inflight > 0) await new Promise<void>((r) => (txn.drained = r));
     if (eager.get(fc) === txn) eager.delete(fc);
     if (txn.idle) clearTimeout(txn.idle);
     const ok = [...txn.succeeded].filter((i) => !txn.failed.has(i));
@@ -394,6 +397,7 @@ export async function eagerWrite(afr: Afr, ctx: CallCtx, fd: Fd, fc: AfrFdCtx, r
     txn.writing.splice(txn.writing.indexOf(mine), 1);
     written();
     txn.inflight--;
+    if (txn.inflight === 0) txn.drained?.();
     if (settle) {
       // A replica missed an answered write: its blame goes to disk first.
       await finishEager(afr, fd);
