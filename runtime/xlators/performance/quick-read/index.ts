@@ -363,10 +363,10 @@ export class QuickRead extends Xlator {
     }
   }
 
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> {
     const s = this.fdState(fd);
     if (s.deferred) return; // never reached the servers: nothing written, no locks
-    await this.landed(s, () => this.child.flush(ctx, fd, xdata));
+    return this.landed(s, () => this.child.flush(ctx, fd, xdata));
   }
 
   override async fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
@@ -376,12 +376,12 @@ export class QuickRead extends Xlator {
   }
 
   /** Writes land at flush and fsync (write-behind reports their errors there). */
-  private async landed(s: QrFd, op: () => Promise<void>): Promise<void> {
+  private async landed<T>(s: QrFd, op: () => Promise<T>): Promise<T> {
     const unflushed = s.unflushed;
     s.unflushed = false;
     s.landedAt = performance.now();
     try {
-      await op();
+      return await op();
     } catch (err) {
       s.written = undefined;
       if (unflushed) s.unflushed = true;
