@@ -280,3 +280,44 @@ test("swapping a file for an outside symlink while fops run never changes the ta
   assert.ok(swaps > 10, `swaps=${swaps}`);
   assert.equal(snapshot(s), before);
 });
+
+test("a parent directory kept open between fops never leads elsewhere: renamed away, swapped for a symlink out of the brick, or removed", async (t) => {
+  const s = scene(t);
+  const code = (p: Promise<unknown>) => p.then(() => "ok", (e: FopError) => e.code);
+  mkdirSync(join(s.brick, "d", "e"), { recursive: true });
+  writeFileSync(join(s.brick, "d", "e", "f"), "first");
+  assert.equal((await s.px.stat(ctx, { path: "/d/e/f" })).size, 5, "d/e is opened (and kept)");
+  // renamed away and replaced by another directory of the same name: the new one is used
+  const { renameSync } = await import("node:fs");
+  renameSync(join(s.brick, "d", "e"), join(s.brick, "d", "moved"));
+  mkdirSync(join(s.brick, "d", "e"));
+  writeFileSync(join(s.brick, "d", "e", "f"), "second!");
+  assert.equal((await s.px.stat(ctx, { path: "/d/e/f" })).size, 7, "the directory now at d/e, not the one kept");
+  assert.equal((await s.px.stat(ctx, { path: "/d/moved/f" })).size, 5);
+  // d swapped for a symlink out of the brick after d/e was kept open
+  const before = snapshot(s);
+  renameSync(join(s.brick, "d"), join(s.brick, "d-old"));
+  mkdirSync(join(s.outside, "e"), { recursive: true });
+  symlinkSync(s.outside, join(s.brick, "d"));
+  const after = snapshot(s);
+  assert.equal(await code(s.px.stat(ctx, { path: "/d/e/f" })), "EACCES", "the path now leads outside: refused");
+  assert.equal(await code(s.px.unlink(ctx, { path: "/d/e/secret" })), "EACCES");
+  assert.equal(snapshot(s), after, "nothing outside the brick changed");
+  assert.notEqual(before, after);
+  // removed: ENOENT, not the removed directory's leftovers
+  rmSync(join(s.brick, "d"));
+  rmSync(join(s.brick, "d-old"), { recursive: true });
+  assert.equal(await code(s.px.stat(ctx, { path: "/d/e/f" })), "ENOENT");
+});
+
+test("parent directories kept open are bounded, and the brick's stop closes them", async (t) => {
+  const s = scene(t);
+  const fds = () => readdirSync("/proc/self/fd").length;
+  for (let i = 0; i < 100; i++) mkdirSync(join(s.brick, "many", `d${i}`), { recursive: true });
+  const start = fds();
+  for (let i = 0; i < 100; i++) await s.px.lookup(ctx, { path: `/many/d${i}/absent` }).catch(() => undefined);
+  const grown = fds() - start;
+  assert.ok(grown > 0 && grown <= 64, `at most 64 kept (grew by ${grown})`);
+  await s.px.stop();
+  assert.ok(fds() - start <= 0, "all closed at stop");
+});

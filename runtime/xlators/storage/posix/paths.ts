@@ -18,6 +18,18 @@ export interface Resolved {
 
 const noop = async () => undefined;
 
+/** Parent directories kept open between fops (most fops of a burst land in a few directories). */
+const KEPT_DIRS = 64;
+
+/** An open parent directory: pinned while fops use it, kept open while in the cache. */
+interface OpenDir {
+  fd: number;
+  /** Its real path when opened, with no symlink on the way (the cache's key). */
+  real: string;
+  users: number;
+  kept: boolean;
+}
+
 export const INTERNAL_DIR = ".glusterfs";
 
 /**
@@ -29,9 +41,14 @@ export const INTERNAL_DIR = ".glusterfs";
  *   which the kernel resolves from the pinned directory: like openat(2), so swapping a directory for
  *   a symlink after the check cannot redirect the fop (Node has no openat of its own);
  * - the last component is never followed: fops act on it with lstat / O_NOFOLLOW / l*xattr.
+ * The last KEPT_DIRS parent directories reached without a symlink stay open, saving an open and a
+ * close per fop: before each use, the /proc link of a kept one must still read as the path it was
+ * opened by (a directory renamed or removed since, or one on the way, shows there), else it is
+ * closed and the path opened again as above.
  */
 export class BrickPaths {
   readonly internal: string;
+  private readonly kept = new Map<string, OpenDir>();
 
   constructor(readonly root: string) {
     this.internal = `${root}/${INTERNAL_DIR}`;
@@ -59,26 +76,59 @@ export class BrickPaths {
     const name = comps[comps.length - 1]!;
     const norm = "/" + comps.join("/");
     if (comps.length === 1) return { real: `${this.root}/${name}`, parentReal: this.root, name, path: norm, release: noop };
-    // Synchronous calls (as in storage/posix): microseconds each on cached directories, where a
-    // round trip through the thread pool costs tens and nearly every fop resolves a path.
-    const parent = openSync(`${this.root}/${comps.slice(0, -1).join("/")}`, FS.O_RDONLY | FS.O_DIRECTORY);
-    try {
-      const where = readlinkSync(`/proc/self/fd/${parent}`);
-      if (where.endsWith(" (deleted)")) throw new FopError("ENOENT", `no such file: ${norm}`);
-      this.checkInside(where, norm);
-    } catch (err) {
-      closeSync(parent);
-      throw err;
-    }
+    const parent = this.pin(`${this.root}/${comps.slice(0, -1).join("/")}`, norm);
     // /proc/<pid> rather than /proc/self: the path also serves child processes (mknod, fallocate)
-    const dir = `/proc/${process.pid}/fd/${parent}`;
+    const dir = `/proc/${process.pid}/fd/${parent.fd}`;
     let open = true;
     const release = async () => {
       if (!open) return;
       open = false;
-      closeSync(parent);
+      if (--parent.users === 0 && !parent.kept) closeSync(parent.fd);
     };
     return { real: `${dir}/${name}`, parentReal: dir, name, path: norm, release };
+  }
+
+  /** Opens (or finds kept open) the directory at `real`, checked as the class comment says. */
+  private pin(real: string, clientPath: string): OpenDir {
+    // Synchronous calls (as in storage/posix): microseconds each on cached directories, where a
+    // round trip through the thread pool costs tens and nearly every fop resolves a path.
+    const kept = this.kept.get(real);
+    if (kept) {
+      if (whereIs(kept.fd) === real) {
+        kept.users++;
+        this.kept.delete(real); // (most recently used last)
+        this.kept.set(real, kept);
+        return kept;
+      }
+      this.forget(kept);
+    }
+    const fd = openSync(real, FS.O_RDONLY | FS.O_DIRECTORY);
+    let where: string | undefined;
+    try {
+      where = whereIs(fd);
+      if (where === undefined || where.endsWith(" (deleted)")) throw new FopError("ENOENT", `no such file: ${clientPath}`);
+      this.checkInside(where, clientPath);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    const dir: OpenDir = { fd, real, users: 1, kept: where === real };
+    if (dir.kept) {
+      this.kept.set(real, dir);
+      if (this.kept.size > KEPT_DIRS) this.forget(this.kept.values().next().value!);
+    }
+    return dir;
+  }
+
+  private forget(dir: OpenDir): void {
+    if (this.kept.get(dir.real) === dir) this.kept.delete(dir.real);
+    dir.kept = false;
+    if (dir.users === 0) closeSync(dir.fd);
+  }
+
+  /** Closes the directories kept open (those still in use close when their fop is done). */
+  close(): void {
+    for (const dir of [...this.kept.values()]) this.forget(dir);
   }
 
   /** A real path must be the root or under it, and not the internal directory. */
@@ -89,5 +139,14 @@ export class BrickPaths {
     if (real === this.internal || real.startsWith(this.internal + "/")) {
       throw new FopError("ENOENT", `no such file: ${clientPath}`);
     }
+  }
+}
+
+/** Where an open fd's file is now (its /proc link), or undefined if that cannot be read. */
+function whereIs(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
   }
 }

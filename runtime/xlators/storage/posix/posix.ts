@@ -242,6 +242,7 @@ export class Posix extends Xlator {
     this.precreated?.stop();
     this.index.sweep();
     for (const fd of [...this.openFds]) await this.closeFd(fd);
+    this.paths.close();
     await (await this.internalHandle.catch(() => undefined))?.close().catch(() => undefined);
   }
 
