@@ -29,11 +29,8 @@ export interface Fops {
   read(ctx: CallCtx, fd: Fd, size: number, offset: number, xdata?: Xdata): Promise<Buffer>;
   /** Resolves to the number of bytes written (all of them, or it rejects). */
   write(ctx: CallCtx, fd: Fd, data: Buffer, offset: number, xdata?: Xdata): Promise<number>;
-  /**
-   * Every close(2) of a descriptor: releases the owner's locks; write-behind reports deferred errors here.
-   * Resolves to the file's attributes after it when asked (XDATA.wantStat) and cheap to have, else nothing.
-   */
-  flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void>;
+  /** Every close(2) of a descriptor: releases the owner's locks; write-behind reports deferred errors here. */
+  flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void>;
   /** The last close of the fd: frees it everywhere. Never rejects in practice (errors are logged). */
   release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void>;
   fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void>;

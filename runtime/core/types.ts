@@ -62,17 +62,7 @@ export const XDATA = {
   gfidReq: "gfid-req",
   /** lookup: names of xattrs to return with the stat (AFR asks for its changelog). */
   wantXattrs: "want-xattrs",
-  /**
-   * flush: answer with the file's attributes once it is done, where that costs no round trip (a
-   * replicate volume with a local brick); md-cache keeps them for the stats after a copy.
-   */
-  wantStat: "want-stat",
 } as const;
-
-/** A flush's xdata that asks nothing of the layers below but, at most, the file's attributes. */
-export function onlyWantsStat(xdata: Xdata | undefined): boolean {
-  return xdata === undefined || Object.keys(xdata).every((k) => k === XDATA.wantStat);
-}
 
 /** Attributes that setattr may change; absent fields are left alone. */
 export interface SetattrArgs {

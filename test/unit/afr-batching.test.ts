@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { constants as fsc } from "node:fs";
 import { FopError } from "../../runtime/core/errors";
-import { Fd, XDATA } from "../../runtime/core/types";
+import { Fd } from "../../runtime/core/types";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
 import { Afr } from "../../runtime/xlators/cluster/afr";
@@ -289,36 +289,4 @@ test("a close that arrives while a write is still on its way to a replica ends t
   }
   assert.ok(await allClear(rs, "/slow"), "no replica blamed");
   await rs.afr.release(ROOT, fd);
-});
-
-test("a close that asks for the file's attributes gets them from a local brick, after its post-op; none when reads would cross the network", async (t) => {
-  const rs = await replicaSet(2, { "post-op-delay": 5 });
-  t.after(() => rs.close());
-  rs.afr.localChildren[1] = false; // brick1 stands for the peer server's brick (protocol/client)
-  const seen: unknown[] = [];
-  for (const sw of rs.switches) {
-    const flush = sw.flush.bind(sw);
-    sw.flush = async (...args: Parameters<typeof flush>) => {
-      seen.push(args[2]?.[XDATA.wantStat]);
-      return flush(...args);
-    };
-  }
-  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
-  const fd = new Fd("/st", flags);
-  const made = await rs.afr.create(ROOT, { path: "/st" }, flags, 0o644, fd);
-  await rs.afr.write(ROOT, fd, Buffer.from("twelve bytes"), 0);
-  const st = await rs.afr.flush(ROOT, fd, { [XDATA.wantStat]: true });
-  assert.ok(st, "the close answers with the attributes");
-  assert.equal(st.gfid, made.gfid);
-  assert.equal(st.size, 12);
-  assert.deepEqual(seen, [undefined, undefined], "the wish does not travel to the bricks");
-  assert.deepEqual(await dirtyOf(rs, 0, "/st"), [0, 0, 0], "answered after the post-op");
-  assert.equal(await rs.afr.flush(ROOT, fd), undefined, "not asked: nothing");
-  await rs.afr.release(ROOT, fd);
-  rs.afr.localChildren[0] = false; // both bricks across the network now
-  const fd2 = new Fd("/st", fsc.O_RDWR);
-  await rs.afr.open(ROOT, { path: "/st" }, fsc.O_RDWR, fd2);
-  await rs.afr.write(ROOT, fd2, Buffer.from("x"), 0);
-  assert.equal(await rs.afr.flush(ROOT, fd2, { [XDATA.wantStat]: true }), undefined, "no round trip for it");
-  await rs.afr.release(ROOT, fd2);
 });

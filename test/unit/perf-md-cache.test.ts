@@ -480,29 +480,6 @@ test("with upcalls, closing a written file fetches its attributes once: the stat
   assert.equal(plain.probe.n("fstat"), 0);
 });
 
-test("with upcalls, a close answered with the file's attributes (replication reading from a local brick) needs no fstat at release", async (t) => {
-  const s = setup(t);
-  const { md, probe } = upcallClient(s);
-  const asked: unknown[] = [];
-  const flush = probe.flush.bind(probe);
-  probe.flush = async (c, fd, xdata) => {
-    asked.push(xdata?.[XDATA.wantStat]);
-    await flush(c, fd, xdata);
-    return s.posix.fstat(c, fd);
-  };
-  await mkfile(md, "/w", "hello");
-  assert.deepEqual(asked, [true], "the close asked for the attributes");
-  assert.equal(probe.n("fstat"), 0, "nothing fetched at release");
-  assert.equal((await md.stat(ctx, { path: "/w" })).size, 5);
-  assert.equal(probe.n("lookup"), 0, "the stat after the close is served from its answer");
-  // a file opened and closed without a write asks for nothing
-  const fd = new Fd("/w", FS.O_RDONLY);
-  await md.open(ctx, { path: "/w" }, FS.O_RDONLY, fd);
-  await md.flush(ctx, fd);
-  await md.release(ctx, fd);
-  assert.deepEqual(asked, [true, undefined]);
-});
-
 test("with upcalls, a name found missing is remembered until a change creates it (here or reported)", async (t) => {
   const s = setup(t);
   const { md, probe } = upcallClient(s);

@@ -334,7 +334,7 @@ export class Afr extends Xlator {
   override setxattr(ctx: CallCtx, loc: Loc, name: string, value: Buffer, flags: number, xdata?: Xdata): Promise<void> { return inodeWrite.setxattr(this, ctx, loc, name, value, flags, xdata); }
   override removexattr(ctx: CallCtx, loc: Loc, name: string, xdata?: Xdata): Promise<void> { return inodeWrite.removexattr(this, ctx, loc, name, xdata); }
   override fallocate(ctx: CallCtx, fd: Fd, mode: number, offset: number, len: number, xdata?: Xdata): Promise<void> { return inodeWrite.fallocate(this, ctx, fd, mode, offset, len, xdata); }
-  override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> { return inodeWrite.flush(this, ctx, fd, xdata); }
+  override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> { return inodeWrite.flush(this, ctx, fd, xdata); }
   override fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> { return inodeWrite.fsync(this, ctx, fd, datasync, xdata); }
   override release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> { return inodeWrite.release(this, ctx, fd, xdata); }
   override releasedir(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> { return inodeWrite.releasedir(this, ctx, fd, xdata); }

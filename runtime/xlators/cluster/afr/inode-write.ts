@@ -4,7 +4,7 @@
  */
 import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
-import { fdLoc, XDATA, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, type Xdata } from "../../../core/types";
+import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
 import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
@@ -121,7 +121,7 @@ function openedTargets(afr: Afr, fd: Fd, forget: boolean): number[] {
 }
 
 /** A fop that goes to every replica the fd is open on; succeeds if any did. */
-async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<unknown>, forget = false, batchEnded = false): Promise<void> {
+async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Promise<void>, forget = false, batchEnded = false): Promise<void> {
   if (!batchEnded) await (fop === "flush" ? flushEager(afr, fd) : finishEager(afr, fd));
   const targets = openedTargets(afr, fd, forget);
   const errors: FopError[] = [];
@@ -141,9 +141,7 @@ async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Pro
  * The close: the fd's write batch ends with it — its post-op and unlock ride on each replica's flush
  * (one message per replica instead of two), and the flush is answered once they are on disk.
  */
-export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, asked?: Xdata): Promise<Iatt | void> {
-  const wantStat = asked?.[XDATA.wantStat] !== undefined;
-  const xdata = wantStat ? withoutWantStat(asked) : asked;
+export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
   // (a replicate volume above this one rides its own: that flush goes down as it came)
   if (xdata?.[CHANGELOG_XDATA] !== undefined || xdata?.[LOCKS_AFTER_XDATA] !== undefined) {
     return onAllOpened(afr, fd, "flush", (i) => afr.children[i]!.flush(ctx, fd, xdata));
@@ -156,29 +154,12 @@ export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, asked?: Xdata): Prom
     send: (i, change, unlock) => {
       const x: Xdata = { ...xdata, ...unlock };
       if (Object.keys(change).length > 0) x[CHANGELOG_XDATA] = change;
-      const p = afr.children[i]!.flush(ctx, fd, x).then(() => undefined);
+      const p = afr.children[i]!.flush(ctx, fd, x);
       carried.set(i, p);
       return p;
     },
   });
-  await onAllOpened(afr, fd, "flush", (i) => carried.get(i) ?? afr.children[i]!.flush(ctx, fd, xdata), false, true);
-  if (wantStat) return localStat(afr, ctx, fd);
-}
-
-function withoutWantStat(xdata: Xdata | undefined): Xdata | undefined {
-  const rest: Xdata = { ...xdata };
-  delete rest[XDATA.wantStat];
-  return Object.keys(rest).length > 0 ? rest : undefined;
-}
-
-/**
- * The file's attributes after its close, for a caller that keeps them (md-cache): only where the fd
- * reads from a brick on this machine — asked over the network, they would cost the close a round trip.
- */
-async function localStat(afr: Afr, ctx: CallCtx, fd: Fd): Promise<Iatt | undefined> {
-  const fc = afr.fdCtx(fd);
-  if (!fc || !afr.localChildren[fc.readChild] || !fc.opened[fc.readChild] || !afr.childUp(fc.readChild)) return undefined;
-  return afr.fstat(ctx, fd).catch(() => undefined);
+  return onAllOpened(afr, fd, "flush", (i) => carried.get(i) ?? afr.children[i]!.flush(ctx, fd, xdata), false, true);
 }
 
 export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {

@@ -184,7 +184,7 @@ export class PosixLocks extends Xlator {
         this.fcntl.tidy(key);
       }
     }
-    await this.child.flush(ctx, fd, xdata);
+    return this.child.flush(ctx, fd, xdata);
   }
 
   // ---- flock ----

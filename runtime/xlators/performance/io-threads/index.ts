@@ -1,7 +1,7 @@
 import { constants as fsConstants } from "node:fs";
 import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
 import { FOP_NAMES, type FopName } from "../../../core/fops";
-import type { CallCtx, Fd, Iatt, Xdata } from "../../../core/types";
+import type { CallCtx, Fd, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/io-threads.json";
 
 export interface IoThreadsOptions {
@@ -137,7 +137,7 @@ export class IoThreads extends Xlator {
     return this.run("fsync", [ctx, fd, datasync, xdata]);
   }
 
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> {
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const deps = this.before(fd, 0, Infinity);
     if (deps.length) await Promise.allSettled(deps);
     return this.run("flush", [ctx, fd, xdata]);

@@ -362,31 +362,8 @@ export class MdCache extends Xlator {
     if (s?.dirty) this.cache.invalidate(s.gfid, "stat");
   }
 
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> {
-    const s = fd.get<MdFd>(this);
-    if (!(this.priming && s?.dirty && s.gfid !== undefined)) {
-      return this.changing(() => this.child.flush(ctx, fd, xdata), () => this.landed(fd));
-    }
-    // What the writes made of the file, for the stats that follow (ls -l after cp): answered with the
-    // flush where replication has the file on a local brick, else fetched at release.
-    this.landed(fd);
-    const since = this.cache.beginFill();
-    let iatt: Iatt | void = undefined;
-    try {
-      iatt = await this.child.flush(ctx, fd, { ...xdata, [XDATA.wantStat]: true });
-    } finally {
-      // (landed again unless the answer says what the writes made of the file)
-      if (iatt && iatt.gfid === s.gfid) {
-        this.cache.primeStat(undefined, this.stable(iatt), since);
-        s.dirty = false;
-      } else this.landed(fd);
-    }
-    return iatt;
-  }
-
-  /** Attributes of written files are worth keeping ahead of the stats that follow. */
-  private get priming(): boolean {
-    return this.enabled && this.upcallsDelivered;
+  override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    return this.changing(() => this.child.flush(ctx, fd, xdata), () => this.landed(fd));
   }
 
   override fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
@@ -395,7 +372,7 @@ export class MdCache extends Xlator {
 
   override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = fd.get<MdFd>(this);
-    if (this.priming && s?.dirty && s.gfid !== undefined) {
+    if (this.enabled && this.upcallsDelivered && s?.dirty && s.gfid !== undefined) {
       // What the writes made of the file, for the stats that follow (ls -l after cp): worth a round
       // trip here (the caller does not wait for a release) while entries are kept for minutes.
       this.landed(fd);

@@ -363,10 +363,10 @@ export class QuickRead extends Xlator {
     }
   }
 
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> {
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = this.fdState(fd);
     if (s.deferred) return; // never reached the servers: nothing written, no locks
-    return this.landed(s, () => this.child.flush(ctx, fd, xdata));
+    await this.landed(s, () => this.child.flush(ctx, fd, xdata));
   }
 
   override async fsync(ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
@@ -376,12 +376,12 @@ export class QuickRead extends Xlator {
   }
 
   /** Writes land at flush and fsync (write-behind reports their errors there). */
-  private async landed<T>(s: QrFd, op: () => Promise<T>): Promise<T> {
+  private async landed(s: QrFd, op: () => Promise<void>): Promise<void> {
     const unflushed = s.unflushed;
     s.unflushed = false;
     s.landedAt = performance.now();
     try {
-      return await op();
+      await op();
     } catch (err) {
       s.written = undefined;
       if (unflushed) s.unflushed = true;

@@ -1,7 +1,7 @@
 import { constants as fsConstants } from "node:fs";
 import { defineXlator, Xlator, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
 import { FopError } from "../../../core/errors";
-import { onlyWantsStat, type CallCtx, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type LookupResult, type SetattrArgs, type Xdata } from "../../../core/types";
+import type { CallCtx, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
 import schema from "../../../../schema/xlators/performance/write-behind.json";
 import { InodeTable } from "./inode-table";
 import { BufferPool } from "./buffer-pool";
@@ -298,7 +298,7 @@ export class WriteBehind extends Xlator {
     return this.child.read(ctx, fd, size, offset, xdata);
   }
 
-  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<Iatt | void> {
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const st = fd.get<WbFd>(this);
     if (!st) return this.child.flush(ctx, fd, xdata);
     if (this.options["flush-behind"]) {
@@ -316,28 +316,26 @@ export class WriteBehind extends Xlator {
     // Below, flush only releases the closing owner's fcntl locks and ends replication's write batch
     // of this fd: when this client never took a lock and nothing changed through this fd, the round
     // trip (a third of a small-file read: open, read, flush) has nothing to do.
-    let iatt: Iatt | void = undefined;
-    if (!(st.changed || this.locksUsed || !onlyWantsStat(xdata))) {
+    if (!(st.changed || this.locksUsed || xdata)) {
       await this.drain(st.inode);
       this.flushesSkipped++;
     } else if (this.locksUsed || st.inode.queue.length > 0) {
       // It may release a lock: another client must not get it before these writes have landed.
       // (Or some write is not even sent yet: the flush must not pass it.)
       await this.drain(st.inode);
-      iatt = await this.child.flush(ctx, fd, xdata);
+      await this.child.flush(ctx, fd, xdata);
     } else {
       // No lock to release: the flush travels right behind the writes still in flight (the same
       // connection, in order) instead of a round trip after them; close still waits for both.
       const drained = this.drain(st.inode);
       try {
-        iatt = await this.child.flush(ctx, fd, xdata);
+        await this.child.flush(ctx, fd, xdata);
       } finally {
         await drained;
       }
     }
     const err = this.takeError(st, true);
     if (err) throw err;
-    return iatt;
   }
 
   override lk(ctx: CallCtx, fd: Fd, cmd: LkCmd, lock: Flock, xdata?: Xdata): Promise<Flock> {
@@ -467,4 +465,3 @@ export default defineXlator<WriteBehindOptions>({
   children: { min: 1, max: 1 },
   init: (init) => new WriteBehind(init),
 });
-

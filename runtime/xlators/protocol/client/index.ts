@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { FopError } from "../../../core/errors";
 import { FOP_NAMES, LATER_FOPS, type FopName } from "../../../core/fops";
-import { onlyWantsStat, type CallCtx, type Fd, type Xdata } from "../../../core/types";
+import type { CallCtx, Fd } from "../../../core/types";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from "../../../core/xlator";
 import { FD_ARG, NEW_FD_ARG, RELEASE_FOPS, REOPEN_MASK, carriesFd, type WireNewFd } from "../../../protocol";
 import schema from "../../../../schema/xlators/protocol/client.json";
@@ -40,8 +40,7 @@ const ROOT_CTX: CallCtx = { uid: 0, gid: 0, pid: 0, lkOwner: "", client: "reopen
 /**
  * Fops that change nothing on the server: one lost with its connection is sent again on the next.
  * open only without O_CREAT/O_EXCL/O_TRUNC (checked in mayResend); flush only releases the owner's
- * locks, which the server already dropped with the connection (one with xdata asking more than the
- * file's attributes is not resent).
+ * locks, which the server already dropped with the connection (one with xdata is not resent).
  */
 const RESENDABLE: ReadonlySet<FopName> = new Set<FopName>([
   "lookup", "stat", "fstat", "access", "readlink", "read", "readdir", "statfs", "getxattr", "listxattr",
@@ -318,7 +317,7 @@ export class ProtocolClient extends Xlator {
     if (!err.sent) return true;
     if (!RESENDABLE.has(op)) return false;
     // (a flush with xdata may carry work that must not be done twice: a replicate volume's post-op)
-    if (op === "flush") return onlyWantsStat(args[2] as Xdata | undefined);
+    if (op === "flush") return args[2] === undefined;
     return op !== "open" || ((args[2] as number) & ~REOPEN_MASK) === 0;
   }
 
