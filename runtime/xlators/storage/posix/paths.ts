@@ -24,10 +24,9 @@ const KEPT_DIRS = 64;
 /** An open parent directory: pinned while fops use it, kept open while in the cache. */
 interface OpenDir {
   fd: number;
-  /** Its real path when opened, with no symlink on the way (the cache's key). */
+  /** The path it was opened by (the cache's key). */
   real: string;
   users: number;
-  kept: boolean;
 }
 
 export const INTERNAL_DIR = ".glusterfs";
@@ -83,7 +82,7 @@ export class BrickPaths {
     const release = async () => {
       if (!open) return;
       open = false;
-      if (--parent.users === 0 && !parent.kept) closeSync(parent.fd);
+      if (--parent.users === 0 && !this.isKept(parent)) closeSync(parent.fd);
     };
     return { real: `${dir}/${name}`, parentReal: dir, name, path: norm, release };
   }
@@ -112,17 +111,20 @@ export class BrickPaths {
       closeSync(fd);
       throw err;
     }
-    const dir: OpenDir = { fd, real, users: 1, kept: where === real };
-    if (dir.kept) {
+    const dir: OpenDir = { fd, real, users: 1 };
+    if (where === real) {
       this.kept.set(real, dir);
       if (this.kept.size > KEPT_DIRS) this.forget(this.kept.values().next().value!);
     }
     return dir;
   }
 
+  private isKept(dir: OpenDir): boolean {
+    return this.kept.get(dir.real) === dir;
+  }
+
   private forget(dir: OpenDir): void {
-    if (this.kept.get(dir.real) === dir) this.kept.delete(dir.real);
-    dir.kept = false;
+    if (this.isKept(dir)) this.kept.delete(dir.real);
     if (dir.users === 0) closeSync(dir.fd);
   }
 
