@@ -163,7 +163,8 @@ async function optionalBench(file: string): Promise<Record<string, number> | { e
 }
 
 async function main(): Promise<number> {
-  fs.mkdirSync(values.base!, { recursive: true });
+  // (made here: removed at the end if the systems left it empty, as they should)
+  const madeBase = fs.mkdirSync(values.base!, { recursive: true }) !== undefined;
   fs.mkdirSync(values.out!, { recursive: true });
   const canDrop = dropCaches();
   if (!canDrop) log("cannot write /proc/sys/vm/drop_caches: reads will not be cold");
@@ -186,6 +187,13 @@ async function main(): Promise<number> {
     runRounds(live);
   } finally {
     for (const s of live) systems.push(await tearDown(s));
+    if (madeBase) {
+      try {
+        fs.rmdirSync(values.base!);
+      } catch (err) {
+        log(`${values.base}: left in place (${(err as NodeJS.ErrnoException).code})`);
+      }
+    }
   }
   const ha = systems.find((s) => s.name === "gluster-ha");
   if (ha && values.profile && fs.existsSync(profileDir)) {

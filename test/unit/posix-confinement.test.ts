@@ -1,6 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, constants as FS } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as xattr from "@napi-rs/xattr";
@@ -288,7 +288,6 @@ test("a parent directory kept open between fops never leads elsewhere: renamed a
   writeFileSync(join(s.brick, "d", "e", "f"), "first");
   assert.equal((await s.px.stat(ctx, { path: "/d/e/f" })).size, 5, "d/e is opened (and kept)");
   // renamed away and replaced by another directory of the same name: the new one is used
-  const { renameSync } = await import("node:fs");
   renameSync(join(s.brick, "d", "e"), join(s.brick, "d", "moved"));
   mkdirSync(join(s.brick, "d", "e"));
   writeFileSync(join(s.brick, "d", "e", "f"), "second!");
