@@ -143,6 +143,35 @@ test("another server's create in a directory locked whole waits for that batch t
   assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "no replica blamed");
 });
 
+test("a directory that gets a fop again soon after its batch ended idle keeps its next batch open longer (up to eager-lock-max-hold), so files spread over many directories are not marked one by one", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 0.05, "eager-lock-max-hold": 0.4 });
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  await rs.afr.mkdir(ROOT, { path: "/once" }, 0o755);
+  const counts = countFops(rs, ["xattrop"]);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // one create every 120 ms (post-op-delay is 50 ms): 10 batches without learning, 2-3 with it
+  // (the first ends idle, the next waits 100 ms, the third 200 ms: longer than the gaps)
+  for (let i = 0; i < 10; i++) {
+    await create(rs, `/d/f${i}`);
+    await sleep(120);
+  }
+  const preAndPostOps = counts.get("0:xattrop:/d") ?? 0;
+  assert.ok(preAndPostOps <= 8, `pre-ops and post-ops of /d on brick0: ${preAndPostOps} (20 if every create had a batch of its own)`);
+  assert.ok(await waitFor(() => allClear(rs, "/d"), 3000), "the last batch still ends, and clears the directory");
+  // a directory seen once keeps post-op-delay: its batch has ended 200 ms later
+  await create(rs, "/once/f");
+  await sleep(200);
+  assert.equal(counts.get("0:xattrop:/once"), 2, "pre-op and post-op of /once done");
+  assert.ok(await allClear(rs, "/once"));
+  // the learned time never passes eager-lock-max-hold: 500 ms after the last fop, /d's batch is over
+  const before = counts.get("0:xattrop:/d") ?? 0;
+  await create(rs, "/d/late");
+  await sleep(500);
+  assert.equal(counts.get("0:xattrop:/d"), before + 2, "the batch of /d/late ended within eager-lock-max-hold");
+  for (const b of [0, 1]) for (let i = 0; i < 10; i++) await rs.bricks[b]!.lookup(ROOT, { path: `/d/f${i}` });
+});
+
 test("an entry op that fails on one replica inside a batch blames it before it is answered", async (t) => {
   const rs = await replicaSet(2, { "post-op-delay": 5 });
   t.after(() => rs.close());

@@ -14,6 +14,13 @@
  * unlink is one round trip to each replica instead of a lock and the op). Another server's entry fop
  * there waits for it: at most until the batch ends (idle for post-op-delay, or eager-lock-max-hold,
  * as a write batch holds its file), and the next batch finds the waiter and locks names one by one.
+ * A directory written to at intervals a little longer than post-op-delay (files spread round-robin
+ * over many directories: hashed object stores, spools, a tree made breadth-first) would pay a pre-op
+ * and a post-op for every fop; so a batch that ended idle and whose directory got a fop again soon
+ * after (within eager-lock-max-hold) hands its successor twice its idle time, up to
+ * eager-lock-max-hold (the longest any batch holds its directory anyway). 1,000 files created
+ * round-robin over 20 directories through the seed's cluster: 191 -> 278 files/s (faster in 6 of 8
+ * rounds), sides swapped 166 -> 282 (7 of 8); one directory: unchanged.
  * Used only while every replica is up; otherwise each entry fop is a transaction of its own.
  */
 import { FopError } from "../../../core/errors";
@@ -37,12 +44,48 @@ interface EntryBatch {
   inflight: number;
   drained?: () => void;
   idle?: NodeJS.Timeout;
+  /** How long the directory must be idle before the batch ends (see Revisit). */
+  idleMs: number;
   startedAt: number;
   closing?: Promise<void>;
   unbusy: () => void;
 }
 
 const batches = new WeakMap<Afr, Map<string, EntryBatch>>();
+
+/** How a directory's last batch ended: its successor's idle time is learned from it. */
+interface Revisit {
+  endedAt: number;
+  idleMs: number;
+  /** It ended because the directory was idle (rather than held long enough, or ended for a rename). */
+  endedIdle: boolean;
+}
+/** Directories whose last batch's end is remembered, at most. */
+const REMEMBERED_DIRS = 1024;
+const revisits = new WeakMap<Afr, Map<string, Revisit>>();
+
+function revisitTable(afr: Afr): Map<string, Revisit> {
+  let t = revisits.get(afr);
+  if (!t) revisits.set(afr, (t = new Map()));
+  return t;
+}
+
+/** The idle time of a new batch of `dir`: post-op-delay, or more for a directory that came back soon. */
+function idleTimeOf(afr: Afr, dir: string): number {
+  const base = (afr.options["post-op-delay"] ?? 0.1) * 1000;
+  const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
+  const last = revisitTable(afr).get(dir);
+  if (!last || Date.now() - last.endedAt > maxHold) return base;
+  return Math.max(base, Math.min(maxHold, last.endedIdle ? 2 * last.idleMs : last.idleMs));
+}
+
+function noteEnd(afr: Afr, b: EntryBatch, endedIdle: boolean): void {
+  const t = revisitTable(afr);
+  t.delete(b.dir);
+  // (another server works there: its fops wait for our batches, which then end as soon as they may)
+  t.set(b.dir, { endedAt: Date.now(), idleMs: b.whole ? b.idleMs : 0, endedIdle });
+  if (t.size > REMEMBERED_DIRS) t.delete(t.keys().next().value!);
+}
 
 function table(afr: Afr): Map<string, EntryBatch> {
   let t = batches.get(afr);
@@ -70,7 +113,7 @@ function all(afr: Afr): number[] {
 function begin(afr: Afr, ctx: CallCtx, dir: string): EntryBatch {
   const b: EntryBatch = {
     dir, ctx: afr.internalCtx(ctx), keys: afr.children.map((_, j) => afr.blameKey(j)), ready: Promise.resolve(false),
-    marked: [], failed: new Set(), inflight: 0, startedAt: Date.now(), unbusy: afr.after.markBusy(dir),
+    marked: [], failed: new Set(), inflight: 0, idleMs: idleTimeOf(afr, dir), startedAt: Date.now(), unbusy: afr.after.markBusy(dir),
   };
   table(afr).set(dir, b);
   b.ready = (async () => {
@@ -92,8 +135,9 @@ function begin(afr: Afr, ctx: CallCtx, dir: string): EntryBatch {
 }
 
 /** Post-op (un-blaming the replicas where nothing failed) and unlock of a batch. */
-function finish(afr: Afr, b: EntryBatch): Promise<void> {
+function finish(afr: Afr, b: EntryBatch, endedIdle = false): Promise<void> {
   if (b.closing) return b.closing;
+  noteEnd(afr, b, endedIdle);
   b.closing = (async () => {
     const t = table(afr);
     if (t.get(b.dir) === b) t.delete(b.dir);
@@ -185,8 +229,7 @@ function leave(afr: Afr, b: EntryBatch): void {
     return;
   }
   if (b.closing) return;
-  const delay = (afr.options["post-op-delay"] ?? 0.1) * 1000;
-  b.idle = setTimeout(() => void finish(afr, b), delay);
+  b.idle = setTimeout(() => void finish(afr, b, true), b.idleMs);
 }
 
 /**
