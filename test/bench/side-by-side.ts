@@ -1,4 +1,4 @@
-// npm run bench:ab -- --workload create|read|write [--rounds N] [--idle MS]
+// npm run bench:ab -- --workload create|spread|read|write [--rounds N] [--idle MS]
 //                     [--a-server-option "storage/posix:precreated-inodes 0"] [--b-client-arg "--invalidated-timeout 0"]
 //
 // Two gluster-ha clusters at once (the seed's topology each, on their own ports and bricks), one workload
@@ -13,7 +13,9 @@ import { glusterHaTarget, patchVolfile, type Target } from "./targets";
 import { dropCaches } from "./workloads";
 
 const MiB = 1 << 20;
-const WORKLOADS = ["create", "read", "write"] as const;
+const WORKLOADS = ["create", "spread", "read", "write"] as const;
+/** Directories a "spread" round creates its files in, round-robin (a hashed object store, a spool). */
+const SPREAD_DIRS = 20;
 type Workload = (typeof WORKLOADS)[number];
 
 /** "type:option value" pairs for the servers' volfiles, as patchVolfile takes them. */
@@ -50,6 +52,13 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
       fs.mkdirSync(dir);
       const t0 = performance.now();
       for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `f${i}`), content(i), { flag: "wx" });
+      return files / ((performance.now() - t0) / 1000);
+    }
+    if (workload === "spread") {
+      fs.mkdirSync(dir);
+      for (let d = 0; d < SPREAD_DIRS; d++) fs.mkdirSync(join(dir, `d${d}`));
+      const t0 = performance.now();
+      for (let i = 0; i < files; i++) fs.writeFileSync(join(dir, `d${i % SPREAD_DIRS}`, `f${i}`), content(i), { flag: "wx" });
       return files / ((performance.now() - t0) / 1000);
     }
     if (workload === "read") {
