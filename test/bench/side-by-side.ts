@@ -83,7 +83,8 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
   };
   process.stdin.on("data", (d: Buffer) => {
     if (d.toString().trim() === "quit") {
-      void t.teardown().then(() => process.exit(0));
+      // (the base directory too: made by glusterHaTarget, left empty by its teardown)
+      void t.teardown().then(() => fs.rmSync(base, { recursive: true, force: true })).then(() => process.exit(0));
       return;
     }
     const figure = run();
