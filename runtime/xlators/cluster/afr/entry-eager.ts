@@ -51,8 +51,6 @@ interface EntryBatch {
   unbusy: () => void;
 }
 
-const batches = new WeakMap<Afr, Map<string, EntryBatch>>();
-
 /** How a directory's last batch ended: its successor's idle time is learned from it. */
 interface Revisit {
   endedAt: number;
@@ -62,36 +60,41 @@ interface Revisit {
 }
 /** Directories whose last batch's end is remembered, at most. */
 const REMEMBERED_DIRS = 1024;
-const revisits = new WeakMap<Afr, Map<string, Revisit>>();
 
-function revisitTable(afr: Afr): Map<string, Revisit> {
-  let t = revisits.get(afr);
-  if (!t) revisits.set(afr, (t = new Map()));
-  return t;
+/** Per replicate volume: its open batches, and how the last batch of recently used directories ended. */
+interface EntryBatches {
+  open: Map<string, EntryBatch>;
+  lastEnds: Map<string, Revisit>;
+}
+const perAfr = new WeakMap<Afr, EntryBatches>();
+
+function batchesOf(afr: Afr): EntryBatches {
+  let s = perAfr.get(afr);
+  if (!s) perAfr.set(afr, (s = { open: new Map(), lastEnds: new Map() }));
+  return s;
+}
+
+function table(afr: Afr): Map<string, EntryBatch> {
+  return batchesOf(afr).open;
 }
 
 /** The idle time of a new batch of `dir`: post-op-delay, or more for a directory that came back soon. */
 function idleTimeOf(afr: Afr, dir: string): number {
   const base = (afr.options["post-op-delay"] ?? 0.1) * 1000;
   const maxHold = (afr.options["eager-lock-max-hold"] ?? 1) * 1000;
-  const last = revisitTable(afr).get(dir);
+  const last = batchesOf(afr).lastEnds.get(dir);
   if (!last || Date.now() - last.endedAt > maxHold) return base;
   return Math.max(base, Math.min(maxHold, last.endedIdle ? 2 * last.idleMs : last.idleMs));
 }
 
 function noteEnd(afr: Afr, b: EntryBatch, endedIdle: boolean): void {
-  const t = revisitTable(afr);
+  const t = batchesOf(afr).lastEnds;
   t.delete(b.dir);
   // (another server works there: its fops wait for our batches, which then end as soon as they may)
   t.set(b.dir, { endedAt: Date.now(), idleMs: b.whole ? b.idleMs : 0, endedIdle });
   if (t.size > REMEMBERED_DIRS) t.delete(t.keys().next().value!);
 }
 
-function table(afr: Afr): Map<string, EntryBatch> {
-  let t = batches.get(afr);
-  if (!t) batches.set(afr, (t = new Map()));
-  return t;
-}
 
 export function batchDomain(afr: Afr): string {
   return `${afr.name}:entry-batch`;
