@@ -35,8 +35,13 @@ export interface Inode {
 export class InodeTable {
   readonly root: Inode = { id: FUSE_ROOT_ID, parent: undefined, name: "", gfid: undefined, lookups: 1, attached: true };
   private readonly byId = new Map<number, Inode>([[FUSE_ROOT_ID, this.root]]);
-  private readonly byName = new Map<string, Inode>();
-  private readonly byGfid = new Map<string, Set<Inode>>();
+  /**
+   * The names under each directory (by its node id): a listing's names need no key made of them,
+   * and a directory's map goes with its last name.
+   */
+  private readonly children = new Map<number, Map<string, Inode>>();
+  /** A file's node, or its nodes when the kernel knows it by several names (hard links: rare). */
+  private readonly byGfid = new Map<string, Inode | Set<Inode>>();
   private nextId = FUSE_ROOT_ID + 1;
 
   get size(): number {
@@ -56,7 +61,7 @@ export class InodeTable {
   }
 
   child(parent: Inode, name: string): Inode | undefined {
-    return this.byName.get(key(parent.id, name));
+    return this.children.get(parent.id)?.get(name);
   }
 
   path(inode: Inode): string {
@@ -76,8 +81,7 @@ export class InodeTable {
    * never sees one node id change its file type.
    */
   remember(parent: Inode, name: string, gfid: string | undefined): Inode {
-    const k = key(parent.id, name);
-    let inode = this.byName.get(k);
+    let inode = this.child(parent, name);
     if (inode && gfid && inode.gfid && inode.gfid !== gfid) {
       this.detach(inode);
       inode = undefined;
@@ -85,7 +89,7 @@ export class InodeTable {
     if (!inode) {
       inode = { id: this.nextId++, parent, name, gfid, lookups: 0, attached: true };
       this.byId.set(inode.id, inode);
-      this.byName.set(k, inode);
+      this.name(inode);
       if (gfid) this.indexGfid(inode, gfid);
     } else if (!inode.gfid && gfid) {
       inode.gfid = gfid;
@@ -108,28 +112,30 @@ export class InodeTable {
 
   /** parent/name was removed (unlink, rmdir, or replaced by a rename). */
   removed(parent: Inode, name: string): Inode | undefined {
-    const inode = this.byName.get(key(parent.id, name));
+    const inode = this.child(parent, name);
     if (inode) this.detach(inode);
     return inode;
   }
 
   renamed(from: Inode, fromName: string, to: Inode, toName: string): void {
-    const inode = this.byName.get(key(from.id, fromName));
+    const inode = this.child(from, fromName);
     this.removed(to, toName);
     if (!inode) return;
-    this.byName.delete(key(from.id, fromName));
+    this.unname(inode);
     inode.parent = to;
     inode.name = toName;
-    this.byName.set(key(to.id, toName), inode);
+    this.name(inode);
   }
 
   /** Every node of this file (all its names the kernel knows). */
   namesOf(gfid: string): Iterable<Inode> {
-    return this.byGfid.get(gfid) ?? [];
+    const known = this.byGfid.get(gfid);
+    return known === undefined ? [] : known instanceof Set ? known : [known];
   }
 
   nameCount(gfid: string): number {
-    return this.byGfid.get(gfid)?.size ?? 0;
+    const known = this.byGfid.get(gfid);
+    return known === undefined ? 0 : known instanceof Set ? known.size : 1;
   }
 
   /** Every node (for "drop everything"). */
@@ -138,29 +144,42 @@ export class InodeTable {
   }
 
   private detach(inode: Inode): void {
-    if (inode.parent && this.byName.get(key(inode.parent.id, inode.name)) === inode) {
-      this.byName.delete(key(inode.parent.id, inode.name));
-    }
+    this.unname(inode);
     inode.attached = false;
     if (!this.byId.has(inode.id)) this.unindexGfid(inode);
   }
 
+  /** Puts the node under its name in its directory's names. */
+  private name(inode: Inode): void {
+    const parentId = inode.parent!.id;
+    const names = this.children.get(parentId);
+    if (names) names.set(inode.name, inode);
+    else this.children.set(parentId, new Map([[inode.name, inode]]));
+  }
+
+  /** Takes the node's name out of its directory's names (if the name is still this node's). */
+  private unname(inode: Inode): void {
+    if (!inode.parent) return;
+    const names = this.children.get(inode.parent.id);
+    if (names?.get(inode.name) !== inode) return;
+    names.delete(inode.name);
+    if (names.size === 0) this.children.delete(inode.parent.id);
+  }
+
   private indexGfid(inode: Inode, gfid: string): void {
-    let set = this.byGfid.get(gfid);
-    if (!set) this.byGfid.set(gfid, (set = new Set()));
-    set.add(inode);
+    const known = this.byGfid.get(gfid);
+    if (known === undefined) this.byGfid.set(gfid, inode);
+    else if (known instanceof Set) known.add(inode);
+    else if (known !== inode) this.byGfid.set(gfid, new Set([known, inode]));
   }
 
   private unindexGfid(inode: Inode): void {
     if (!inode.gfid) return;
-    const set = this.byGfid.get(inode.gfid);
-    if (!set) return;
-    set.delete(inode);
-    if (set.size === 0) this.byGfid.delete(inode.gfid);
+    const known = this.byGfid.get(inode.gfid);
+    if (known === inode) this.byGfid.delete(inode.gfid);
+    else if (known instanceof Set) {
+      known.delete(inode);
+      if (known.size === 1) this.byGfid.set(inode.gfid, known.values().next().value!);
+    }
   }
-}
-
-// Names cannot contain "/", so parent id + "/" + name is unambiguous.
-function key(parentId: number, name: string): string {
-  return `${parentId}/${name}`;
 }
