@@ -190,17 +190,24 @@ describe("what a fop changes", () => {
     // a renamed directory above something looked at
     assert.equal(list.concerns({ gfids: [], paths: [], entries: ["/d"], subtree: true }), true);
     assert.equal(list.concerns({ gfids: [], paths: [], entries: ["/d"] }), false);
-    // readdirplus: every entry's name and gfid
+    // readdirplus: the directory, and every entry by its gfid (by its name through the directory)
     const raced = list.noteReply("readdir", [CTX, Object.assign(new Fd("/e", 0, true), { gfid: "ge" }), 0, true],
       [{ name: ".", next: 1 }, { name: "a", next: 2, stat: { gfid: "ga" } }], (g) => g === "ga");
     assert.deepEqual(raced, ["ga"]);
     assert.equal(list.concerns({ gfids: [], paths: [], entries: ["/e/a"] }), true);
+    assert.equal(list.concerns({ gfids: ["ga"], paths: ["/elsewhere/a"], entries: [] }), true, "the entry by its gfid");
+    assert.equal(list.concerns({ gfids: [], paths: ["/e/a"], entries: [] }), true, "a change by path alone of a listed entry");
+    assert.equal(list.concerns({ gfids: ["gz"], paths: ["/e/z"], entries: [] }), false, "a file the listing did not hand out");
+    assert.equal(list.concerns({ gfids: [], paths: ["/e/a/deeper"], entries: [] }), false, "below a listed entry: not listed");
     // over the bound: the oldest go, and the client is told
     assert.ok(forgotten.length > 0 && forgotten.flatMap((c) => [...c.entries, ...c.gfids]).includes("/d/f"), JSON.stringify(forgotten));
     // a forgotten name goes out as a name, a forgotten gfid as a gfid
     list.noteReply("lookup", [CTX, { path: "/h" }], { stat: { gfid: "g2" } }, () => false);
     assert.deepEqual(forgotten.flatMap((c) => c.entries), ["/d/f"], JSON.stringify(forgotten));
     assert.deepEqual(forgotten.flatMap((c) => c.gfids), ["g1"], JSON.stringify(forgotten));
+    // a listed directory that goes takes its entries' names with it (the client forgets all under it)
+    list.noteReply("lookup", [CTX, { path: "/i" }], { stat: { gfid: "g3" } }, () => false);
+    assert.deepEqual(forgotten.flatMap((c) => c.entries), ["/d/f", "/e"], JSON.stringify(forgotten));
     await sleep(250);
     assert.equal(list.concerns({ gfids: ["ga"], paths: [], entries: ["/e/a"] }), false, "expired");
   });
