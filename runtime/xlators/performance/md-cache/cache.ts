@@ -130,12 +130,14 @@ export class MetadataCache {
   }
 
   private inode(gfid: string): MdInode {
-    let inode = this.inodes.get(gfid);
-    if (!inode) {
-      inode = new MdInode();
-      this.inodes.set(gfid, inode);
-      this.shrink();
-    }
+    return this.inodes.get(gfid) ?? this.added(gfid);
+  }
+
+  /** A new entry for the file (most recently used). */
+  private added(gfid: string): MdInode {
+    const inode = new MdInode();
+    this.inodes.set(gfid, inode);
+    this.shrink();
     return inode;
   }
 
@@ -156,8 +158,8 @@ export class MetadataCache {
     return { epoch: this.epoch, nsEpoch: this.nsEpoch };
   }
 
-  private accepts(gfid: string, since: FillToken): boolean {
-    const inode = this.inodes.get(gfid);
+  /** `inode`: the file's entry if the caller looked it up already. */
+  private accepts(gfid: string, since: FillToken, inode = this.inodes.get(gfid)): boolean {
     const ok = Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
     if (!ok) this.counters.staleFillsDropped++;
     return ok;
@@ -234,11 +236,20 @@ export class MetadataCache {
     return undefined;
   }
 
-  /** Attributes seen in a reply (path: the name they were found by, if any). */
-  primeStat(path: string | undefined, iatt: Iatt, since: FillToken): void {
-    if (path !== undefined && since.nsEpoch === this.nsEpoch) this.setName(path, iatt.gfid);
-    if (!this.accepts(iatt.gfid, since)) return;
-    this.storeStat(iatt);
+  /**
+   * Attributes seen in a reply (path: the name they were found by, if any). `at`: when they were
+   * seen, if the caller read the clock already (a listing primes every entry at one time).
+   */
+  primeStat(path: string | undefined, iatt: Iatt, since: FillToken, at = this.now()): void {
+    if (path !== undefined && since.nsEpoch === this.nsEpoch) this.setName(path, iatt.gfid, at);
+    const inode = this.inodes.get(iatt.gfid);
+    if (!this.accepts(iatt.gfid, since, inode)) return;
+    this.storeStat(iatt, at, inode);
+  }
+
+  /** The clock the entries are stamped with (for primeStat's `at`). */
+  stamp(): number {
+    return this.now();
   }
 
   /** Attributes a local change returned (they describe the file after it): always newest. */
@@ -247,16 +258,26 @@ export class MetadataCache {
     this.storeStat(iatt);
   }
 
-  private storeStat(iatt: Iatt): void {
-    const inode = this.inode(iatt.gfid);
+  /** `known`: the file's entry if the caller looked it up already (undefined: look it up). */
+  private storeStat(iatt: Iatt, at = this.now(), known: MdInode | undefined = this.inodes.get(iatt.gfid)): void {
+    let inode = known;
+    if (inode) this.touch(iatt.gfid, inode);
+    else inode = this.added(iatt.gfid);
     inode.iatt = iatt;
-    inode.iattAt = this.now();
-    this.touch(iatt.gfid, inode);
+    inode.iattAt = at;
   }
 
-  private setName(path: string, gfid: string): void {
-    this.names.delete(path);
-    this.names.set(path, { gfid, at: this.now() });
+  private setName(path: string, gfid: string, at = this.now()): void {
+    const known = this.names.get(path);
+    if (known) {
+      // (most recently used last; the entry itself is reused)
+      this.names.delete(path);
+      known.gfid = gfid;
+      known.at = at;
+      this.names.set(path, known);
+      return;
+    }
+    this.names.set(path, { gfid, at });
     if (this.names.size > this.limit()) this.shrink();
   }
 
@@ -264,10 +285,10 @@ export class MetadataCache {
    * The whole set of xattrs a readdirplus/lookup asked for (`present`: those the file has; every
    * other name of the set it has not). Values are copied: replies are views of whole frames.
    */
-  primeXattrSet(gfid: string, present: Record<string, Buffer>, since: FillToken): void {
+  primeXattrSet(gfid: string, present: Record<string, Buffer>, since: FillToken, at = this.now()): void {
     if (!this.accepts(gfid, since)) return;
     const inode = this.inode(gfid);
-    inode.setAt = this.now();
+    inode.setAt = at;
     inode.single = undefined;
     let values: Record<string, Buffer> | undefined;
     for (const [name, v] of Object.entries(present)) (values ??= {})[name] = Buffer.from(v);

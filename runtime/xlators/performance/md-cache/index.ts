@@ -154,13 +154,13 @@ export class MdCache extends Xlator {
   }
 
   /** Caches the policy's xattrs out of a reply that was asked for them (absent = the file has none). */
-  private primeXattrs(stat: Iatt, xattrs: Record<string, Buffer> | undefined, since: ReturnType<MetadataCache["beginFill"]>): void {
+  private primeXattrs(stat: Iatt, xattrs: Record<string, Buffer> | undefined, since: ReturnType<MetadataCache["beginFill"]>, at?: number): void {
     if (!xattrs || typeof xattrs !== "object" || this.xattrPolicy.names.length === 0) return;
     // A server reads a symlink's xattrs through the link: not the link's own (lgetxattr) answers.
     if ((stat.mode & fsc.S_IFMT) === fsc.S_IFLNK) return;
     const present: Record<string, Buffer> = {};
     for (const n of this.xattrPolicy.names) if (xattrs[n]) present[n] = xattrs[n]!;
-    this.cache.primeXattrSet(stat.gfid, present, since);
+    this.cache.primeXattrSet(stat.gfid, present, since, at);
   }
 
   // ---- reads served from the cache ----
@@ -223,11 +223,12 @@ export class MdCache extends Xlator {
     if (!this.enabled || !withStat) return this.child.readdir(ctx, fd, offset, withStat, xdata);
     const since = this.cache.beginFill();
     const entries = await this.child.readdir(ctx, fd, offset, true, this.wantXattrs(xdata));
+    const at = this.cache.stamp();
     for (const e of entries) {
       this.stable(e.stat);
       if (!e.stat || e.name === "..") continue;
-      this.cache.primeStat(e.name === "." ? fd.path : childOf(fd.path, e.name), e.stat, since);
-      this.primeXattrs(e.stat, e.xattrs, since);
+      this.cache.primeStat(e.name === "." ? fd.path : childOf(fd.path, e.name), e.stat, since, at);
+      this.primeXattrs(e.stat, e.xattrs, since, at);
     }
     return entries;
   }

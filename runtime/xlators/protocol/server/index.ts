@@ -144,6 +144,8 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   /** Whether the gfid changed after change number `since` (when not known any more: assume it did). */
   changedSince(gfid: string, since: number): boolean {
+    // (nothing changed since: a listing's gfids need no look-up each)
+    if (this.changeSeq <= since) return false;
     if (since < this.forgottenUpTo) return true;
     return (this.recentChanges.get(gfid) ?? 0) > since;
   }
