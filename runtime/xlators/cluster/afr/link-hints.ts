@@ -5,6 +5,7 @@
  * (lookups, links, entry-heal listings). Bounded: the oldest hints go first.
  */
 import { KeyedMutex } from "../../../core/keyed-mutex";
+import { trimOldest } from "../../../core/lru";
 
 export class LinkHints {
   private readonly paths = new Map<string, string>();
@@ -16,7 +17,7 @@ export class LinkHints {
     if (!gfid) return;
     this.paths.delete(gfid);
     this.paths.set(gfid, path);
-    if (this.paths.size > this.max) this.paths.delete(this.paths.keys().next().value!);
+    trimOldest(this.paths, this.max);
   }
 
   get(gfid: string): string | undefined {

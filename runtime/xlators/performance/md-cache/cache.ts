@@ -1,4 +1,5 @@
 import { nameTooLong } from "../../../core/limits";
+import { trimOldest } from "../../../core/lru";
 import type { Iatt, Invalidation } from "../../../core/types";
 
 /** One xattr as last seen: its value, or null when the file had none (ENODATA). */
@@ -143,15 +144,11 @@ export class MetadataCache {
 
   shrink(): void {
     const limit = this.limit();
-    while (this.inodes.size > limit) {
-      const [gfid, inode] = this.inodes.entries().next().value as [string, MdInode];
-      this.inodes.delete(gfid);
+    trimOldest(this.inodes, limit, (_gfid, inode) => {
       if (inode.changedAt > this.evictedChangedAt) this.evictedChangedAt = inode.changedAt;
       this.counters.evictions++;
-    }
-    while (this.names.size > limit) {
-      this.names.delete(this.names.keys().next().value as string);
-    }
+    });
+    trimOldest(this.names, limit);
   }
 
   beginFill(): FillToken {

@@ -2,6 +2,7 @@ import { constants as fsc } from "node:fs";
 import { FD_FOPS, type FopName } from "../../../core/fops";
 import { defineXlator, Xlator, type ReconfigureResult, type XlatorEvent, type XlatorInit } from "../../../core/xlator";
 import type { CallCtx, DirEntry, EntryRemoved, Fd, Flock, Iatt, Invalidation, LkCmd, Loc, LookupResult, SetattrArgs, Xdata } from "../../../core/types";
+import { trimOldest } from "../../../core/lru";
 import schema from "../../../../schema/xlators/performance/quick-read.json";
 
 export interface QuickReadOptions {
@@ -89,7 +90,7 @@ export class QuickRead extends Xlator {
   private nameFile(path: string, gfid: string): void {
     this.gfidByPath.delete(path);
     this.gfidByPath.set(path, gfid);
-    if (this.gfidByPath.size > NAME_LIMIT) this.gfidByPath.delete(this.gfidByPath.keys().next().value as string);
+    trimOldest(this.gfidByPath, NAME_LIMIT);
   }
 
   private forgetNames(path: string, subtree: boolean): void {

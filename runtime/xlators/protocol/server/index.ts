@@ -10,6 +10,7 @@ import type { Invalidation } from "../../../core/types";
 import { metrics } from "../../../core/metrics";
 import { IoStats } from "../../debug/io-stats";
 import { authorize, authRulesFor } from "../../../protocol";
+import { trimOldest } from "../../../core/lru";
 
 export interface ServerOptions {
   "transport-type": "tcp" | "tcp/server";
@@ -130,11 +131,7 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
       this.recentChanges.delete(g);
       this.recentChanges.set(g, seq);
     }
-    while (this.recentChanges.size > RECENT_CHANGES) {
-      const [g, s] = this.recentChanges.entries().next().value as [string, number];
-      this.recentChanges.delete(g);
-      this.forgottenUpTo = s;
-    }
+    trimOldest(this.recentChanges, RECENT_CHANGES, (_g, s) => (this.forgottenUpTo = s));
   }
 
   /** Below this server, something changed that no client made (a replica came or went): every client that caches hears it. */

@@ -6,6 +6,7 @@ import { constants as fsc } from "node:fs";
 import { posix } from "node:path";
 import type { FopName } from "../../../core/fops";
 import type { DirEntry, Fd, Iatt, Invalidation, Loc, LookupResult } from "../../../core/types";
+import { trimOldest } from "../../../core/lru";
 
 /** What a fop changed: files whose attributes/xattrs changed (by gfid and path), names created/removed/renamed. */
 export interface Change extends Invalidation {
@@ -123,13 +124,11 @@ export class InterestList {
     if (this.until.size <= this.limit) return;
     const now = Date.now();
     const forget: Change = { gfids: [], paths: [], entries: [] };
-    for (const [old, until] of this.until) {
-      if (this.until.size <= this.limit) break;
-      this.until.delete(old);
-      if (until < now) continue;
+    trimOldest(this.until, this.limit, (old, until) => {
+      if (until < now) return;
       if (old[0] === "/") forget.entries.push(old);
       else forget.gfids.push(old);
-    }
+    });
     if (forget.gfids.length + forget.entries.length > 0) this.evicted(forget);
   }
 

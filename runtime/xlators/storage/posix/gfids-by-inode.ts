@@ -1,4 +1,5 @@
 import type { Stats } from "node:fs";
+import { trimOldest } from "../../../core/lru";
 
 /** How many inodes' gfids are kept (least recently used go first): ~100 bytes each. */
 const KEPT = 65536;
@@ -40,7 +41,7 @@ export class GfidsByInode {
     const key = `${before.dev}:${before.ino}`;
     this.gfids.delete(key);
     this.gfids.set(key, { gfid, born: before.birthtimeMs });
-    if (this.gfids.size > KEPT) this.gfids.delete(this.gfids.keys().next().value as string);
+    trimOldest(this.gfids, KEPT);
   }
 
   get size(): number {
