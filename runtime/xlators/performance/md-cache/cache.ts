@@ -155,8 +155,8 @@ export class MetadataCache {
     return { epoch: this.epoch, nsEpoch: this.nsEpoch };
   }
 
-  /** `inode`: the file's entry if the caller looked it up already. */
-  private accepts(gfid: string, since: FillToken, inode = this.inodes.get(gfid)): boolean {
+  /** `inode`: the file's entry (undefined when it has none). */
+  private accepts(since: FillToken, inode: MdInode | undefined): boolean {
     const ok = Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
     if (!ok) this.counters.staleFillsDropped++;
     return ok;
@@ -240,7 +240,7 @@ export class MetadataCache {
   primeStat(path: string | undefined, iatt: Iatt, since: FillToken, at = this.now()): void {
     if (path !== undefined && since.nsEpoch === this.nsEpoch) this.setName(path, iatt.gfid, at);
     const inode = this.inodes.get(iatt.gfid);
-    if (!this.accepts(iatt.gfid, since, inode)) return;
+    if (!this.accepts(since, inode)) return;
     this.storeStat(iatt, at, inode);
   }
 
@@ -252,14 +252,13 @@ export class MetadataCache {
   /** Attributes a local change returned (they describe the file after it): always newest. */
   setStat(path: string | undefined, iatt: Iatt): void {
     if (path !== undefined) this.setName(path, iatt.gfid);
-    this.storeStat(iatt);
+    this.storeStat(iatt, this.now(), this.inodes.get(iatt.gfid));
   }
 
-  /** `known`: the file's entry if the caller looked it up already (undefined: look it up). */
-  private storeStat(iatt: Iatt, at = this.now(), known: MdInode | undefined = this.inodes.get(iatt.gfid)): void {
-    let inode = known;
-    if (inode) this.touch(iatt.gfid, inode);
-    else inode = this.added(iatt.gfid);
+  /** `known`: the file's entry (undefined when it has none yet). */
+  private storeStat(iatt: Iatt, at: number, known: MdInode | undefined): void {
+    const inode = known ?? this.added(iatt.gfid);
+    if (known) this.touch(iatt.gfid, known);
     inode.iatt = iatt;
     inode.iattAt = at;
   }
@@ -283,7 +282,7 @@ export class MetadataCache {
    * other name of the set it has not). Values are copied: replies are views of whole frames.
    */
   primeXattrSet(gfid: string, present: Record<string, Buffer>, since: FillToken, at = this.now()): void {
-    if (!this.accepts(gfid, since)) return;
+    if (!this.accepts(since, this.inodes.get(gfid))) return;
     const inode = this.inode(gfid);
     inode.setAt = at;
     inode.single = undefined;
@@ -294,7 +293,7 @@ export class MetadataCache {
 
   /** One xattr read on its own: its value, or null when the file has none. */
   primeXattr(gfid: string, name: string, value: Buffer | null, since: FillToken): void {
-    if (!this.accepts(gfid, since)) return;
+    if (!this.accepts(since, this.inodes.get(gfid))) return;
     const inode = this.inode(gfid);
     (inode.single ??= new Map()).set(name, { value: value ? Buffer.from(value) : null, at: this.now() });
   }
