@@ -155,17 +155,28 @@ export class MetadataCache {
     return { epoch: this.epoch, nsEpoch: this.nsEpoch };
   }
 
-  /** `inode`: the file's entry (undefined when it has none). */
+  /** Whether nothing invalidated the file whose entry is `inode` (undefined: it has none) since `since`. */
+  private current(since: FillToken, inode: MdInode | undefined): boolean {
+    return Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
+  }
+
+  /** current(), counting the fills it refuses. */
   private accepts(since: FillToken, inode: MdInode | undefined): boolean {
-    const ok = Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
+    const ok = this.current(since, inode);
     if (!ok) this.counters.staleFillsDropped++;
     return ok;
   }
 
+  /** The file's entry a reply taken at `since` fills (made if new), or undefined when the reply is stale. */
+  private toFill(gfid: string, since: FillToken): MdInode | undefined {
+    const known = this.inodes.get(gfid);
+    if (!this.accepts(since, known)) return undefined;
+    return known ?? this.added(gfid);
+  }
+
   /** Whether nothing has invalidated `gfid` since `since` (a fill taken then would be accepted). */
   unchangedSince(gfid: string, since: FillToken): boolean {
-    const inode = this.inodes.get(gfid);
-    return Math.max(inode ? inode.changedAt : this.evictedChangedAt, this.othersChangedAt) <= since.epoch;
+    return this.current(since, this.inodes.get(gfid));
   }
 
   /** The gfid a path was last seen to name, while fresh. */
@@ -282,8 +293,8 @@ export class MetadataCache {
    * other name of the set it has not). Values are copied: replies are views of whole frames.
    */
   primeXattrSet(gfid: string, present: Record<string, Buffer>, since: FillToken, at = this.now()): void {
-    if (!this.accepts(since, this.inodes.get(gfid))) return;
-    const inode = this.inode(gfid);
+    const inode = this.toFill(gfid, since);
+    if (!inode) return;
     inode.setAt = at;
     inode.single = undefined;
     let values: Record<string, Buffer> | undefined;
@@ -293,8 +304,8 @@ export class MetadataCache {
 
   /** One xattr read on its own: its value, or null when the file has none. */
   primeXattr(gfid: string, name: string, value: Buffer | null, since: FillToken): void {
-    if (!this.accepts(since, this.inodes.get(gfid))) return;
-    const inode = this.inode(gfid);
+    const inode = this.toFill(gfid, since);
+    if (!inode) return;
     (inode.single ??= new Map()).set(name, { value: value ? Buffer.from(value) : null, at: this.now() });
   }
 
