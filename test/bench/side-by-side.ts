@@ -1,5 +1,6 @@
 // npm run bench:ab -- --workload create|spread|read|write [--rounds N] [--idle MS]
 //                     [--a-server-option "storage/posix:precreated-inodes 0"] [--b-client-arg "--invalidated-timeout 0"]
+//                     [--b-env MALLOC_ARENA_MAX=4]
 //
 // Two gluster-ha clusters at once (the seed's topology each, on their own ports and bricks), one workload
 // run on each in turn, several rounds: a change's effect measured in one run, on the same machine state.
@@ -29,12 +30,34 @@ function serverOptions(list: string[]): Record<string, string[]> {
   return out;
 }
 
+/** Each role's largest peak resident memory (VmHWM, since the process started) in MB. */
+function peakRss(pids: Record<string, number[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, list] of Object.entries(pids)) {
+    for (const pid of list) {
+      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) out[role] = Math.max(out[role] ?? 0, Number(m[1]) / 1024);
+    }
+  }
+  return out;
+}
+
+/** "NAME=VALUE" pairs for a side's cluster processes (over runtime/cli/node-flags.json's environment). */
+function sideEnv(list: string[]): Record<string, string> {
+  return Object.fromEntries(list.map((kv) => {
+    const i = kv.indexOf("=");
+    if (i < 1) throw new Error(`--a/b-env wants NAME=VALUE, got ${kv}`);
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+}
+
 /** One side: a cluster in this process, answering "go" on stdin with one figure on stdout. */
 async function side(name: string, workload: Workload, files: number): Promise<void> {
   const serverOpts = serverOptions(JSON.parse(process.env.AB_SERVER_OPTIONS ?? "[]") as string[]);
   const clientArgs = JSON.parse(process.env.AB_CLIENT_ARGS ?? "[]") as string[];
   const base = `/var/tmp/gha-ab-${name}`;
-  const t: Target = await glusterHaTarget(base, { clientArgs });
+  const env = JSON.parse(process.env.AB_ENV ?? "{}") as Record<string, string>;
+  const t: Target = await glusterHaTarget(base, { clientArgs, env });
   if (Object.keys(serverOpts).length > 0) {
     // The servers reload their volfiles on SIGHUP: the option applies live (or the reload says it cannot).
     for (const n of ["node1", "node2"]) {
@@ -83,6 +106,7 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
   };
   process.stdin.on("data", (d: Buffer) => {
     if (d.toString().trim() === "quit") {
+      process.stderr.write(`side ${name.toUpperCase()} peak RSS (VmHWM): ${Object.entries(peakRss(t.pids())).map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")}\n`);
       // (the base directory too: made by glusterHaTarget, left empty by its teardown)
       void t.teardown().then(() => fs.rmSync(base, { recursive: true, force: true })).then(() => process.exit(0));
       return;
@@ -105,6 +129,8 @@ async function main(): Promise<void> {
       "b-server-option": { type: "string", multiple: true, default: [] },
       "a-client-arg": { type: "string", multiple: true, default: [] },
       "b-client-arg": { type: "string", multiple: true, default: [] },
+      "a-env": { type: "string", multiple: true, default: [] },
+      "b-env": { type: "string", multiple: true, default: [] },
     },
   });
   const workload = values.workload as Workload;
@@ -112,7 +138,8 @@ async function main(): Promise<void> {
   const sides = (["a", "b"] as const).map((s, i) => {
     const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename], {
       env: {
-        ...process.env, AB_SIDE: s, AB_WORKLOAD: workload, AB_FILES: values.files,
+        ...process.env, AB_SIDE: s,
+        AB_ENV: JSON.stringify(sideEnv(values[`${s}-env`] as string[])), AB_WORKLOAD: workload, AB_FILES: values.files,
         AB_SERVER_OPTIONS: JSON.stringify(values[`${s}-server-option`]),
         AB_CLIENT_ARGS: JSON.stringify((values[`${s}-client-arg`] as string[]).flatMap((a) => a.split(" "))),
         GHA_BENCH_PORTS: i === 0 ? "24311,24312" : "24321,24322",

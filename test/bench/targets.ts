@@ -112,6 +112,8 @@ export interface GlusterHaOptions {
   clientVolfile?: (seedClient: string) => string;
   /** Replaces a server's volfile (e.g. to put debug/io-stats above each AFR child). */
   serverVolfile?: (node: 1 | 2, seedServer: string) => string;
+  /** Environment of the server and client processes, over runtime/cli/node-flags.json's (e.g. MALLOC_TRIM_THRESHOLD_). */
+  env?: Record<string, string>;
   /** Extra flags of the glusterfs client (e.g. --md-cache-timeout 0). */
   clientArgs?: string[];
   /** Extra flags of each glusterfsd (e.g. --metrics-port), by node (1 or 2). */
@@ -138,7 +140,7 @@ export async function glusterHaTarget(base: string, opts: GlusterHaOptions = {})
   const procs: ChildProcess[] = [];
   const start = (role: string, args: string[]) => {
     const log = fs.openSync(join(root, `${role}.log`), "a");
-    const p = spawn(process.execPath, [...nodeFlags.flags, ...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root, env: { ...process.env, ...nodeFlags.env } });
+    const p = spawn(process.execPath, [...nodeFlags.flags, ...(opts.nodeFlags?.(role) ?? []), ...args], { stdio: ["ignore", log, log], cwd: root, env: { ...process.env, ...nodeFlags.env, ...opts.env } });
     fs.closeSync(log);
     procs.push(p);
     return p;
