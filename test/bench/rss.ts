@@ -49,13 +49,14 @@ export function sampleRss(pids: Record<string, number[]>): { stop(): Promise<Rss
   };
 }
 
-/** The resident memory in MB of each role's largest process now. */
-export function rssNow(pids: Record<string, number[]>): Record<string, number> {
+/** The resident memory in MB of each role's largest process now (VmRSS), or its peak since it started (VmHWM). */
+export function rssNow(pids: Record<string, number[]>, field: "VmRSS" | "VmHWM" = "VmRSS"): Record<string, number> {
   const out: Record<string, number> = {};
+  const pattern = new RegExp(`${field}:\\s+(\\d+) kB`);
   for (const [role, list] of Object.entries(pids)) {
     for (const pid of list) {
       try {
-        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+        const m = pattern.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
         if (m) out[role] = Math.max(out[role] ?? 0, Number(m[1]) / 1024);
       } catch {
         // exited

@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { glusterHaTarget, patchVolfile, type Target } from "./targets";
+import { rssNow } from "./rss";
 import { dropCaches } from "./workloads";
 
 const MiB = 1 << 20;
@@ -26,18 +27,6 @@ function serverOptions(list: string[]): Record<string, string[]> {
     const i = o.indexOf(":");
     if (i < 0) throw new Error(`--a/b-server-option wants TYPE:OPTION VALUE, got ${o}`);
     (out[o.slice(0, i)] ??= []).push(o.slice(i + 1));
-  }
-  return out;
-}
-
-/** Each role's largest peak resident memory (VmHWM, since the process started) in MB. */
-function peakRss(pids: Record<string, number[]>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [role, list] of Object.entries(pids)) {
-    for (const pid of list) {
-      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-      if (m) out[role] = Math.max(out[role] ?? 0, Number(m[1]) / 1024);
-    }
   }
   return out;
 }
@@ -106,7 +95,7 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
   };
   process.stdin.on("data", (d: Buffer) => {
     if (d.toString().trim() === "quit") {
-      process.stderr.write(`side ${name.toUpperCase()} peak RSS (VmHWM): ${Object.entries(peakRss(t.pids())).map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")}\n`);
+      process.stderr.write(`side ${name.toUpperCase()} peak RSS (VmHWM): ${Object.entries(rssNow(t.pids(), "VmHWM")).map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")}\n`);
       // (the base directory too: made by glusterHaTarget, left empty by its teardown)
       void t.teardown().then(() => fs.rmSync(base, { recursive: true, force: true })).then(() => process.exit(0));
       return;
