@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Progress } from "../../runtime/core/progress";
-import { FULL, QUICK, dropCaches, runWorkloads, type Results, type Sizes, type TrackWorkload } from "./workloads";
+import { FULL, QUICK, WARM_UP, dropCaches, runWorkloads, type Results, type Sizes, type TrackWorkload } from "./workloads";
 import { PORT_NODE1, PORT_NODE2, REPO, glusterHaTarget, glusterfsTarget, localTarget, type Target } from "./targets";
 import { rssNow, sampleRss, type RssPeaks } from "./rss";
 import { svgChart, table, type SystemResult } from "./report";
@@ -41,13 +41,30 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const profileDir = join(values.out!, `profiles-${stamp}`);
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-/** A progress line per system and workload on stderr (redrawn on a terminal; plain lines in a log). */
-const trackWorkload = (system: string): TrackWorkload => (label, total, unit) => {
+/** The peak RSS (VmHWM) of each target's processes last seen, by role: a workload that raised it says so. */
+const peaksSeen = new WeakMap<Target, Record<string, number>>();
+
+/**
+ * A progress line per system and workload on stderr (redrawn on a terminal; plain lines in a log),
+ * ending with the workload's figure and, when it raised the peak RSS of one of `target`'s processes,
+ * the new peak (the sampler's maximum alone does not say which workload reached it).
+ */
+const trackWorkload = (system: string, target?: Target): TrackWorkload => (label, total, unit) => {
   const progress = new Progress({ label: `[bench] ${system}: ${label}`, total, unit });
   let done = 0;
   return {
     step: (n = 1) => progress.update((done += n)),
-    done: (figure) => progress.finish(`= ${figure}`),
+    done: (figure) => {
+      let rose = "";
+      if (target) {
+        const seen = peaksSeen.get(target) ?? {};
+        const now = rssNow(target.pids(), "VmHWM");
+        const up = Object.entries(now).filter(([role, mb]) => mb >= (seen[role] ?? 0) + 1);
+        if (up.length > 0) rose = ` (peak RSS now ${up.map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")})`;
+        peaksSeen.set(target, { ...seen, ...now });
+      }
+      progress.finish(`= ${figure}${rose}`);
+    },
   };
 };
 
@@ -84,6 +101,7 @@ async function setUp(name: string, setup: () => Promise<Target>): Promise<LiveSy
   try {
     live.target = await setup();
     live.rss = sampleRss(live.target.pids());
+    peaksSeen.set(live.target, rssNow(live.target.pids(), "VmHWM"));
     if (!values.cold) warmUp(live.target, name);
   } catch (err) {
     live.error = (err as Error).message;
@@ -105,7 +123,7 @@ function runRounds(systems: LiveSystem[]): void {
       const dir = join(s.target.dir, `round-${r + 1}`);
       try {
         fs.mkdirSync(dir);
-        s.rounds.push(runWorkloads(dir, sizes, trackWorkload(rounds > 1 ? `${s.name} (round ${r + 1}/${rounds})` : s.name)));
+        s.rounds.push(runWorkloads(dir, sizes, trackWorkload(rounds > 1 ? `${s.name} (round ${r + 1}/${rounds})` : s.name, s.target)));
         fs.rmdirSync(dir);
         const rss = rssNow(s.target.pids());
         if (Object.keys(rss).length) log(`${s.name}: RSS after round ${r + 1}: ${Object.entries(rss).map(([role, mb]) => `${role} ${mb.toFixed(0)} MB`).join(", ")}`);
@@ -138,14 +156,15 @@ async function tearDown(s: LiveSystem): Promise<SystemRun> {
 }
 
 /**
- * The workloads once at the quick sizes, unmeasured, as benchmarks warm up: what a running system has
- * already done — V8 has compiled the hot paths of gluster-ha's processes, connections and the kernel's
- * structures are set up — is not charged to the first measured workload. Every system gets the same.
+ * The workloads once, unmeasured, as benchmarks warm up: what a running system has already done —
+ * V8 has optimised the hot paths of gluster-ha's processes, connections and the kernel's structures
+ * are set up — is not charged to the first measured workload. Every system gets the same: the quick
+ * sizes before a quick run, WARM_UP's (a round's worth of small files) before full rounds.
  */
 function warmUp(target: Target, name: string): void {
   const dir = join(target.dir, "warm-up");
   fs.mkdirSync(dir);
-  runWorkloads(dir, QUICK, trackWorkload(`${name} (warm-up)`));
+  runWorkloads(dir, values.quick ? QUICK : WARM_UP, trackWorkload(`${name} (warm-up)`, target));
   fs.rmdirSync(dir);
 }
 
@@ -168,7 +187,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(values.out!, { recursive: true });
   const canDrop = dropCaches();
   if (!canDrop) log("cannot write /proc/sys/vm/drop_caches: reads will not be cold");
-  log(`sizes: ${JSON.stringify(sizes)}${values.quick ? " (quick)" : ""}${values.cold ? ", no warm-up" : ", after a warm-up run at the quick sizes"}`);
+  log(`sizes: ${JSON.stringify(sizes)}${values.quick ? " (quick)" : ""}${values.cold ? ", no warm-up" : `, after a warm-up run (${JSON.stringify(values.quick ? QUICK : WARM_UP)})`}`);
   const live: LiveSystem[] = [];
   const systems: SystemRun[] = [];
   try {

@@ -1,4 +1,4 @@
-// npm run bench:ab -- --workload create|spread|read|write [--rounds N] [--idle MS]
+// npm run bench:ab -- --workload create|spread|read|write|seqread [--rounds N] [--idle MS]
 //                     [--a-server-option "storage/posix:precreated-inodes 0"] [--b-client-arg "--invalidated-timeout 0"]
 //                     [--b-env MALLOC_ARENA_MAX=4]
 //
@@ -15,7 +15,7 @@ import { rssNow } from "./rss";
 import { dropCaches } from "./workloads";
 
 const MiB = 1 << 20;
-const WORKLOADS = ["create", "spread", "read", "write"] as const;
+const WORKLOADS = ["create", "spread", "read", "write", "seqread"] as const;
 /** Directories a "spread" round creates its files in, round-robin (a hashed object store, a spool). */
 const SPREAD_DIRS = 20;
 type Workload = (typeof WORKLOADS)[number];
@@ -82,6 +82,24 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
       const t0 = performance.now();
       for (let i = 0; i < files; i++) if (!fs.readFileSync(join(dir, `f${i}`)).equals(content(i))) throw new Error(`f${i} differs`);
       return files / ((performance.now() - t0) / 1000);
+    }
+    if (workload === "seqread") {
+      // The bench's cold sequential read: one 256 MiB file written once, read in 1 MiB requests after the caches are dropped.
+      const f = join(t.dir, "seq.bin");
+      if (round === 0) {
+        const fd = fs.openSync(f, "w");
+        for (let i = 0; i < 256; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
+        fs.closeSync(fd);
+      }
+      dropCaches();
+      const buf = Buffer.alloc(MiB);
+      const t0 = performance.now();
+      const fd = fs.openSync(f, "r");
+      let total = 0;
+      for (let n; (n = fs.readSync(fd, buf, 0, MiB, total)) > 0; ) total += n;
+      fs.closeSync(fd);
+      if (total !== 256 * MiB) throw new Error(`read ${total} bytes of ${256 * MiB}`);
+      return total / 1e6 / ((performance.now() - t0) / 1000);
     }
     const f = `${dir}.bin`;
     const t0 = performance.now();
@@ -154,7 +172,7 @@ async function main(): Promise<void> {
     for (const s of sides) s.child.stdin!.write("quit\n");
   }
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-  const unit = workload === "write" ? "MB/s" : "files/s";
+  const unit = workload === "write" || workload === "seqread" ? "MB/s" : "files/s";
   console.log(`${workload}: A ${mean(sides[0]!.figures).toFixed(0)} ${unit}, B ${mean(sides[1]!.figures).toFixed(0)} ${unit}, A/B ${(mean(sides[0]!.figures) / mean(sides[1]!.figures)).toFixed(2)}`);
 }
 
