@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { glusterHaTarget, patchVolfile, type Target } from "./targets";
 import { rssNow } from "./rss";
-import { dropCaches } from "./workloads";
+import { dropCaches, readSequential, writeSequential } from "./workloads";
 
 const MiB = 1 << 20;
 const WORKLOADS = ["create", "spread", "read", "write", "seqread"] as const;
@@ -86,27 +86,15 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
     if (workload === "seqread") {
       // The bench's cold sequential read: one 256 MiB file written once, read in 1 MiB requests after the caches are dropped.
       const f = join(t.dir, "seq.bin");
-      if (round === 0) {
-        const fd = fs.openSync(f, "w");
-        for (let i = 0; i < 256; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
-        fs.closeSync(fd);
-      }
+      if (round === 0) writeSequential(f, chunk, 256, false);
       dropCaches();
-      const buf = Buffer.alloc(MiB);
       const t0 = performance.now();
-      const fd = fs.openSync(f, "r");
-      let total = 0;
-      for (let n; (n = fs.readSync(fd, buf, 0, MiB, total)) > 0; ) total += n;
-      fs.closeSync(fd);
-      if (total !== 256 * MiB) throw new Error(`read ${total} bytes of ${256 * MiB}`);
-      return total / 1e6 / ((performance.now() - t0) / 1000);
+      readSequential(f, 256 * MiB);
+      return (256 * MiB) / 1e6 / ((performance.now() - t0) / 1000);
     }
     const f = `${dir}.bin`;
     const t0 = performance.now();
-    const fd = fs.openSync(f, "w");
-    for (let i = 0; i < 256; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    writeSequential(f, chunk, 256, true);
     const mbps = (256 * MiB) / 1e6 / ((performance.now() - t0) / 1000);
     fs.unlinkSync(f);
     return mbps;

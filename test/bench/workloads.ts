@@ -21,7 +21,7 @@ export const QUICK: Sizes = { seqMiB: 16, smallFiles: 200, walkFiles: 200, lsFil
 /**
  * The unmeasured warm-up before the full rounds: as many small files as a round (gluster-ha's create
  * rate rose over its first ~3,000 files: 205, 304, 375, then 345-390 files/s per 1,000, its processes'
- * CPU per file 5.7 -> 3.3 ms while V8 optimised the hot paths), less of the bulk work, which warms up sooner.
+ * CPU per file ~6 -> ~3 ms while V8 optimised the hot paths), less of the bulk work, which warms up sooner.
  */
 export const WARM_UP: Sizes = { seqMiB: 64, smallFiles: 2000, walkFiles: 2000, lsFiles: 2000 };
 
@@ -112,6 +112,30 @@ export interface WorkloadProgress {
 /** Starts the progress of a workload of `total` items. */
 export type TrackWorkload = (label: string, total: number, unit: "count" | "bytes") => WorkloadProgress;
 
+/** Writes `mib` copies of the 1 MiB `chunk` to `path` in 1 MiB requests (then fsync, if asked). */
+export function writeSequential(path: string, chunk: Buffer, mib: number, fsync: boolean, step?: (bytes: number) => void): void {
+  const fd = fs.openSync(path, "w");
+  for (let i = 0; i < mib; i++) {
+    fs.writeSync(fd, chunk, 0, MiB, i * MiB);
+    step?.(MiB);
+  }
+  if (fsync) fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}
+
+/** Reads `path` from start to end in 1 MiB requests; throws unless it held `bytes`. */
+export function readSequential(path: string, bytes: number, step?: (bytes: number) => void): void {
+  const buf = Buffer.alloc(MiB);
+  const fd = fs.openSync(path, "r");
+  let total = 0;
+  for (let n; (n = fs.readSync(fd, buf, 0, MiB, total)) > 0; ) {
+    total += n;
+    step?.(n);
+  }
+  fs.closeSync(fd);
+  if (total !== bytes) throw new Error(`${path}: read ${total} bytes, wrote ${bytes}`);
+}
+
 /** Runs every workload under `root` (which must be empty and is left empty). */
 export function runWorkloads(root: string, sizes: Sizes, track: TrackWorkload): Results {
   const r: Results = {};
@@ -120,33 +144,13 @@ export function runWorkloads(root: string, sizes: Sizes, track: TrackWorkload): 
   const chunk = Buffer.alloc(MiB);
   for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
   let pr = track("seq write", sizes.seqMiB * MiB, "bytes");
-  let secs = timed(() => {
-    const fd = fs.openSync(big, "w");
-    for (let i = 0; i < sizes.seqMiB; i++) {
-      fs.writeSync(fd, chunk, 0, chunk.length, i * MiB);
-      pr.step(MiB);
-    }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  });
+  let secs = timed(() => writeSequential(big, chunk, sizes.seqMiB, true, (n) => pr.step(n)));
   r.seqWrite = (sizes.seqMiB * MiB) / 1e6 / secs;
   pr.done(`${r.seqWrite.toFixed(1)} MB/s`);
   // 2. cold sequential read
   dropCaches();
-  const buf = Buffer.alloc(MiB);
   pr = track("cold seq read", sizes.seqMiB * MiB, "bytes");
-  secs = timed(() => {
-    const fd = fs.openSync(big, "r");
-    let total = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, total);
-      if (n === 0) break;
-      total += n;
-      pr.step(n);
-    }
-    fs.closeSync(fd);
-    if (total !== sizes.seqMiB * MiB) throw new Error(`read ${total} bytes, wrote ${sizes.seqMiB * MiB}`);
-  });
+  secs = timed(() => readSequential(big, sizes.seqMiB * MiB, (n) => pr.step(n)));
   r.seqRead = (sizes.seqMiB * MiB) / 1e6 / secs;
   pr.done(`${r.seqRead.toFixed(1)} MB/s`);
   fs.unlinkSync(big);
