@@ -50,7 +50,7 @@ export function collectStatedump(graph: Graph, extra: Record<string, unknown> = 
       heapTotalBytes: mem.heapTotal,
       /** Buffers' memory outside the JS heap (file data in flight and in caches). */
       externalBytes: mem.external,
-      /** Young-generation collections asked for after short-lived big buffers (core/transient-buffers). */
+      /** Young-generation and full collections asked for after short-lived big buffers (core/transient-buffers). */
       transientReclaims: transientReclaims(),
       node: process.version,
     },

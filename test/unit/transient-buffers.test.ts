@@ -1,4 +1,5 @@
-// core/transient-buffers: a young-generation collection every 16 MiB of short-lived big buffers.
+// core/transient-buffers: a young-generation collection every 16 MiB of short-lived big buffers, a full one
+// once they stop coming.
 import assert from "node:assert/strict";
 import { PerformanceObserver, constants, type PerformanceEntry } from "node:perf_hooks";
 import { test } from "node:test";
@@ -8,11 +9,11 @@ const turn = () => new Promise((r) => setImmediate(r));
 
 test("16 MiB of transient buffers counted ask for one young-generation collection, after the turn; less asks for none", async () => {
   await turn();
-  const before = transientReclaims();
+  const before = transientReclaims().young;
   transientBuffer(8 << 20);
   await turn();
   await turn();
-  assert.equal(transientReclaims(), before, "8 MiB: none yet");
+  assert.equal(transientReclaims().young, before, "8 MiB: none yet");
   const minor: number[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor.push(e.startTime);
@@ -21,14 +22,63 @@ test("16 MiB of transient buffers counted ask for one young-generation collectio
   try {
     transientBuffer(8 << 20);
     transientBuffer(8 << 20); // (one collection for both: asked once per turn)
-    assert.equal(transientReclaims(), before, "not within the turn that allocated");
+    assert.equal(transientReclaims().young, before, "not within the turn that allocated");
     await turn();
     await turn();
-    assert.equal(transientReclaims(), before + 1);
+    assert.equal(transientReclaims().young, before + 1);
     // V8 really collected (the collector is made available at run time, without --expose-gc)
     for (let i = 0; i < 50 && minor.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(minor.length >= 1, "a scavenge was observed");
   } finally {
     obs.disconnect();
   }
+});
+
+/** Collections of `kind` (perf_hooks' gc entries) observed while `fn` runs. */
+async function observeGc(kind: number, fn: () => Promise<void>): Promise<number> {
+  let seen = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === kind) seen++;
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 20)); // (entries are delivered asynchronously)
+    return seen;
+  } finally {
+    obs.disconnect();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("a stream of transient buffers gets one full collection once it stops, none while it goes on", async () => {
+  await sleep(600); // (the test above's stream is over)
+  const start = transientReclaims();
+  let during = { young: 0, full: 0 };
+  const majors = await observeGc(constants.NODE_PERFORMANCE_GC_MAJOR, async () => {
+    // 16 MiB every 20 ms for 400 ms: longer than IDLE_MS (200 ms), never idle that long
+    for (let i = 0; i < 20; i++) {
+      transientBuffer(16 << 20);
+      await sleep(20);
+    }
+    during = transientReclaims();
+    assert.equal(during.young - start.young, 20, "a young collection per 16 MiB");
+    assert.equal(during.full, start.full, "no full collection while it streams");
+    // nothing counted for IDLE_MS (the check runs every 200 ms): then a full collection
+    await sleep(700);
+  });
+  const after = transientReclaims();
+  assert.equal(after.full, during.full + 1, "one full collection once the stream stopped");
+  assert.ok(majors >= 1, "V8 ran a full collection");
+  await sleep(500);
+  assert.equal(transientReclaims().full, after.full, "and no more while nothing is counted");
+});
+
+test("under 16 MiB asks for no collection at all", async () => {
+  await sleep(600);
+  const before = transientReclaims();
+  transientBuffer(1 << 20);
+  await sleep(700);
+  assert.deepEqual(transientReclaims(), before);
 });

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, constants as fsConstants, openSync, write } from "node:fs";
 import { errnoNumber, FopError } from "../../core/errors";
+import { transientReclaims } from "../../core/transient-buffers";
 import { loadFuseDevice, type FuseDevice } from "./device";
 import { parseRequest, type Request } from "./protocol";
 
@@ -41,6 +42,7 @@ export class FuseChannel {
   private closedWith: number | undefined;
   private heapTrim: NodeJS.Timeout | undefined;
   private readsSinceTrim = 0;
+  private fullReclaimsAtTrim = 0;
 
   constructor(
     /** Each read buffer's size: the largest request (max_write + headers). */
@@ -87,10 +89,16 @@ export class FuseChannel {
     this.heapTrim = setInterval(() => this.trimHeap(), HEAP_TRIM_MS).unref();
   }
 
-  /** Gives glibc's free heap back once a second while requests flow (fuse_device.c, trimHeap: ~15-30 MB after streaming). */
+  /**
+   * Gives glibc's free heap back once a second while requests flow (fuse_device.c, trimHeap: ~15-30 MB
+   * after streaming), and once after the full collection that follows a stream of big buffers
+   * (core/transient-buffers): what that collection frees comes after the stream's last requests.
+   */
   private trimHeap(): void {
-    if (this.readsSinceTrim === 0) return;
+    const full = transientReclaims().full;
+    if (this.readsSinceTrim === 0 && full === this.fullReclaimsAtTrim) return;
     this.readsSinceTrim = 0;
+    this.fullReclaimsAtTrim = full;
     this.device.trimHeap();
   }
 
