@@ -1,4 +1,4 @@
-// npm run bench:ab -- --workload create|spread|read|write|seqread [--rounds N] [--idle MS]
+// npm run bench:ab -- --workload create|spread|read|unlink|write|seqread [--rounds N] [--idle MS]
 //                     [--a-server-option "storage/posix:precreated-inodes 0"] [--b-client-arg "--invalidated-timeout 0"]
 //                     [--b-env MALLOC_ARENA_MAX=4]
 //
@@ -6,7 +6,7 @@
 // run on each in turn, several rounds: a change's effect measured in one run, on the same machine state.
 // The order alternates every round — the second of a pair was seen to run faster (the first one's
 // dropped caches and freed CPU) — and the summary gives each side's mean and their ratio.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -15,7 +15,7 @@ import { rssNow } from "./rss";
 import { dropCaches, readSequential, writeSequential } from "./workloads";
 
 const MiB = 1 << 20;
-const WORKLOADS = ["create", "spread", "read", "write", "seqread"] as const;
+const WORKLOADS = ["create", "spread", "read", "unlink", "write", "seqread"] as const;
 /** Directories a "spread" round creates its files in, round-robin (a hashed object store, a spool). */
 const SPREAD_DIRS = 20;
 type Workload = (typeof WORKLOADS)[number];
@@ -82,6 +82,19 @@ async function side(name: string, workload: Workload, files: number): Promise<vo
       const t0 = performance.now();
       for (let i = 0; i < files; i++) if (!fs.readFileSync(join(dir, `f${i}`)).equals(content(i))) throw new Error(`f${i} differs`);
       return files / ((performance.now() - t0) / 1000);
+    }
+    if (workload === "unlink") {
+      // the bench's unlink: files made (and stat'ed) beforehand, written back, then removed one by one
+      fs.mkdirSync(dir);
+      const names = Array.from({ length: files }, (_, i) => join(dir, `f${i}`));
+      names.forEach((n, i) => fs.writeFileSync(n, content(i), { flag: "wx" }));
+      names.forEach((n) => fs.statSync(n));
+      spawnSync("sync");
+      const t0 = performance.now();
+      for (const n of names) fs.unlinkSync(n);
+      const rate = files / ((performance.now() - t0) / 1000);
+      fs.rmdirSync(dir);
+      return rate;
     }
     if (workload === "seqread") {
       // The bench's cold sequential read: one 256 MiB file written once, read in 1 MiB requests after the caches are dropped.

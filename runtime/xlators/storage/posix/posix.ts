@@ -19,6 +19,7 @@ import { GfidsByInode } from "./gfids-by-inode";
 import { PendingIndex } from "./pending-index";
 import { transientBuffer } from "../../../core/transient-buffers";
 import { PrecreatedInodes } from "./precreated-inodes";
+import { UnlinkedInodes } from "./unlinked-inodes";
 import {
   AFR_PREFIX, GFID_XATTR, getXattrSync, hasXattr, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
 } from "./xattrs";
@@ -30,6 +31,8 @@ export interface PosixOptions {
   "brick-id"?: string;
   /** Absent: none (a volfile gets the schema's default). */
   "precreated-inodes"?: number;
+  /** Absent: none, every unlink frees its file itself (a volfile gets the schema's default). */
+  "unlinked-inodes"?: number;
 }
 
 /** Virtual xattrs of the root that report brick state (readable over the network). */
@@ -176,6 +179,7 @@ export class Posix extends Xlator {
   private readonly openFds = new Set<Fd>();
   private readonly internalHandle: Promise<FileHandle>;
   private precreated: PrecreatedInodes | undefined;
+  private readonly unlinked: UnlinkedInodes;
 
   constructor(init: XlatorInit<PosixOptions>) {
     super(init);
@@ -193,6 +197,9 @@ export class Posix extends Xlator {
       this.index = new PendingIndex(`${root}/${INTERNAL_DIR}/indices/xattrop`);
       this.dropCleanIndexEntries(root);
       this.precreated = this.precreatedInodes(init.options["precreated-inodes"] ?? 0);
+      this.unlinked = new UnlinkedInodes(`${root}/${INTERNAL_DIR}/unlink`, init.options["unlinked-inodes"] ?? 0, (err, path) => {
+        this.log.warn({ msgid: "POSIX_UNLINK_FAILED", code: err.code }, `cannot free unlinked file ${path}: ${err.message}`);
+      });
     } catch (err) {
       if (err instanceof Error && err.name === "ConfigError") throw err;
       throw this.configError(`cannot prepare brick ${dir}: ${(err as Error).message}`, "directory");
@@ -240,6 +247,7 @@ export class Posix extends Xlator {
 
   override async stop(): Promise<void> {
     this.precreated?.stop();
+    this.unlinked.drain();
     this.index.sweep();
     for (const fd of [...this.openFds]) await this.closeFd(fd);
     this.paths.close();
@@ -268,6 +276,9 @@ export class Posix extends Xlator {
           this.precreated = this.precreatedInodes(target);
         }
         applied.push(k);
+      } else if (k === "unlinked-inodes") {
+        this.options[k] = this.unlinked.limit = options[k] as number;
+        applied.push(k);
       } else needsRestart.push(k);
     }
     return { applied, needsRestart };
@@ -286,6 +297,7 @@ export class Posix extends Xlator {
       fsync: this.options.fsync,
       gfidsByInode: { kept: this.gfidsByInode.size, hits: this.gfidsByInode.hits, misses: this.gfidsByInode.misses },
       precreatedInodes: this.precreated?.dump() ?? null,
+      unlinkedInodes: this.unlinked.dump(),
       writes: { ...this.writesMade },
     };
   }
@@ -582,7 +594,8 @@ export class Posix extends Xlator {
       if (st.isDirectory()) throw this.fail("EISDIR", "unlink", loc.path);
       const gfid = await this.gfidOf(r.real, st);
       await this.gfidLocks.run(gfid, async () => {
-        fs.unlinkSync(r.real);
+        // (the last name: renamed aside, its inode freed off this path; unlinked-inodes.ts)
+        this.unlinked.unlink(r.real, st.nlink, st.blocks * 512);
         // the last name of the inode went: its pending-heal entry goes with it
         if (st.nlink <= 1) await this.index.remove(gfid);
       });
