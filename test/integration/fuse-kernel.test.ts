@@ -205,7 +205,8 @@ print(json.dumps({"listing": listing, "data": data}))
     const fd0 = fs.openSync(join(brick, "streamed"), "w");
     for (let i = 0; i < 48; i++) fs.writeSync(fd0, Buffer.alloc(MiB, i));
     fs.closeSync(fd0);
-    const before = ((await statedumpOf(m)) as { process: { transientReclaims: { young: number; full: number } } }).process.transientReclaims;
+    const reclaims = async () => ((await statedumpOf(m)) as { process: { transientReclaims: { young: number; full: number } } }).process.transientReclaims;
+    const before = await reclaims();
     const buf = Buffer.alloc(MiB);
     const fd = fs.openSync(join(m.mountpoint, "streamed"), "r");
     try {
@@ -217,7 +218,7 @@ print(json.dumps({"listing": listing, "data": data}))
       fs.closeSync(fd);
     }
     await new Promise((r) => setTimeout(r, 1000)); // (idle for 200 ms, checked every 200 ms)
-    const after = ((await statedumpOf(m)) as { process: { transientReclaims: { young: number; full: number } } }).process.transientReclaims;
+    const after = await reclaims();
     assert.ok(after.young - before.young >= 2, `young collections while streaming (${before.young} -> ${after.young})`);
     // (one, unless a pause of 200 ms within the stream on a busy machine made it two)
     assert.ok(after.full - before.full >= 1, `a full collection after the stream (${before.full} -> ${after.full})`);
