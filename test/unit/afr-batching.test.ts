@@ -312,10 +312,150 @@ test("a close that arrives while a write is still on its way to a replica ends t
   release();
   assert.equal(await written, 9);
   await closed;
+  // (the release goes once the close's post-op is on every replica: a clean close is answered before)
+  await rs.afr.release(ROOT, fd);
   for (const b of [0, 1]) {
     assert.deepEqual(await dirtyOf(rs, b, "/slow"), [0, 0, 0], `brick${b}: the close took the mark back`);
     assert.equal((await readFile(rs.bricks[b]!, "/slow")).toString(), "in flight", `brick${b}: the data`);
   }
   assert.ok(await allClear(rs, "/slow"), "no replica blamed");
+});
+
+/** Holds replica `brick`'s flushes until the returned function is called; `reached` resolves at the first. */
+function holdFlushes(rs: ReplicaSet, brick: number): { reached: Promise<void>; let: () => void } {
+  const sw = rs.switches[brick]!;
+  const flush = sw.flush.bind(sw);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let reachedNow!: () => void;
+  const reached = new Promise<void>((r) => (reachedNow = r));
+  sw.flush = async (...args: Parameters<typeof flush>) => {
+    reachedNow();
+    await gate;
+    return flush(...args);
+  };
+  return { reached, let: open };
+}
+
+/** Whether `p` settles within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  void p.then(() => (settled = true), () => (settled = true));
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
+
+async function createWritten(rs: ReplicaSet, path: string, data: string): Promise<Fd> {
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd(path, flags);
+  await rs.afr.create(ROOT, { path }, flags, 0o644, fd);
+  assert.equal(await rs.afr.write(ROOT, fd, Buffer.from(data), 0), data.length);
+  return fd;
+}
+
+test("a clean close (every write took everywhere, no lock ever taken) is answered before the replicas' flushes return; the release waits for them, and the marks go", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  const fd = await createWritten(rs, "/early", "written");
+  const held = holdFlushes(rs, 1);
+  const closed = rs.afr.flush(ROOT, fd);
+  await held.reached;
+  assert.ok(await settlesWithin(closed, 200), "the close is answered while replica 1's flush is held");
+  for (const b of [0, 1]) assert.equal((await readFile(rs.bricks[b]!, "/early")).toString(), "written", `brick${b}: the data is there when close returns`);
+  const released = rs.afr.release(ROOT, fd);
+  assert.equal(await settlesWithin(released, 200), false, "the release waits for the close's flushes");
+  assert.deepEqual(await dirtyOf(rs, 1, "/early"), [1, 0, 0], "replica 1's mark goes with its flush, not before");
+  held.let();
+  await released;
+  for (const b of [0, 1]) assert.deepEqual(await dirtyOf(rs, b, "/early"), [0, 0, 0], `brick${b}: the close took the mark back`);
+  assert.ok(await allClear(rs, "/early"), "no replica blamed");
+});
+
+test("a client that took a lock has its close answered only once every replica's flush has returned (the flush may release the lock)", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  const locker = await createWritten(rs, "/locked", "x");
+  await rs.afr.lk(ROOT, locker, "setlk", { type: "wr", start: 0, len: 1, pid: 1 });
+  await rs.afr.flush(ROOT, locker);
+  await rs.afr.release(ROOT, locker);
+  const fd = await createWritten(rs, "/other", "y");
+  const held = holdFlushes(rs, 1);
+  const closed = rs.afr.flush(ROOT, fd);
+  await held.reached;
+  assert.equal(await settlesWithin(closed, 200), false, "the close waits for replica 1's flush");
+  held.let();
+  await closed;
+  // another client's flushes are still answered early: the lock was this client's
+  const other = { ...ROOT, client: "another", lkOwner: "another" };
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd2 = new Fd("/theirs", flags);
+  await rs.afr.create(other, { path: "/theirs" }, flags, 0o644, fd2);
+  await rs.afr.write(other, fd2, Buffer.from("z"), 0);
+  const held2 = holdFlushes(rs, 1);
+  const closed2 = rs.afr.flush(other, fd2);
+  await held2.reached;
+  assert.ok(await settlesWithin(closed2, 200), "a client without locks is answered early");
+  held2.let();
+  await rs.afr.release(other, fd2);
   await rs.afr.release(ROOT, fd);
+  // a client that disconnected lost its locks (protocol/server tells every translator): answered early again
+  rs.afr.releaseClient(ROOT.client);
+  const fd3 = await createWritten(rs, "/after", "w");
+  const held3 = holdFlushes(rs, 1);
+  const closed3 = rs.afr.flush(ROOT, fd3);
+  await held3.reached;
+  assert.ok(await settlesWithin(closed3, 200), "its close is answered early again");
+  held3.let();
+  await rs.afr.release(ROOT, fd3);
+});
+
+test("a close after a write that failed on one replica waits until the blame is on disk", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
+  const fd = new Fd("/failed", flags);
+  await rs.afr.create(ROOT, { path: "/failed" }, flags, 0o644, fd);
+  const sw = rs.switches[1]!;
+  const write = sw.write.bind(sw);
+  sw.write = async () => {
+    throw new FopError("EIO", "disk error", { xlator: sw.name, fop: "write" });
+  };
+  assert.equal(await rs.afr.write(ROOT, fd, Buffer.from("half"), 0), 4, "the write took on replica 0");
+  sw.write = write;
+  const held = holdFlushes(rs, 0);
+  const closed = rs.afr.flush(ROOT, fd);
+  await held.reached;
+  assert.equal(await settlesWithin(closed, 200), false, "the close waits for the post-op blaming replica 1");
+  held.let();
+  await closed;
+  assert.ok((await changelogOf(rs, 0, "/failed", 1))[0]! > 0, "replica 0 blames replica 1 for the data when close returns");
+  await rs.afr.release(ROOT, fd);
+});
+
+test("a write to the file opened again right after an early-answered close takes its lock after that close's unlock, and keeps it", async (t) => {
+  const rs = await replicaSet(2, { "post-op-delay": 5 });
+  t.after(() => rs.close());
+  const fd = await createWritten(rs, "/again", "one");
+  const held = holdFlushes(rs, 1);
+  const closed = rs.afr.flush(ROOT, fd);
+  await held.reached;
+  await closed;
+  const released = rs.afr.release(ROOT, fd);
+  const fd2 = new Fd("/again", fsc.O_RDWR);
+  await rs.afr.open(ROOT, { path: "/again" }, fsc.O_RDWR, fd2);
+  const wrote = rs.afr.write(ROOT, fd2, Buffer.from("two"), 3);
+  assert.equal(await settlesWithin(wrote, 200), false, "the new batch waits for the close's unlock");
+  held.let();
+  assert.equal(await wrote, 3);
+  await released;
+  const st = await rs.afr.fstat(ROOT, fd2);
+  const other = { ...ROOT, lkOwner: "other" };
+  for (const b of [0, 1]) {
+    await assert.rejects(rs.bricks[b]!.parents[0]!.inodelk(other, rs.afr.name, { path: "/again", gfid: st.gfid }, "setlk", { type: "wr", start: 0, len: 0, pid: 1 }),
+      (e: FopError) => e.code === "EAGAIN", `brick${b}: the new batch still holds the file's data lock`);
+  }
+  await rs.afr.flush(ROOT, fd2);
+  await rs.afr.release(ROOT, fd2);
+  for (const b of [0, 1]) assert.equal((await readFile(rs.bricks[b]!, "/again")).toString(), "onetwo", `brick${b}: both writes`);
+  assert.ok(await waitFor(() => allClear(rs, "/again"), 3000), "no replica blamed");
 });

@@ -42,6 +42,8 @@ export interface AfrFdCtx {
   opened: boolean[];
   readChild: number;
   flags: number;
+  /** A flush answered before its replicas answered (inode-write.ts, flush): the release waits for it. */
+  flushing?: Promise<void>;
 }
 
 /**
@@ -62,6 +64,11 @@ export class Afr extends Xlator {
   readonly gfidMismatch = new Set<string>();
   /** Post-ops and unlocks still running after their fop was answered. */
   readonly after = new AfterWork();
+  /**
+   * Clients that took an fcntl or flock lock through this replica set: their flushes may release
+   * one, and are answered only once every replica has (inode-write.ts, flush).
+   */
+  readonly clientsWithLocks = new Set<string>();
   /** Names of multiply-linked files, so entry heal can restore hard links as links. */
   readonly linkHints = new LinkHints();
   /** Children whose locks can ride on the fop that needs them (features/posix-locks/locks-first.ts). */
@@ -261,6 +268,11 @@ export class Afr extends Xlator {
 
   override isUp(): boolean {
     return this.children.some((c) => c.isUp());
+  }
+
+  /** A client disconnected (protocol/server): its locks went with it (features/posix-locks). */
+  releaseClient(client: string): number {
+    return this.clientsWithLocks.delete(client) ? 1 : 0;
   }
 
   override notify(event: XlatorEvent, from: Xlator): void {

@@ -266,6 +266,11 @@ export interface PostOpCarrier {
   ctx: CallCtx;
   rides(i: number): boolean;
   send(i: number, change: Record<string, Buffer>, unlock: Xdata | undefined): Promise<void>;
+  /**
+   * Every replica's part is on its way (the batch's writes have all settled): `clean` when they all
+   * took and every replica was marked (or the batch ran on one alone), as flushEager's condition.
+   */
+  dispatched?(clean: boolean): void;
 }
 
 /**
@@ -306,7 +311,7 @@ export async function finishEager(afr: Afr, fd: Fd, carrier?: PostOpCarrier): Pr
     }
     const loc = fdLoc(fd);
     const changes = Object.keys(change).length > 0;
-    await Promise.all(txn.marked.map(async (i) => {
+    const sent = Promise.all(txn.marked.map(async (i) => {
       const rides = carrier !== undefined && afr.locksFirst[i] && carrier.rides(i);
       if (!changes && !rides) return;
       try {
@@ -316,6 +321,9 @@ export async function finishEager(afr: Afr, fd: Fd, carrier?: PostOpCarrier): Pr
         afr.log.warn({ child: afr.children[i]!.name, err: (err as Error).message }, "delayed post-op failed; replica stays marked");
       }
     }));
+    // (each replica's send above started synchronously: its message is queued)
+    carrier?.dispatched?.(txn.failed.size === 0 && (txn.solo || txn.marked.length === afr.children.length));
+    await sent;
     // Blame stays on disk: heal it as soon as the replica that missed writes is back.
     if (txn.succeeded.size > 0 && (txn.solo || ok.length < all.length)) afr.daemon.notePending([fd.path]);
     txn.unbusy();

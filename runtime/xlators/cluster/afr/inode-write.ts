@@ -8,7 +8,7 @@ import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, ty
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
 import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
-import { firstResult, transaction, type LockSpec, type TxnOutcome } from "./transaction";
+import { firstResult, specKey, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
 const REOPEN_RETRY_MS = 1000;
 const reopenTried = new WeakMap<AfrFdCtx, number[]>();
@@ -139,7 +139,12 @@ async function onAllOpened(afr: Afr, fd: Fd, fop: string, fn: (i: number) => Pro
 
 /**
  * The close: the fd's write batch ends with it — its post-op and unlock ride on each replica's flush
- * (one message per replica instead of two), and the flush is answered once they are on disk.
+ * (one message per replica instead of two). The answer waits for the batch's writes to settle, and
+ * then for the replicas' flushes only when it must: when a write failed somewhere (the blame must be
+ * on disk first), when the client ever took a lock (the flush may release it: another client must not
+ * find it still held), or when a replica's part did not ride. Otherwise what is left is bookkeeping —
+ * the dirty mark's removal and the batch's unlock, already on their way — and the close returns a
+ * round trip to the replicas sooner; the fd's release waits for it (fc.flushing).
  */
 export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
   // (a replicate volume above this one rides its own: that flush goes down as it came)
@@ -148,18 +153,36 @@ export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Prom
   }
   const carried = new Map<number, Promise<void>>();
   const targets = new Set(openedTargets(afr, fd, false));
-  await finishEagerAtFlush(afr, fd, {
-    ctx,
-    rides: (i) => targets.has(i),
-    send: (i, change, unlock) => {
-      const x: Xdata = { ...xdata, ...unlock };
-      if (Object.keys(change).length > 0) x[CHANGELOG_XDATA] = change;
-      const p = afr.children[i]!.flush(ctx, fd, x);
-      carried.set(i, p);
-      return p;
-    },
-  });
-  return onAllOpened(afr, fd, "flush", (i) => carried.get(i) ?? afr.children[i]!.flush(ctx, fd, xdata), false, true);
+  let answerEarly!: (early: boolean) => void;
+  const mayAnswer = new Promise<boolean>((r) => (answerEarly = r));
+  const ending = (async () => {
+    await finishEagerAtFlush(afr, fd, {
+      ctx,
+      rides: (i) => targets.has(i),
+      send: (i, change, unlock) => {
+        const x: Xdata = { ...xdata, ...unlock };
+        if (Object.keys(change).length > 0) x[CHANGELOG_XDATA] = change;
+        const p = afr.children[i]!.flush(ctx, fd, x);
+        carried.set(i, p);
+        return p;
+      },
+      dispatched: (clean) => answerEarly(clean && !afr.clientsWithLocks.has(ctx.client) && [...targets].every((i) => carried.has(i))),
+    });
+    answerEarly(false);
+    await onAllOpened(afr, fd, "flush", (i) => carried.get(i) ?? afr.children[i]!.flush(ctx, fd, xdata), false, true);
+  })();
+  if (await Promise.race([mayAnswer, ending.then(() => false, () => false)])) {
+    const fc = afr.fdCtx(fd);
+    const flushing = ending.catch((err: unknown) => {
+      afr.log.warn({ path: fd.path, code: FopError.from(err).code }, "flush failed after its answer (no lock to release: nothing lost)");
+    });
+    if (fc) fc.flushing = flushing;
+    // A new batch of this process on the file (a dup'd fd, the file opened again) locks after the
+    // unlock riding on these flushes, not before it: the unlock would take its lock away.
+    afr.after.run([specKey(dataLock(afr, fdLoc(fd)))], () => flushing);
+    return;
+  }
+  return ending;
 }
 
 export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
@@ -170,7 +193,9 @@ export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdat
   return onAllOpened(afr, fd, "fsyncdir", (i) => afr.children[i]!.fsyncdir(ctx, fd, datasync, xdata));
 }
 
-export function release(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+export async function release(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+  // (after a flush answered early, its messages first: the post-op rides on the fd being released)
+  await afr.fdCtx(fd)?.flushing;
   return onAllOpened(afr, fd, "release", (i) => afr.children[i]!.release(ctx, fd, xdata), true);
 }
 

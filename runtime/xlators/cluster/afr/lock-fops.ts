@@ -38,6 +38,7 @@ function fdTargets(afr: Afr, fd: Fd): number[] {
 
 export function lk(afr: Afr, ctx: CallCtx, fd: Fd, cmd: LkCmd, lock: Flock, xdata?: Xdata): Promise<Flock> {
   const targets = fdTargets(afr, fd);
+  if (cmd !== "getlk" && lock.type !== "un") afr.clientsWithLocks.add(ctx.client);
   if (cmd === "getlk") {
     return onEachInOrder(afr, "lk", targets.slice(0, 1), (i) => afr.children[i]!.lk(ctx, fd, cmd, lock, xdata));
   }
@@ -46,6 +47,7 @@ export function lk(afr: Afr, ctx: CallCtx, fd: Fd, cmd: LkCmd, lock: Flock, xdat
 }
 
 export function flock(afr: Afr, ctx: CallCtx, fd: Fd, op: "sh" | "ex" | "un", nonblock: boolean, xdata?: Xdata): Promise<void> {
+  if (op !== "un") afr.clientsWithLocks.add(ctx.client);
   return onEachInOrder(afr, "flock", fdTargets(afr, fd), (i) => afr.children[i]!.flock(ctx, fd, op, nonblock, xdata),
     op === "un" ? undefined : (i) => afr.children[i]!.flock(ctx, fd, "un", false, xdata));
 }
