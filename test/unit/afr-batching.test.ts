@@ -290,26 +290,13 @@ test("a close that arrives while a write is still on its way to a replica ends t
   const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
   const fd = new Fd("/slow", flags);
   await rs.afr.create(ROOT, { path: "/slow" }, flags, 0o644, fd);
-  const sw = rs.switches[1]!;
-  const write = sw.write.bind(sw);
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let sent!: () => void;
-  const reached = new Promise<void>((r) => (sent = r));
-  sw.write = async (...args: Parameters<typeof write>) => {
-    sent();
-    await gate;
-    return write(...args);
-  };
+  const held = hold(rs, 1, "write");
   const written = rs.afr.write(ROOT, fd, Buffer.from("in flight"), 0);
-  await reached; // (the close comes after the write went out, as a client's write-behind sends them)
+  await held.reached; // (the close comes after the write went out, as a client's write-behind sends them)
   const closed = rs.afr.flush(ROOT, fd);
-  let settled = false;
-  void closed.then(() => (settled = true));
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(settled, false, "the close waits for the write");
+  assert.equal(await settlesWithin(closed, 200), false, "the close waits for the write");
   assert.deepEqual(await dirtyOf(rs, 1, "/slow"), [1, 0, 0], "the batch is still open");
-  release();
+  held.let();
   assert.equal(await written, 9);
   await closed;
   // (the release goes once the close's post-op is on every replica: a clean close is answered before)
@@ -321,18 +308,18 @@ test("a close that arrives while a write is still on its way to a replica ends t
   assert.ok(await allClear(rs, "/slow"), "no replica blamed");
 });
 
-/** Holds replica `brick`'s flushes until the returned function is called; `reached` resolves at the first. */
-function holdFlushes(rs: ReplicaSet, brick: number): { reached: Promise<void>; let: () => void } {
-  const sw = rs.switches[brick]!;
-  const flush = sw.flush.bind(sw);
+/** Holds replica `brick`'s `fop`s until `let()` is called; `reached` resolves at the first. */
+function hold(rs: ReplicaSet, brick: number, fop: "write" | "flush"): { reached: Promise<void>; let: () => void } {
+  const sw = rs.switches[brick]! as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const passOn = sw[fop]!.bind(sw);
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   let reachedNow!: () => void;
   const reached = new Promise<void>((r) => (reachedNow = r));
-  sw.flush = async (...args: Parameters<typeof flush>) => {
+  sw[fop] = async (...args: unknown[]) => {
     reachedNow();
     await gate;
-    return flush(...args);
+    return passOn(...args);
   };
   return { reached, let: open };
 }
@@ -357,7 +344,7 @@ test("a clean close (every write took everywhere, no lock ever taken) is answere
   const rs = await replicaSet(2, { "post-op-delay": 5 });
   t.after(() => rs.close());
   const fd = await createWritten(rs, "/early", "written");
-  const held = holdFlushes(rs, 1);
+  const held = hold(rs, 1, "flush");
   const closed = rs.afr.flush(ROOT, fd);
   await held.reached;
   assert.ok(await settlesWithin(closed, 200), "the close is answered while replica 1's flush is held");
@@ -379,7 +366,7 @@ test("a client that took a lock has its close answered only once every replica's
   await rs.afr.flush(ROOT, locker);
   await rs.afr.release(ROOT, locker);
   const fd = await createWritten(rs, "/other", "y");
-  const held = holdFlushes(rs, 1);
+  const held = hold(rs, 1, "flush");
   const closed = rs.afr.flush(ROOT, fd);
   await held.reached;
   assert.equal(await settlesWithin(closed, 200), false, "the close waits for replica 1's flush");
@@ -391,7 +378,7 @@ test("a client that took a lock has its close answered only once every replica's
   const fd2 = new Fd("/theirs", flags);
   await rs.afr.create(other, { path: "/theirs" }, flags, 0o644, fd2);
   await rs.afr.write(other, fd2, Buffer.from("z"), 0);
-  const held2 = holdFlushes(rs, 1);
+  const held2 = hold(rs, 1, "flush");
   const closed2 = rs.afr.flush(other, fd2);
   await held2.reached;
   assert.ok(await settlesWithin(closed2, 200), "a client without locks is answered early");
@@ -401,7 +388,7 @@ test("a client that took a lock has its close answered only once every replica's
   // a client that disconnected lost its locks (protocol/server tells every translator): answered early again
   rs.afr.releaseClient(ROOT.client);
   const fd3 = await createWritten(rs, "/after", "w");
-  const held3 = holdFlushes(rs, 1);
+  const held3 = hold(rs, 1, "flush");
   const closed3 = rs.afr.flush(ROOT, fd3);
   await held3.reached;
   assert.ok(await settlesWithin(closed3, 200), "its close is answered early again");
@@ -422,7 +409,7 @@ test("a close after a write that failed on one replica waits until the blame is 
   };
   assert.equal(await rs.afr.write(ROOT, fd, Buffer.from("half"), 0), 4, "the write took on replica 0");
   sw.write = write;
-  const held = holdFlushes(rs, 0);
+  const held = hold(rs, 0, "flush");
   const closed = rs.afr.flush(ROOT, fd);
   await held.reached;
   assert.equal(await settlesWithin(closed, 200), false, "the close waits for the post-op blaming replica 1");
@@ -436,7 +423,7 @@ test("a write to the file opened again right after an early-answered close takes
   const rs = await replicaSet(2, { "post-op-delay": 5 });
   t.after(() => rs.close());
   const fd = await createWritten(rs, "/again", "one");
-  const held = holdFlushes(rs, 1);
+  const held = hold(rs, 1, "flush");
   const closed = rs.afr.flush(ROOT, fd);
   await held.reached;
   await closed;
