@@ -62,6 +62,12 @@ export const XDATA = {
   gfidReq: "gfid-req",
   /** lookup: names of xattrs to return with the stat (AFR asks for its changelog). */
   wantXattrs: "want-xattrs",
+  /**
+   * create: xattrs (name -> value) the file gets before its name appears, only if this create makes
+   * it (a replica's first changelog mark, features/posix-locks); a trusted.afr.* one that is not zero
+   * puts the file in the pending-heal index first.
+   */
+  initialXattrs: "initial-xattrs",
 } as const;
 
 /** Attributes that setattr may change; absent fields are left alone. */

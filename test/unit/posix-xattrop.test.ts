@@ -5,19 +5,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errnoNumber, FopError } from "../../runtime/core/errors";
 import { silentLogger } from "../../runtime/core/log";
-import { Fd, type CallCtx } from "../../runtime/core/types";
+import { Fd, XDATA, type CallCtx, type Xdata } from "../../runtime/core/types";
 import { INDEX_XATTR, Posix } from "../../runtime/xlators/storage/posix";
+import { newGfid } from "../../runtime/xlators/storage/posix/gfid";
 
 const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
 
-function newPosix(directory: string): Posix {
-  return new Posix({ name: "brick", type: "storage/posix", options: { directory, fsync: true }, children: [], log: silentLogger(), graph: new Map() });
+function newPosix(directory: string, precreated = 0): Posix {
+  return new Posix({ name: "brick", type: "storage/posix", options: { directory, fsync: true, "precreated-inodes": precreated }, children: [], log: silentLogger(), graph: new Map() });
 }
 
-function brick(t: TestContext): { px: Posix; dir: string } {
+function brick(t: TestContext, precreated = 0): { px: Posix; dir: string } {
   const base = mkdtempSync(join(tmpdir(), "gha-xattrop-"));
   const dir = join(base, "brick");
-  const px = newPosix(dir);
+  const px = newPosix(dir, precreated);
   t.after(async () => {
     await px.stop();
     rmSync(base, { recursive: true, force: true });
@@ -101,6 +102,44 @@ test("the pending-heal index follows the afr counters, on disk and through getxa
   await px.xattrop(ctx, { path: "/f" }, "add32", { "trusted.glusterfs.quota": int32s(7) });
   assert.deepEqual(await index(px), []);
 });
+
+for (const precreated of [0, 4]) {
+  test(`a create's initial changelog counters are on the new file and in the index when it answers (${precreated ? "a precreated inode" : "the kernel's create"})`, async (t) => {
+    const { px } = brick(t, precreated);
+    const pool = () => (px.dump().precreatedInodes as { ready: number } | undefined)?.ready ?? 0;
+    for (let i = 0; i < 250 && pool() < precreated; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pool(), precreated);
+    const create = (path: string, flags: number, xdata: Xdata) => px.create(ctx, { path }, flags, 0o644, new Fd(path, flags), xdata);
+    const gfid = newGfid();
+    const made = await create("/f", FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, { [XDATA.gfidReq]: gfid, [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(1, 0, 0) } });
+    assert.equal(made.gfid, gfid);
+    assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.dirty")), [1, 0, 0]);
+    assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
+    if (precreated) assert.equal(pool() < precreated || (px.dump().precreatedInodes as { taken: number }).taken > 0, true, "the create took a precreated inode");
+    // the same create again (without O_EXCL) opens the file it made: its counters add up
+    await create("/f", FS.O_RDWR | FS.O_CREAT, { [XDATA.gfidReq]: gfid, [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(1, 0, 0) } });
+    assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.dirty")), [2, 0, 0]);
+    // another create of a name taken by another file gives that file nothing
+    await create("/f", FS.O_RDWR | FS.O_CREAT, { [XDATA.gfidReq]: newGfid(), [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(1, 0, 0) } });
+    assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.dirty")), [2, 0, 0]);
+    // zero counters set the xattr but keep the file out of the index
+    const g2 = newGfid();
+    await create("/g", FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, { [XDATA.gfidReq]: g2, [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(0, 0, 0) } });
+    assert.deepEqual(values(await px.getxattr(ctx, { path: "/g" }, "trusted.afr.dirty")), [0, 0, 0]);
+    assert.deepEqual((await index(px)).map((e) => e.path), ["/f"]);
+    // only changelog counters, as int32 arrays: anything else is refused before a file is made
+    for (const [initial, says] of [
+      [{ "trusted.gfid": Buffer.alloc(16) }, /trusted\.gfid is not a changelog counter/],
+      [{ "user.x": Buffer.from("1") }, /user\.x is not a changelog counter/],
+      [{ "trusted.afr.dirty": Buffer.alloc(3) }, /trusted\.afr\.dirty: not an int32 array/],
+      [[1, 2], /expected values by xattr name/],
+    ] as const) {
+      await assert.rejects(create("/bad", FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, { [XDATA.initialXattrs]: initial as unknown as Xdata[string] }),
+        (e: FopError) => e.code === "EINVAL" && says.test(e.message), JSON.stringify(initial));
+      assert.equal(existsSync(join(px.options.directory as string, "bad")), false);
+    }
+  });
+}
 
 /** Runs the pending index's sweep now (cleared entries leave the disk up to a second late). */
 function sweep(px: Posix): void {

@@ -307,23 +307,14 @@ export class PosixLocks extends Xlator {
   }
   /**
    * A create may carry changelog counters for the file it makes (CHANGELOG_XDATA: a replica's first
-   * pre-op, with the file's data lock riding in LOCKS_FIRST_XDATA under the gfid it asks for): they
-   * are added once the file exists, and only if this create made it (a create without O_EXCL of a
-   * name taken opens that file, which gets nothing).
+   * pre-op, with the file's data lock riding in LOCKS_FIRST_XDATA under the gfid it asks for): the
+   * file gets them as it is made (storage/posix's XDATA.initialXattrs), and only if this create made
+   * it (a create without O_EXCL of a name taken opens that file, which gets nothing).
    */
   override create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
-    return this.locksFirst(ctx, xdata, async (x) => {
+    return this.locksFirst(ctx, xdata, (x) => {
       const { counters, rest } = this.splitChangelog(x, "create");
-      const made = await this.child.create(ctx, loc, flags, mode, fd, rest);
-      if (!counters || made.gfid !== rest?.[XDATA.gfidReq]) return made;
-      try {
-        await this.child.xattrop(ctx, { path: loc.path, gfid: made.gfid }, "add32", counters);
-      } catch (err) {
-        // Failed, unmarked: the caller counts this replica's create as failed (and heals the name).
-        await this.child.release(ctx, fd).catch(() => undefined);
-        throw err;
-      }
-      return made;
+      return this.child.create(ctx, loc, flags, mode, fd, counters ? { ...rest, [XDATA.initialXattrs]: counters } : rest);
     });
   }
   override mknod(ctx: CallCtx, loc: Loc, mode: number, rdev: number, xdata?: Xdata): Promise<Iatt> {

@@ -394,11 +394,12 @@ export class Posix extends Xlator {
    * After creating an entry: set its gfid (removing the entry if that fails), give it to the
    * caller, and make its permission bits exact (the process umask must not apply).
    */
-  private async finishCreate(ctx: CallCtx, r: Resolved, mode: number, xdata: Xdata | undefined, opts: { isLink?: boolean } = {}): Promise<Iatt> {
+  private async finishCreate(ctx: CallCtx, r: Resolved, mode: number, xdata: Xdata | undefined, opts: { isLink?: boolean; initial?: [string, Buffer][] } = {}): Promise<Iatt> {
     let gfid: string;
     try {
       gfid = parseGfidReq(xdata?.[XDATA.gfidReq]) ?? newGfid();
       setXattrSync(r.real, GFID_XATTR, gfidToBytes(gfid));
+      this.setInitialXattrs(r.real, opts.initial);
       // (the server makes entries as root: only another caller needs a chown)
       if ((ctx.uid ?? 0) !== 0 || (ctx.gid ?? 0) !== 0) {
         const owner = ownerOfNew(ctx, fs.statSync(r.parentReal));
@@ -426,8 +427,37 @@ export class Posix extends Xlator {
       }
     }
     const made = toIatt(st, gfid);
+    await this.indexInitial(gfid, r.path, opts.initial);
     made.postparent = await this.parentStat(r);
     return made;
+  }
+
+  /** A create's XDATA.initialXattrs, checked: changelog counters only (what an xattrop may change; never the gfid or the brick's own). */
+  private initialXattrs(path: string, xdata: Xdata | undefined): [string, Buffer][] | undefined {
+    const initial = xdata?.[XDATA.initialXattrs];
+    if (initial === undefined) return undefined;
+    if (initial === null || typeof initial !== "object" || Array.isArray(initial) || Buffer.isBuffer(initial)) {
+      throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: expected values by xattr name`);
+    }
+    return Object.entries(initial as Record<string, unknown>).map(([name, value]) => {
+      if (!name.startsWith(AFR_PREFIX)) throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: ${name} is not a changelog counter`);
+      if (!(value instanceof Uint8Array) || value.length % 4 !== 0) throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: ${name}: not an int32 array`);
+      return [name, Buffer.from(value)];
+    });
+  }
+
+  /**
+   * A new file's initial xattrs, set at `real` (the precreated inode before it is linked under its
+   * name, or the name just made): a replica's first changelog mark costs a call here, not an
+   * xattrop's read-modify-write of a file looked up again.
+   */
+  private setInitialXattrs(real: string, initial: [string, Buffer][] | undefined): void {
+    for (const [name, value] of initial ?? []) setXattrSync(real, name, value);
+  }
+
+  /** A new file marked pending goes in the pending-heal index before its create answers (before any write), as an xattrop's mark would. */
+  private async indexInitial(gfid: string, path: string, initial: [string, Buffer][] | undefined): Promise<void> {
+    if (initial?.some(([, value]) => nonZero(value))) await this.index.set(gfid, path);
   }
 
   /** The attributes of an entry's directory (the postparent of the fop that changed it). */
@@ -658,6 +688,7 @@ export class Posix extends Xlator {
   // ---- fd fops ----
 
   override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
+    const initial = this.initialXattrs(loc.path, xdata);
     return this.guard("create", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "create", "EEXIST");
@@ -665,7 +696,7 @@ export class Posix extends Xlator {
       let handle: number;
       let stat: Iatt;
       try {
-        const pooled = await this.createFromPool(ctx, r, base, mode, xdata);
+        const pooled = await this.createFromPool(ctx, r, base, mode, xdata, initial);
         if (pooled === "exists") throw Object.assign(new Error(`${loc.path} exists`), { code: "EEXIST" });
         if (pooled) {
           this.attach(fd, { handle: pooled.handle, gfid: pooled.stat.gfid, isDir: false });
@@ -680,6 +711,10 @@ export class Posix extends Xlator {
         handle = opened.handle;
         try {
           stat = toIatt(opened.st, await this.gfidOf(r.real, opened.st));
+          // the file this replica's create made before (the same gfid asked for): its marks add up
+          if (initial && stat.gfid === parseGfidReq(xdata?.[XDATA.gfidReq])) {
+            await this.xattrop(ctx, { path: loc.path, gfid: stat.gfid }, "add32", Object.fromEntries(initial));
+          }
         } catch (e) {
           fs.closeSync(handle);
           throw e;
@@ -688,7 +723,7 @@ export class Posix extends Xlator {
         return stat;
       }
       try {
-        stat = await this.finishCreate(ctx, r, mode, xdata);
+        stat = await this.finishCreate(ctx, r, mode, xdata, { initial });
       } catch (err) {
         fs.closeSync(handle);
         throw err;
@@ -704,7 +739,7 @@ export class Posix extends Xlator {
    * kernel's create does that); "exists" when the name is taken (the caller then opens that file or
    * fails, as O_CREAT would).
    */
-  private async createFromPool(ctx: CallCtx, r: Resolved, flags: number, mode: number, xdata: Xdata | undefined): Promise<{ handle: number; stat: Iatt } | "exists" | undefined> {
+  private async createFromPool(ctx: CallCtx, r: Resolved, flags: number, mode: number, xdata: Xdata | undefined, initial: [string, Buffer][] | undefined): Promise<{ handle: number; stat: Iatt } | "exists" | undefined> {
     if (!this.precreated) return undefined;
     // (a pinned parent is /proc/<pid>/fd/<n>, a link: "/." names the directory itself)
     const parentDir = r.parentReal === this.paths.root ? r.parentReal : `${r.parentReal}/.`;
@@ -717,6 +752,7 @@ export class Posix extends Xlator {
     try {
       handle = fs.openSync(pooled, flags | FS.O_NOFOLLOW);
       setXattrSync(pooled, GFID_XATTR, gfidToBytes(gfid));
+      this.setInitialXattrs(pooled, initial);
       // chown before chmod, which chown would undo for set-id bits
       const owner = ownerOfNew(ctx, parent);
       fs.fchownSync(handle, owner.uid, owner.gid);
@@ -742,6 +778,7 @@ export class Posix extends Xlator {
       // the handle pins the inode whose gfid was just set: listings of the directory need not read it
       this.gfidsByInode.set(st, st, gfid);
       const stat = toIatt(st, gfid);
+      await this.indexInitial(gfid, r.path, initial);
       stat.postparent = await this.parentStat(r);
       return { handle, stat };
     } catch (err) {
