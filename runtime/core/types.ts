@@ -68,6 +68,11 @@ export const XDATA = {
    * puts the file in the pending-heal index first.
    */
   initialXattrs: "initial-xattrs",
+  /**
+   * flush: changelog counters to add to the fd's file as it is flushed (a replica's post-op riding on
+   * the close, features/posix-locks), as xattrop would; the fd names the file.
+   */
+  flushXattrop: "flush-xattrop",
 } as const;
 
 /** Attributes that setattr may change; absent fields are left alone. */

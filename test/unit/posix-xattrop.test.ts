@@ -141,6 +141,57 @@ for (const precreated of [0, 4]) {
   });
 }
 
+test("a flush's changelog counters: added to the file the fd names, as xattrop would (known marks of a file made here, or read)", async (t) => {
+  const { px, dir } = brick(t, 4);
+  const pool = () => (px.dump().precreatedInodes as { ready: number }).ready;
+  for (let i = 0; i < 250 && pool() < 4; i++) await new Promise((r) => setTimeout(r, 20));
+  const dirty = (v: number) => ({ "trusted.afr.dirty": int32s(v, 0, 0) });
+  const make = async (path: string) => {
+    const fd = new Fd(path, FS.O_RDWR);
+    const gfid = newGfid();
+    await px.create(ctx, { path }, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o644, fd, { [XDATA.gfidReq]: gfid, [XDATA.initialXattrs]: dirty(1) });
+    return { fd, gfid };
+  };
+  const marks = async (path: string) => values(await px.getxattr(ctx, { path }, "trusted.afr.dirty"));
+  // the batch's post-op: the mark back to zero, the index entry gone; a blame for a replica keeps it
+  const a = await make("/a");
+  await px.flush(ctx, a.fd, { [XDATA.flushXattrop]: dirty(-1) });
+  assert.deepEqual(await marks("/a"), [0, 0, 0]);
+  assert.deepEqual(await index(px), []);
+  await px.flush(ctx, a.fd, { [XDATA.flushXattrop]: { "trusted.afr.b2": int32s(1, 0, 0) } });
+  assert.deepEqual(values(await px.getxattr(ctx, { path: "/a" }, "trusted.afr.b2")), [1, 0, 0]);
+  assert.deepEqual(await index(px), [{ gfid: a.gfid, path: "/a" }]);
+  // another change of the counters (an xattrop: heal, another batch) is read back, not overwritten
+  const b = await make("/b");
+  await px.xattrop(ctx, { path: "/b" }, "add32", dirty(5));
+  await px.flush(ctx, b.fd, { [XDATA.flushXattrop]: dirty(-1) });
+  assert.deepEqual(await marks("/b"), [5, 0, 0]);
+  // renamed while open: the counters follow the name the fd has (the path it was told of), here gone
+  const c = await make("/c");
+  await px.rename(ctx, { path: "/c" }, { path: "/c2" });
+  await assert.rejects(px.flush(ctx, c.fd, { [XDATA.flushXattrop]: dirty(-1) }), (e: FopError) => e.code === "ENOENT");
+  assert.deepEqual(await marks("/c2"), [1, 0, 0], "the file's marks are left for the heal to find");
+  // another file put under the name: neither file's counters change (ESTALE, which features/posix-locks lets the close pass)
+  const d = await make("/d");
+  await px.rename(ctx, { path: "/d" }, { path: "/d-old" });
+  await make("/d");
+  await assert.rejects(px.flush(ctx, d.fd, { [XDATA.flushXattrop]: dirty(-1) }), (e: FopError) => e.code === "ESTALE");
+  assert.deepEqual(await marks("/d-old"), [1, 0, 0]);
+  assert.deepEqual(await marks("/d"), [1, 0, 0], "the other file's marks are its own");
+  // a released fd's file is no longer known: a later open's flush reads the marks (two fds of one file)
+  const e = await make("/e");
+  const again = new Fd("/e", FS.O_RDWR);
+  await px.open(ctx, { path: "/e" }, FS.O_RDWR, again);
+  await px.release(ctx, e.fd);
+  await px.xattrop(ctx, { path: "/e" }, "add32", dirty(2)); // (3 now)
+  await px.flush(ctx, again, { [XDATA.flushXattrop]: dirty(-1) });
+  assert.deepEqual(await marks("/e"), [2, 0, 0]);
+  // bad counters are refused before anything changes
+  await assert.rejects(px.flush(ctx, again, { [XDATA.flushXattrop]: { "user.x": int32s(1) } }), (e: FopError) => e.code === "EINVAL" && /user\.x is not a changelog counter/.test(e.message));
+  assert.deepEqual(await marks("/e"), [2, 0, 0]);
+  assert.ok(existsSync(dir));
+});
+
 /** Runs the pending index's sweep now (cleared entries leave the disk up to a second late). */
 function sweep(px: Posix): void {
   (px as unknown as { index: { sweep(): void } }).index.sweep();

@@ -1,5 +1,5 @@
 import { FopError } from "../../../core/errors";
-import { XDATA, fdLoc, type CallCtx, type EntrylkCmd, type EntryRemoved, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type Xdata } from "../../../core/types";
+import { XDATA, type CallCtx, type EntrylkCmd, type EntryRemoved, type Fd, type Flock, type Iatt, type LkCmd, type Loc, type Xdata } from "../../../core/types";
 import { Xlator, type XlatorInit } from "../../../core/xlator";
 import { LockTables, type HeldLock, type LockTableKind } from "./lock-table";
 import { rangeKind, subtractRange, type RangeLock } from "./ranges";
@@ -148,10 +148,10 @@ export class PosixLocks extends Xlator {
   override flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     return this.locksFirst(ctx, xdata, async (x) => {
       const { counters, rest } = this.splitChangelog(x, "flush");
-      await this.flushOwnersLocks(ctx, fd, rest);
-      if (!counters) return;
+      if (!counters) return this.flushOwnersLocks(ctx, fd, rest);
       try {
-        await this.child.xattrop(ctx, fdLoc(fd), "add32", counters);
+        // (storage/posix adds them as xattrop would: the fd names the file)
+        await this.flushOwnersLocks(ctx, fd, { ...rest, [XDATA.flushXattrop]: counters });
       } catch (err) {
         // A file unlinked (or renamed) while open has no marks to take back under its name: the
         // close still succeeds, as with the post-op of its own that it replaces.

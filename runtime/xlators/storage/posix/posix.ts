@@ -171,6 +171,12 @@ export class Posix extends Xlator {
   readonly brickId: string;
   readonly index: PendingIndex;
   private readonly gfidLocks = new KeyedMutex();
+  /**
+   * The changelog counters of files made here with initial ones (XDATA.initialXattrs), while an fd of
+   * the create is open and no xattrop has touched them: all the file's trusted.afr.* xattrs, so the
+   * post-op riding on its close (XDATA.flushXattrop) is one write of each, with no read and no list.
+   */
+  private readonly knownMarks = new Map<string, { marks: Map<string, Buffer>; dev: number; ino: number }>();
   private readonly gfidsByInode = new GfidsByInode();
   /** Writes in the thread pool now (big ones): while any is, small writes go there too (see write). */
   private pooledWrites = 0;
@@ -387,6 +393,7 @@ export class Posix extends Xlator {
     if (!s) return;
     fd.ctx.delete(this);
     this.openFds.delete(fd);
+    this.knownMarks.delete(s.gfid);
     fs.closeSync(s.handle);
   }
 
@@ -432,16 +439,20 @@ export class Posix extends Xlator {
     return made;
   }
 
-  /** A create's XDATA.initialXattrs, checked: changelog counters only (what an xattrop may change; never the gfid or the brick's own). */
-  private initialXattrs(path: string, xdata: Xdata | undefined): [string, Buffer][] | undefined {
-    const initial = xdata?.[XDATA.initialXattrs];
-    if (initial === undefined) return undefined;
-    if (initial === null || typeof initial !== "object" || Array.isArray(initial) || Buffer.isBuffer(initial)) {
-      throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: expected values by xattr name`);
+  /**
+   * Changelog counters a create or flush carries in xdata (XDATA.initialXattrs, XDATA.flushXattrop),
+   * checked: trusted.afr.* int32 arrays only (what an xattrop may change; never the gfid or the
+   * brick's own).
+   */
+  private changelogXdata(fop: string, path: string, xdata: Xdata | undefined, key: string): [string, Buffer][] | undefined {
+    const v = xdata?.[key];
+    if (v === undefined) return undefined;
+    if (v === null || typeof v !== "object" || Array.isArray(v) || Buffer.isBuffer(v)) {
+      throw this.fail("EINVAL", fop, `${fop} ${path}: ${key}: expected values by xattr name`);
     }
-    return Object.entries(initial as Record<string, unknown>).map(([name, value]) => {
-      if (!name.startsWith(AFR_PREFIX)) throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: ${name} is not a changelog counter`);
-      if (!(value instanceof Uint8Array) || value.length % 4 !== 0) throw this.fail("EINVAL", "create", `create ${path}: ${XDATA.initialXattrs}: ${name}: not an int32 array`);
+    return Object.entries(v as Record<string, unknown>).map(([name, value]) => {
+      if (!name.startsWith(AFR_PREFIX)) throw this.fail("EINVAL", fop, `${fop} ${path}: ${key}: ${name} is not a changelog counter`);
+      if (!(value instanceof Uint8Array) || value.length % 4 !== 0) throw this.fail("EINVAL", fop, `${fop} ${path}: ${key}: ${name}: not an int32 array`);
       return [name, Buffer.from(value)];
     });
   }
@@ -688,7 +699,7 @@ export class Posix extends Xlator {
   // ---- fd fops ----
 
   override async create(ctx: CallCtx, loc: Loc, flags: number, mode: number, fd: Fd, xdata?: Xdata): Promise<Iatt> {
-    const initial = this.initialXattrs(loc.path, xdata);
+    const initial = this.changelogXdata("create", loc.path, xdata, XDATA.initialXattrs);
     return this.guard("create", loc.path, async (resolve) => {
       const r = await resolve(loc.path);
       this.notRoot(r, "create", "EEXIST");
@@ -724,6 +735,10 @@ export class Posix extends Xlator {
       }
       try {
         stat = await this.finishCreate(ctx, r, mode, xdata, { initial });
+        if (initial) {
+          const st = fs.fstatSync(handle);
+          this.knownMarks.set(stat.gfid, { marks: new Map(initial), dev: st.dev, ino: st.ino });
+        }
       } catch (err) {
         fs.closeSync(handle);
         throw err;
@@ -780,6 +795,7 @@ export class Posix extends Xlator {
       const stat = toIatt(st, gfid);
       await this.indexInitial(gfid, r.path, initial);
       stat.postparent = await this.parentStat(r);
+      if (initial) this.knownMarks.set(gfid, { marks: new Map(initial), dev: st.dev, ino: st.ino });
       return { handle, stat };
     } catch (err) {
       fs.closeSync(handle);
@@ -872,9 +888,37 @@ export class Posix extends Xlator {
     });
   }
 
-  override async flush(_ctx: CallCtx, fd: Fd): Promise<void> {
+  override async flush(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
+    const counters = this.changelogXdata("flush", fd.path, xdata, XDATA.flushXattrop);
     return this.guard("flush", fd.path, async (resolve) => {
-      this.fdState(fd, "flush");
+      const s = this.fdState(fd, "flush");
+      if (counters && !(await this.addKnownMarks(s, fd.path, counters, resolve))) {
+        await this.xattrop(ctx, { path: fd.path, gfid: s.gfid }, "add32", Object.fromEntries(counters));
+      }
+    });
+  }
+
+  /**
+   * Adds `counters` to the marks of a file made here whose marks are known (knownMarks), when `path`
+   * still names it: one write per counter and the index, as xattrop would leave them. False: not
+   * known (xattrop does it).
+   */
+  private async addKnownMarks(s: PosixFd, path: string, counters: [string, Buffer][], resolve: (path: string) => Promise<Resolved>): Promise<boolean> {
+    const known = this.knownMarks.get(s.gfid);
+    if (!known) return false;
+    const r = await resolve(path);
+    const st = fs.lstatSync(r.real, { throwIfNoEntry: false });
+    if (!st || st.ino !== known.ino || st.dev !== known.dev) return false;
+    return this.gfidLocks.run(s.gfid, async () => {
+      if (this.knownMarks.get(s.gfid) !== known) return false;
+      for (const [name, delta] of counters) {
+        const next = addInt32s(known.marks.get(name) ?? Buffer.alloc(delta.length), delta, name);
+        setXattrSync(r.real, name, next);
+        known.marks.set(name, next);
+      }
+      if ([...known.marks.values()].some(nonZero)) await this.index.set(s.gfid, r.path);
+      else await this.index.remove(s.gfid);
+      return true;
     });
   }
 
@@ -1075,16 +1119,15 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       const st = fs.lstatSync(r.real);
       const gfid = await this.gfidOf(r.real, st);
+      // (as sameFile: counters meant for a file never land on another one put under its name)
+      if (loc.gfid !== undefined && loc.gfid !== gfid && r.name !== "") throw this.fail("ESTALE", "xattrop", `${loc.path} is now another file`);
       return this.gfidLocks.run(gfid, async () => {
         const result: Record<string, Buffer> = {};
+        this.knownMarks.delete(gfid);
         // Synchronous xattr calls (the file was just stat'ed; see gfidOf): every write transaction
         // makes two xattrops per brick, each a read-modify-write of a few counters.
         for (const [name, delta] of Object.entries(xattrs)) {
-          const cur = getXattrSync(r.real, name) ?? Buffer.alloc(delta.length);
-          if (cur.length !== delta.length) throw this.fail("EINVAL", "xattrop", `${name}: ${cur.length} bytes stored, ${delta.length} given`);
-          const d = Buffer.from(delta);
-          const next = Buffer.alloc(delta.length);
-          for (let i = 0; i < delta.length; i += 4) next.writeInt32BE((cur.readInt32BE(i) + d.readInt32BE(i)) | 0, i);
+          const next = addInt32s(getXattrSync(r.real, name) ?? Buffer.alloc(delta.length), Buffer.from(delta), name);
           setXattrSync(r.real, name, next);
           result[name] = next;
         }
@@ -1132,6 +1175,14 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 const nonZero = (b: Buffer | null | undefined): boolean => !!b && b.some((x) => x !== 0);
+
+/** xattrop's add32: `cur` + `delta`, element-wise (int32, big-endian, wrapping). */
+function addInt32s(cur: Buffer, delta: Buffer, name: string): Buffer {
+  if (cur.length !== delta.length) throw new FopError("EINVAL", `${name}: ${cur.length} bytes stored, ${delta.length} given`, { fop: "xattrop" });
+  const next = Buffer.alloc(delta.length);
+  for (let i = 0; i < delta.length; i += 4) next.writeInt32BE((cur.readInt32BE(i) + delta.readInt32BE(i)) | 0, i);
+  return next;
+}
 
 /** Whether a trusted.afr.* counter of the file on disk is non-zero (those named in `except` are not read). */
 function pendingOnDisk(real: string, except: Record<string, unknown> = {}): boolean {
