@@ -893,6 +893,10 @@ export class Posix extends Xlator {
     return this.guard("flush", fd.path, async (resolve) => {
       const s = this.fdState(fd, "flush");
       if (counters && !(await this.addKnownMarks(s, fd.path, counters, resolve))) {
+        // (the fd's file, not another one put under its name since: ESTALE, which the close passes)
+        const st = fs.lstatSync((await resolve(fd.path)).real);
+        const own = fs.fstatSync(s.handle);
+        if (st.ino !== own.ino || st.dev !== own.dev) throw this.fail("ESTALE", "flush", `${fd.path} is now another file`);
         await this.xattrop(ctx, { path: fd.path, gfid: s.gfid }, "add32", Object.fromEntries(counters));
       }
     });
@@ -1119,8 +1123,6 @@ export class Posix extends Xlator {
       const r = await resolve(loc.path);
       const st = fs.lstatSync(r.real);
       const gfid = await this.gfidOf(r.real, st);
-      // (as sameFile: counters meant for a file never land on another one put under its name)
-      if (loc.gfid !== undefined && loc.gfid !== gfid && r.name !== "") throw this.fail("ESTALE", "xattrop", `${loc.path} is now another file`);
       return this.gfidLocks.run(gfid, async () => {
         const result: Record<string, Buffer> = {};
         this.knownMarks.delete(gfid);
