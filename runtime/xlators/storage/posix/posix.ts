@@ -147,6 +147,13 @@ export const LISTING_DISK_WAIT = { baseMs: 2, perEntryMs: 0.05 };
 const READDIRPLUS_SLICE = 256;
 
 /** Per-fd state in fd.ctx. */
+/** A file's trusted.afr.* values as this brick last wrote them, and its inode (see Posix.knownMarks). */
+interface KnownMarks {
+  marks: Map<string, Buffer>;
+  dev: number;
+  ino: number;
+}
+
 interface PosixFd {
   /** The open file descriptor (closed by closeFd). */
   handle: number;
@@ -176,7 +183,7 @@ export class Posix extends Xlator {
    * the create is open and no xattrop has touched them: all the file's trusted.afr.* xattrs, so the
    * post-op riding on its close (XDATA.flushXattrop) is one write of each, with no read and no list.
    */
-  private readonly knownMarks = new Map<string, { marks: Map<string, Buffer>; dev: number; ino: number }>();
+  private readonly knownMarks = new Map<string, KnownMarks>();
   private readonly gfidsByInode = new GfidsByInode();
   /** Writes in the thread pool now (big ones): while any is, small writes go there too (see write). */
   private pooledWrites = 0;
@@ -892,36 +899,34 @@ export class Posix extends Xlator {
     const counters = this.changelogXdata("flush", fd.path, xdata, XDATA.flushXattrop);
     return this.guard("flush", fd.path, async (resolve) => {
       const s = this.fdState(fd, "flush");
-      if (counters && !(await this.addKnownMarks(s, fd.path, counters, resolve))) {
-        // (the fd's file, not another one put under its name since: ESTALE, which the close passes)
-        const st = fs.lstatSync((await resolve(fd.path)).real);
-        const own = fs.fstatSync(s.handle);
-        if (st.ino !== own.ino || st.dev !== own.dev) throw this.fail("ESTALE", "flush", `${fd.path} is now another file`);
+      if (!counters) return;
+      // The post-op goes to the fd's file, never to another one put under its name since (ESTALE,
+      // which the close passes; ENOENT when the name is gone).
+      const r = await resolve(fd.path);
+      const st = fs.lstatSync(r.real);
+      const known = this.knownMarks.get(s.gfid);
+      const own = known ?? fs.fstatSync(s.handle);
+      if (st.ino !== own.ino || st.dev !== own.dev) throw this.fail("ESTALE", "flush", `${fd.path} is now another file`);
+      if (!known || !(await this.addKnownMarks(s.gfid, known, r, counters))) {
         await this.xattrop(ctx, { path: fd.path, gfid: s.gfid }, "add32", Object.fromEntries(counters));
       }
     });
   }
 
   /**
-   * Adds `counters` to the marks of a file made here whose marks are known (knownMarks), when `path`
-   * still names it: one write per counter and the index, as xattrop would leave them. False: not
-   * known (xattrop does it).
+   * Adds `counters` to the known marks of a file made here (knownMarks), at `r`: one write per
+   * counter and the index, as xattrop would leave them. False when an xattrop came first (it reads).
    */
-  private async addKnownMarks(s: PosixFd, path: string, counters: [string, Buffer][], resolve: (path: string) => Promise<Resolved>): Promise<boolean> {
-    const known = this.knownMarks.get(s.gfid);
-    if (!known) return false;
-    const r = await resolve(path);
-    const st = fs.lstatSync(r.real, { throwIfNoEntry: false });
-    if (!st || st.ino !== known.ino || st.dev !== known.dev) return false;
-    return this.gfidLocks.run(s.gfid, async () => {
-      if (this.knownMarks.get(s.gfid) !== known) return false;
+  private async addKnownMarks(gfid: string, known: KnownMarks, r: Resolved, counters: [string, Buffer][]): Promise<boolean> {
+    return this.gfidLocks.run(gfid, async () => {
+      if (this.knownMarks.get(gfid) !== known) return false;
       for (const [name, delta] of counters) {
         const next = addInt32s(known.marks.get(name) ?? Buffer.alloc(delta.length), delta, name);
         setXattrSync(r.real, name, next);
         known.marks.set(name, next);
       }
-      if ([...known.marks.values()].some(nonZero)) await this.index.set(s.gfid, r.path);
-      else await this.index.remove(s.gfid);
+      if ([...known.marks.values()].some(nonZero)) await this.index.set(gfid, r.path);
+      else await this.index.remove(gfid);
       return true;
     });
   }
