@@ -103,19 +103,26 @@ test("the pending-heal index follows the afr counters, on disk and through getxa
   assert.deepEqual(await index(px), []);
 });
 
+/** Inodes ready in the brick's precreated pool (0 without one). */
+const poolReady = (px: Posix) => (px.dump().precreatedInodes as { ready: number } | undefined)?.ready ?? 0;
+
+/** Waits (up to 5 s) for the pool to hold `want` (it fills while the brick is idle); resolves to what it holds. */
+async function poolFilled(px: Posix, want: number): Promise<number> {
+  for (let i = 0; i < 250 && poolReady(px) < want; i++) await new Promise((r) => setTimeout(r, 20));
+  return poolReady(px);
+}
+
 for (const precreated of [0, 4]) {
   test(`a create's initial changelog counters are on the new file and in the index when it answers (${precreated ? "a precreated inode" : "the kernel's create"})`, async (t) => {
     const { px } = brick(t, precreated);
-    const pool = () => (px.dump().precreatedInodes as { ready: number } | undefined)?.ready ?? 0;
-    for (let i = 0; i < 250 && pool() < precreated; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(pool(), precreated);
+    assert.equal(await poolFilled(px, precreated), precreated);
     const create = (path: string, flags: number, xdata: Xdata) => px.create(ctx, { path }, flags, 0o644, new Fd(path, flags), xdata);
     const gfid = newGfid();
     const made = await create("/f", FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, { [XDATA.gfidReq]: gfid, [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(1, 0, 0) } });
     assert.equal(made.gfid, gfid);
     assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.dirty")), [1, 0, 0]);
     assert.deepEqual(await index(px), [{ gfid, path: "/f" }]);
-    if (precreated) assert.equal(pool() < precreated || (px.dump().precreatedInodes as { taken: number }).taken > 0, true, "the create took a precreated inode");
+    if (precreated) assert.equal(poolReady(px) < precreated || (px.dump().precreatedInodes as { taken: number }).taken > 0, true, "the create took a precreated inode");
     // the same create again (without O_EXCL) opens the file it made: its counters add up
     await create("/f", FS.O_RDWR | FS.O_CREAT, { [XDATA.gfidReq]: gfid, [XDATA.initialXattrs]: { "trusted.afr.dirty": int32s(1, 0, 0) } });
     assert.deepEqual(values(await px.getxattr(ctx, { path: "/f" }, "trusted.afr.dirty")), [2, 0, 0]);
@@ -143,8 +150,7 @@ for (const precreated of [0, 4]) {
 
 test("a flush's changelog counters: added to the file the fd names, as xattrop would (known marks of a file made here, or read)", async (t) => {
   const { px, dir } = brick(t, 4);
-  const pool = () => (px.dump().precreatedInodes as { ready: number }).ready;
-  for (let i = 0; i < 250 && pool() < 4; i++) await new Promise((r) => setTimeout(r, 20));
+  await poolFilled(px, 4);
   const dirty = (v: number) => ({ "trusted.afr.dirty": int32s(v, 0, 0) });
   const make = async (path: string) => {
     const fd = new Fd(path, FS.O_RDWR);
