@@ -66,6 +66,7 @@ export const MSGIDS = {
   // ---- storage/posix ----
   POSIX_PRECREATE_FAILED: def("warn", "storage/posix", "The brick could not make an inode ahead of time (precreated-inodes; `code` says why, ENOSPC for a full disk); it tries again in a few seconds, and creates meanwhile make their own.", "Nothing unless it repeats: then check the brick's free space and inodes (df -i)."),
   POSIX_UNLINK_FAILED: def("warn", "storage/posix", "A file a client unlinked was renamed into .glusterfs/unlink to be freed in the background (unlinked-inodes), and unlinking it there failed (`code` says why): its space stays taken until the brick starts again and retries.", "Nothing unless it repeats: then check the brick's filesystem (dmesg, fsck)."),
+  POSIX_DISK_FULL_FREED: def("info", "storage/posix", "A fop found the brick's disk full while files clients had unlinked were still waiting to be freed (unlinked-inodes): they were freed at once and the fop went again.", "Nothing; the disk is nearly full, which df shows."),
   POSIX_PRECREATED_UNLINK_FAILED: def("warn", "storage/posix", "A create took a precreated inode but its name in .glusterfs/precreated could not be removed: the new file shows two links until the brick starts again, which drops the pool name.", "Nothing; check the brick's filesystem if it repeats."),
 
   // ---- performance/write-behind ----

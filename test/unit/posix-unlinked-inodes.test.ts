@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync, constants as FS } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { statfsSync } from "node:fs";
 import { silentLogger } from "../../runtime/core/log";
+import { tmpfsBrick } from "../helpers/cluster";
 import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Posix } from "../../runtime/xlators/storage/posix";
 
@@ -16,8 +18,8 @@ const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
 
 interface UnlinkedDump { waiting: number; waitingBytes: number; freed: number; inPlace: number }
 
-function brick(t: { after: (fn: () => Promise<void>) => void }, limit: number | undefined) {
-  const base = mkdtempSync(join(tmpdir(), "gha-unlinked-"));
+function brick(t: { after: (fn: () => Promise<void>) => void }, limit: number | undefined, on?: string) {
+  const base = mkdtempSync(join(on ?? tmpdir(), "gha-unlinked-"));
   const dir = join(base, "brick");
   const options = { directory: dir, fsync: false, ...(limit === undefined ? {} : { "unlinked-inodes": limit }) };
   const make = () => new Posix({ name: "brick", type: "storage/posix", options, children: [], log: silentLogger(), graph: new Map() });
@@ -157,4 +159,65 @@ test("files a crash left in .glusterfs/unlink are freed after the next start; a 
   await b.px().stop();
   assert.deepEqual(readdirSync(b.unlinkedDir), []);
   await b.restart(); // (for t.after's stop of the last one)
+});
+
+/** Keeps the brick busy (a lookup every 20 ms) for `ms`: its background work must wait meanwhile. */
+async function busyFor(b: ReturnType<typeof brick>, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    await b.px().lookup(ctx, { path: "/" });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("while fops keep coming the unlinked files wait; they are freed once the brick has been idle", async (t) => {
+  const b = brick(t, 256);
+  for (let i = 0; i < 10; i++) await b.file(`/f${i}`);
+  for (let i = 0; i < 10; i++) await b.px().unlink(ctx, { path: `/f${i}` });
+  await busyFor(b, 700);
+  assert.deepEqual({ ...b.state(), waitingBytes: 0 }, { waiting: 10, waitingBytes: 0, freed: 0, inPlace: 0 }, "nothing freed while busy");
+  assert.equal(readdirSync(b.unlinkedDir).length, 10);
+  await b.waitFreed(10);
+});
+
+test("half the limit waiting: freed at once, busy or not, down to under half", async (t) => {
+  const b = brick(t, 8);
+  for (let i = 0; i < 6; i++) await b.file(`/f${i}`);
+  for (let i = 0; i < 6; i++) await b.px().unlink(ctx, { path: `/f${i}` });
+  await busyFor(b, 400);
+  assert.equal(b.state().inPlace, 0);
+  assert.equal(b.state().waiting, 3, "the brick freed while busy until fewer than 4 (half of 8) waited");
+  assert.equal(b.state().freed, 3);
+  await b.waitFreed(6);
+});
+
+test("the space unlinked files hold counts as free, and a fop that finds the disk full frees them and goes on", async (t) => {
+  const fs = await tmpfsBrick("4m");
+  t.after(() => fs.unmount());
+  const b = brick(t, 256, fs.dir);
+  const data = Buffer.alloc(3 << 20, 7);
+  const write = async (path: string) => {
+    const fd = new Fd(path, FS.O_CREAT | FS.O_WRONLY);
+    await b.px().create(ctx, { path }, FS.O_CREAT | FS.O_WRONLY, 0o644, fd);
+    try {
+      return await b.px().write(ctx, fd, data, 0);
+    } finally {
+      await b.px().release(ctx, fd);
+    }
+  };
+  assert.equal(await write("/old"), data.length);
+  const full = await b.px().statfs(ctx, { path: "/" });
+  await b.px().unlink(ctx, { path: "/old" });
+  const raw = statfsSync(fs.dir);
+  const after = await b.px().statfs(ctx, { path: "/" });
+  assert.equal(b.state().waiting, 1, "the old file waits to be freed");
+  assert.ok(raw.bfree <= full.bfree + 2, `the disk itself has not got the space back yet (${raw.bfree} vs ${full.bfree} free blocks)`);
+  assert.ok(after.bfree - full.bfree >= (3 << 20) / after.bsize, `statfs counts it free: ${full.bfree} -> ${after.bfree} blocks`);
+  // 3 MiB more fit only once the old file's blocks are given back: this write gets them at once
+  assert.equal(await write("/new"), data.length);
+  assert.deepEqual(readFileSync(join(b.dir, "new")), data);
+  assert.equal(b.state().waiting, 0);
+  assert.equal(b.state().freed, 1);
+  // a disk full with nothing waiting is the fop's own ENOSPC
+  await assert.rejects(write("/more"), { code: "ENOSPC" });
 });

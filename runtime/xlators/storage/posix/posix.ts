@@ -20,6 +20,7 @@ import { PendingIndex } from "./pending-index";
 import { transientBuffer } from "../../../core/transient-buffers";
 import { PrecreatedInodes } from "./precreated-inodes";
 import { UnlinkedInodes } from "./unlinked-inodes";
+import { FopActivity } from "./fop-activity";
 import {
   AFR_PREFIX, GFID_XATTR, getXattrSync, hasXattr, isInternalXattr, listXattrsSync, removeXattrSync, setXattrSync,
 } from "./xattrs";
@@ -172,6 +173,9 @@ interface PosixFd {
  * new files, directories, nodes and symlinks are owned by ctx.uid and ctx.gid (or the parent's
  * group when it has setgid, as the kernel does), and `access` checks the mode bits for ctx.uid/gid.
  */
+/** Fops that make nothing when they fail with ENOSPC, so they can go again once space is freed (guard). */
+const AGAIN_WHEN_FREED = new Set(["write", "create", "mknod", "mkdir", "symlink", "link", "rename", "fallocate", "setxattr"]);
+
 export class Posix extends Xlator {
   declare options: Record<string, unknown> & PosixOptions;
   readonly paths: BrickPaths;
@@ -193,6 +197,8 @@ export class Posix extends Xlator {
   private readonly internalHandle: Promise<FileHandle>;
   private precreated: PrecreatedInodes | undefined;
   private readonly unlinked: UnlinkedInodes;
+  /** When the last fop came: the pools' background work waits for a quiet brick. */
+  private readonly activity = new FopActivity();
 
   constructor(init: XlatorInit<PosixOptions>) {
     super(init);
@@ -210,7 +216,7 @@ export class Posix extends Xlator {
       this.index = new PendingIndex(`${root}/${INTERNAL_DIR}/indices/xattrop`);
       this.dropCleanIndexEntries(root);
       this.precreated = this.precreatedInodes(init.options["precreated-inodes"] ?? 0);
-      this.unlinked = new UnlinkedInodes(`${root}/${INTERNAL_DIR}/unlink`, init.options["unlinked-inodes"] ?? 0, (err, path) => {
+      this.unlinked = new UnlinkedInodes(`${root}/${INTERNAL_DIR}/unlink`, init.options["unlinked-inodes"] ?? 0, this.activity, (err, path) => {
         this.log.warn({ msgid: "POSIX_UNLINK_FAILED", code: err.code }, `cannot free unlinked file ${path}: ${err.message}`);
       });
     } catch (err) {
@@ -242,7 +248,7 @@ export class Posix extends Xlator {
 
   private precreatedInodes(target: number): PrecreatedInodes | undefined {
     if (target <= 0 || hasXattr(this.paths.root, SELINUX_XATTR)) return undefined;
-    return new PrecreatedInodes(`${this.paths.internal}/precreated`, target, (err) => {
+    return new PrecreatedInodes(`${this.paths.internal}/precreated`, target, this.activity, (err) => {
       this.log.warn({ msgid: "POSIX_PRECREATE_FAILED", code: err.code }, `cannot make an inode ahead of time: ${err.message}`);
     });
   }
@@ -323,14 +329,24 @@ export class Posix extends Xlator {
    */
   private async guard<T>(fop: string, what: string, body: (resolve: (path: string) => Promise<Resolved>) => Promise<T>): Promise<T> {
     const held: Resolved[] = [];
-    this.precreated?.busy();
+    this.activity.busy();
     const resolve = async (path: string) => {
       const r = await this.paths.resolve(path);
       held.push(r);
       return r;
     };
     try {
-      return await body(resolve);
+      try {
+        return await body(resolve);
+      } catch (err) {
+        // The disk is full, but unlinked files still hold space that is the clients' (statfs counts
+        // it free): free them now and go again — for the fops that can: what failed with ENOSPC made
+        // nothing (a write that got partly in writes the same bytes at the same place again). Not an
+        // xattrop: its counters add up, and the first may have landed.
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC" || !AGAIN_WHEN_FREED.has(fop) || this.unlinked.drain() === 0) throw err;
+        this.log.info({ msgid: "POSIX_DISK_FULL_FREED", fop }, "disk full: freed the unlinked files waiting, and tried again");
+        return await body(resolve);
+      }
     } catch (err) {
       const e = FopError.from(err);
       throw new FopError(e.code, `${fop} ${what}: ${e.code}`, { xlator: this.name, fop });
@@ -589,7 +605,13 @@ export class Posix extends Xlator {
     return this.guard("statfs", loc.path, async (resolve) => {
       await resolve(loc.path);
       const s = await fsp.statfs(this.paths.root);
-      return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
+      // (unlinked files waiting to be freed: their space and inodes are as good as free, see guard)
+      const held = this.unlinked.held;
+      const blocks = Math.floor(held.bytes / s.bsize);
+      return {
+        bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: Math.min(s.blocks, s.bfree + blocks), bavail: Math.min(s.blocks, s.bavail + blocks),
+        files: s.files, ffree: Math.min(s.files, s.ffree + held.files), namemax: 255,
+      };
     });
   }
 

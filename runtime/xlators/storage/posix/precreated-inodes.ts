@@ -1,12 +1,7 @@
 import * as fs from "node:fs";
 import { constants as FS } from "node:fs";
+import { IDLE_MS, type FopActivity } from "./fop-activity";
 
-/**
- * How long the brick must have had no fop before it makes inodes for the pool: longer than the gaps
- * inside a burst of reads (a listing's readdirs come every few tens of ms), whose CPU the pool would
- * take on a small machine (ls -lR of 10,000 files measured 15-20% slower with 20 ms here).
- */
-const IDLE_MS = 250;
 /** After a failure to make one (a full disk, say), the pool waits this long before trying again. */
 const RETRY_MS = 5000;
 
@@ -27,7 +22,6 @@ export class PrecreatedInodes {
   private readonly ready: string[] = [];
   private serial = 0;
   private readonly prefix = `${process.pid}.${Date.now().toString(36)}.`;
-  private lastFopAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private making = false;
   private stopped = false;
@@ -39,6 +33,7 @@ export class PrecreatedInodes {
   constructor(
     readonly dir: string,
     private target: number,
+    private readonly activity: FopActivity,
     private readonly onError: (err: NodeJS.ErrnoException) => void,
   ) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -49,11 +44,6 @@ export class PrecreatedInodes {
       else fs.rmSync(path, { force: true });
     }
     this.schedule();
-  }
-
-  /** A fop arrived: the brick is busy, the pool waits. */
-  busy(): void {
-    this.lastFopAt = performance.now();
   }
 
   /** A precreated inode's path (the caller owns it now), or undefined when the pool is empty. */
@@ -84,8 +74,8 @@ export class PrecreatedInodes {
     if (this.stopped || this.making || this.timer || this.ready.length >= this.target) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const idleFor = performance.now() - this.lastFopAt;
-      if (idleFor < IDLE_MS) return this.schedule(IDLE_MS - idleFor);
+      const wait = this.activity.untilIdle();
+      if (wait > 0) return this.schedule(wait);
       this.makeOne();
     }, delay);
     this.timer.unref();
@@ -118,7 +108,7 @@ export class PrecreatedInodes {
       this.made++;
       // the next at once while the brick stays idle (a timer would wait a millisecond per inode)
       setImmediate(() => {
-        if (performance.now() - this.lastFopAt >= IDLE_MS) this.makeNext();
+        if (this.activity.untilIdle() === 0) this.makeNext();
         else this.schedule();
       });
     });
