@@ -392,7 +392,7 @@ export class MdCache extends Xlator {
     if (this.enabled && this.upcallsDelivered && s?.dirty && s.gfid !== undefined) {
       // What the writes made of the file, for the stats that follow (ls -l after cp): worth fetching
       // while entries are kept for minutes — once closes pause, not here: a round trip at every
-      // close took the CPU the next files of a burst needed (4 KiB creates: +8% without it).
+      // close of a burst is CPU the burst's next files need on a small machine.
       this.landed(fd);
       s.dirty = false;
       this.refreshLater(s.gfid, fd.path, ctx);

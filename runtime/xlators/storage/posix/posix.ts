@@ -164,6 +164,9 @@ interface PosixFd {
   entries?: string[];
 }
 
+/** Fops that make nothing when they fail with ENOSPC, so they can go again once space is freed (guard). */
+const AGAIN_WHEN_FREED = new Set(["write", "create", "mknod", "mkdir", "symlink", "link", "rename", "fallocate", "setxattr"]);
+
 /**
  * storage/posix: the brick. Every fop of the table except the lock fops (features/posix-locks).
  *
@@ -173,9 +176,6 @@ interface PosixFd {
  * new files, directories, nodes and symlinks are owned by ctx.uid and ctx.gid (or the parent's
  * group when it has setgid, as the kernel does), and `access` checks the mode bits for ctx.uid/gid.
  */
-/** Fops that make nothing when they fail with ENOSPC, so they can go again once space is freed (guard). */
-const AGAIN_WHEN_FREED = new Set(["write", "create", "mknod", "mkdir", "symlink", "link", "rename", "fallocate", "setxattr"]);
-
 export class Posix extends Xlator {
   declare options: Record<string, unknown> & PosixOptions;
   readonly paths: BrickPaths;
