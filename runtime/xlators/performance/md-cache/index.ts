@@ -26,16 +26,6 @@ interface MdFd {
 
 const CAPABILITY = "security.capability";
 
-/**
- * Written files' attributes are fetched again once no written file has been closed for this long
- * (refreshLanded): a burst of small files (cp -r, tar x) pays no round trip per file for it.
- */
-const LANDED_QUIET_MS = 100;
-/** Written files waiting for that, at most (past it, the next stat of one asks the server). */
-const LANDED_MAX = 8192;
-/** Lookups in flight at once when they are fetched. */
-const LANDED_PARALLEL = 16;
-
 const LIVE_OPTIONS = ["timeout", "cache-invalidation", "invalidation-timeout", "lru-limit", "cache-selinux", "cache-capability-xattrs", "cache-posix-acl", "xattr-cache-list"] as const;
 
 /**
@@ -104,12 +94,6 @@ export class MdCache extends Xlator {
   readonly cache: MetadataCache;
   /** Every server below reports others' changes (known at each connect/disconnect). */
   private upcallsDelivered = false;
-  /** Files written through an fd now released (gfid -> path), whose attributes are fetched once closes pause. */
-  private readonly landedFiles = new Map<string, string>();
-  private lastLandedAt = 0;
-  private landedTimer: NodeJS.Timeout | undefined;
-  /** Written files whose attributes were fetched after their close (refreshLanded). */
-  private landedRefreshed = 0;
 
   constructor(init: XlatorInit<MdCacheOptions>, now?: () => number) {
     super(init);
@@ -390,64 +374,18 @@ export class MdCache extends Xlator {
   override async release(ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
     const s = fd.get<MdFd>(this);
     if (this.enabled && this.upcallsDelivered && s?.dirty && s.gfid !== undefined) {
-      // What the writes made of the file, for the stats that follow (ls -l after cp): worth fetching
-      // while entries are kept for minutes — once closes pause, not here: a round trip at every
-      // close of a burst is CPU the burst's next files need on a small machine.
+      // What the writes made of the file, for the stats that follow (ls -l after cp): worth a round
+      // trip here (the caller does not wait for a release) while entries are kept for minutes.
       this.landed(fd);
-      s.dirty = false;
-      this.refreshLater(s.gfid, fd.path, ctx);
+      const since = this.cache.beginFill();
+      try {
+        this.cache.primeStat(undefined, this.stable(await this.child.fstat(ctx, fd)), since);
+        s.dirty = false;
+      } catch {
+        // the release goes on; the next stat asks the server
+      }
     }
     return this.changing(() => this.child.release(ctx, fd, xdata), () => this.landed(fd));
-  }
-
-  private refreshLater(gfid: string, path: string, ctx: CallCtx): void {
-    if (this.landedFiles.size >= LANDED_MAX && !this.landedFiles.has(gfid)) return;
-    this.landedFiles.set(gfid, path);
-    this.lastLandedAt = performance.now();
-    if (this.landedTimer) return;
-    const wake = (ms: number) => {
-      this.landedTimer = setTimeout(() => {
-        const wait = LANDED_QUIET_MS - (performance.now() - this.lastLandedAt);
-        if (wait > 0) return wake(wait);
-        this.landedTimer = undefined;
-        void this.refreshLanded(ctx);
-      }, ms);
-      this.landedTimer.unref();
-    };
-    wake(LANDED_QUIET_MS);
-  }
-
-  /**
-   * Fetches the attributes of the written files waiting (a lookup each, by path and gfid: one renamed
-   * or replaced since is left to its next stat). A stat before this asks the server itself: their
-   * cached attributes were dropped at the close.
-   */
-  private async refreshLanded(ctx: CallCtx): Promise<void> {
-    const files = [...this.landedFiles];
-    this.landedFiles.clear();
-    const next = async (): Promise<void> => {
-      for (let f = files.pop(); f !== undefined; f = files.pop()) {
-        const [gfid, path] = f;
-        if (!this.enabled || !this.upcallsDelivered || this.cache.statOf(gfid)) continue;
-        const since = this.cache.beginFill();
-        try {
-          const { stat } = await this.child.lookup(ctx, { path, gfid });
-          if (stat.gfid !== gfid) continue;
-          this.cache.primeStat(path, this.stable(stat), since);
-          this.landedRefreshed++;
-        } catch {
-          // (gone or replaced: its next stat asks the server)
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: LANDED_PARALLEL }, next));
-  }
-
-  override async stop(): Promise<void> {
-    clearTimeout(this.landedTimer);
-    this.landedTimer = undefined;
-    this.landedFiles.clear();
-    await super.stop();
   }
 
   /**
@@ -607,8 +545,6 @@ export class MdCache extends Xlator {
       options: { ...this.options },
       upcallsDelivered: this.upcallsDelivered,
       servingFor: this.timeoutSeconds(),
-      landedWaiting: this.landedFiles.size,
-      landedRefreshed: this.landedRefreshed,
       cachedXattrs: [...this.xattrPolicy.names, ...this.xattrPolicy.onDemand],
       ...this.cache.sizes(),
       ...c,
