@@ -15,8 +15,8 @@ export class FopActivity {
     this.lastFopAt = performance.now();
   }
 
-  /** Milliseconds still to wait before the brick counts as idle (0: it is). */
-  untilIdle(): number {
-    return Math.max(0, IDLE_MS - (performance.now() - this.lastFopAt));
+  /** Milliseconds still to wait before the brick has been idle for `idleMs` (0: it has). */
+  untilIdle(idleMs = IDLE_MS): number {
+    return Math.max(0, idleMs - (performance.now() - this.lastFopAt));
   }
 }

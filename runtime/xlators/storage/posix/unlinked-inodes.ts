@@ -3,6 +3,12 @@ import type { FopActivity } from "./fop-activity";
 
 /** Space the waiting files may hold, at most (a big file past it is freed by its unlink, as without this). */
 const MAX_WAITING_BYTES = 64 << 20;
+/**
+ * How long without a fop before the waiting files are freed: far longer than the gaps inside a burst of
+ * unlinks (well under a millisecond), short enough that the space comes back right after it — and that
+ * the freeing is seen to start by anyone waiting for the machine to be quiet (the bench's 200 ms).
+ */
+const FREE_IDLE_MS = 50;
 
 /**
  * Files whose last name a client removed, freed off the fop's path (precreated-inodes.ts's
@@ -10,7 +16,7 @@ const MAX_WAITING_BYTES = 64 << 20;
  * took 100-110 µs here (7 µs for an empty one: its blocks are given back), 190 µs inside a brick
  * beside its replica's; a rename(2) into this directory takes 20-26 µs. So an unlink renames the
  * file here — its name is gone at once, as atomic as unlink(2) — and the brick unlinks it through the
- * thread pool, one at a time, once no fop has come for IDLE_MS (fop-activity.ts): during a burst of
+ * thread pool, one at a time, once no fop has come for FREE_IDLE_MS (fop-activity.ts): during a burst of
  * unlinks the freeing would take the CPU the burst's own fops need (on this 2-vCPU machine, 2,000
  * unlinks through the seed's cluster: 1,445 -> 1,844 files/s, and 1,303 -> 1,616 with the sides
  * swapped, ahead in 8 of 8 rounds each, npm run bench:ab --workload unlink). Half the limit or half of MAX_WAITING_BYTES waiting: it frees at once, busy or
@@ -91,7 +97,7 @@ export class UnlinkedInodes {
     const next = this.waiting[0];
     if (next === undefined) return;
     const pressing = this.waiting.length >= this.limit / 2 || this.waitingBytes >= MAX_WAITING_BYTES / 2;
-    const wait = pressing ? 0 : this.activity.untilIdle();
+    const wait = pressing ? 0 : this.activity.untilIdle(FREE_IDLE_MS);
     if (wait > 0) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
