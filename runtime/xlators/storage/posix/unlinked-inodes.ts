@@ -16,11 +16,11 @@ const FREE_IDLE_MS = 50;
  * took 100-110 µs here (7 µs for an empty one: its blocks are given back), 190 µs inside a brick
  * beside its replica's; a rename(2) into this directory takes 20-26 µs. So an unlink renames the
  * file here — its name is gone at once, as atomic as unlink(2) — and the brick unlinks it through the
- * thread pool, one at a time, once no fop has come for FREE_IDLE_MS (fop-activity.ts): during a burst of
- * unlinks the freeing would take the CPU the burst's own fops need (on this 2-vCPU machine, 2,000
+ * thread pool, one at a time, once no fop has come for FREE_IDLE_MS (fop-activity.ts): during a burst
+ * of unlinks the freeing would take the CPU the burst's own fops need (on this 2-vCPU machine, 2,000
  * unlinks through the seed's cluster: 1,445 -> 1,844 files/s, and 1,303 -> 1,616 with the sides
- * swapped, ahead in 8 of 8 rounds each, npm run bench:ab --workload unlink). Half the limit or half of MAX_WAITING_BYTES waiting: it frees at once, busy or
- * not. Only for an inode's last name: with another name left, its link count must drop at once. At
+ * swapped, ahead in 8 of 8 rounds each, npm run bench:ab --workload unlink). Half the limit or half of
+ * MAX_WAITING_BYTES waiting: it frees at once, busy or not. Only for an inode's last name: with another name left, its link count must drop at once. At
  * most `limit` files and MAX_WAITING_BYTES wait; past either, or with 0, an unlink frees its file itself.
  * The space they hold is the clients' all the same: statfs counts it free (`held`), and a fop that
  * finds the disk full frees them all at once and goes again (storage/posix's guard).
