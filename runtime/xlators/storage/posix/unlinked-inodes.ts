@@ -20,8 +20,9 @@ const FREE_IDLE_MS = 50;
  * of unlinks the freeing would take the CPU the burst's own fops need (on this 2-vCPU machine, 2,000
  * unlinks through the seed's cluster: 1,445 -> 1,844 files/s, and 1,303 -> 1,616 with the sides
  * swapped, ahead in 8 of 8 rounds each, npm run bench:ab --workload unlink). Half the limit or half of
- * MAX_WAITING_BYTES waiting: it frees at once, busy or not. Only for an inode's last name: with another name left, its link count must drop at once. At
- * most `limit` files and MAX_WAITING_BYTES wait; past either, or with 0, an unlink frees its file itself.
+ * MAX_WAITING_BYTES waiting: it frees at once, busy or not. Only for an inode's last name: with
+ * another name left, its link count must drop at once. At most `limit` files and MAX_WAITING_BYTES
+ * wait; past either, or with 0, an unlink frees its file itself.
  * The space they hold is the clients' all the same: statfs counts it free (`held`), and a fop that
  * finds the disk full frees them all at once and goes again (storage/posix's guard).
  *
