@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fullHeal } from "../../runtime/heal/full-crawl";
 import { formatHealInfo, healComplete, healInfo } from "../../runtime/heal/heal-info";
 import { LinkHints } from "../../runtime/xlators/cluster/afr/link-hints";
@@ -477,4 +477,60 @@ test("a replica going away or coming back tells the translators above that anyth
   rs.switches[1]!.setDown(false);
   assert.equal(heard.length, 2);
   assert.equal(heard[1]!.all, true);
+});
+
+test("an fsync that fails on one replica succeeds on the other, which blames it; heal copies the file there", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/synced", "before");
+  const fd = new Fd("/synced", fsc.O_RDWR);
+  await rs.afr.lookup(ROOT, { path: "/synced" });
+  await rs.afr.open(ROOT, { path: "/synced" }, fsc.O_RDWR, fd);
+  await rs.afr.write(ROOT, fd, Buffer.from("written, then synced"), 0);
+  // brick0's disk refuses the data (as storage/posix reports a failed background writeback)
+  const sw = rs.switches[0]! as unknown as { fsync: (...a: unknown[]) => Promise<void> };
+  const real = sw.fsync;
+  sw.fsync = async () => {
+    throw new FopError("EIO", "fsync /synced: EIO", { xlator: "brick0", fop: "fsync" });
+  };
+  try {
+    await rs.afr.fsync(ROOT, fd, false);
+  } finally {
+    sw.fsync = real;
+  }
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+  assert.ok(await waitFor(async () => (await changelogOf(rs, 1, "/synced", 0))[0] > 0, 5000), "brick1 blames brick0 for data");
+  assert.equal((await changelogOf(rs, 0, "/synced", 1))[0], 0, "brick0 blames nobody");
+  const index = JSON.parse((await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index")).toString()) as { path: string }[];
+  assert.ok(index.some((e) => e.path === "/synced"), "pending heal on brick1");
+  // the file on brick0 lost its data (what its disk could not keep): heal brings it back from brick1
+  writeFileSync(`${rs.dirs[0]}/synced`, "lost");
+  await rs.afr.lookup(ROOT, { path: "/synced" });
+  await rs.afr.heals.drain();
+  assert.equal(readFileSync(`${rs.dirs[0]}/synced`, "utf8"), "written, then synced");
+  assert.deepEqual(await changelogOf(rs, 1, "/synced", 0), [0, 0, 0], "blame cleared by the heal");
+});
+
+test("an fsync that fails on every replica fails, and blames none", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await writeFile(rs.afr, "/nowhere", "data");
+  const fd = new Fd("/nowhere", fsc.O_RDWR);
+  await rs.afr.lookup(ROOT, { path: "/nowhere" });
+  await rs.afr.open(ROOT, { path: "/nowhere" }, fsc.O_RDWR, fd);
+  const reals = rs.switches.map((s) => (s as unknown as { fsync: unknown }).fsync);
+  for (const s of rs.switches) {
+    (s as unknown as { fsync: unknown }).fsync = async () => {
+      throw new FopError("EIO", "fsync: EIO", { xlator: s.name, fop: "fsync" });
+    };
+  }
+  try {
+    await assert.rejects(rs.afr.fsync(ROOT, fd, false), { code: "EIO" });
+  } finally {
+    rs.switches.forEach((s, i) => ((s as unknown as { fsync: unknown }).fsync = reals[i]));
+  }
+  await rs.afr.release(ROOT, fd);
+  assert.equal((await changelogOf(rs, 1, "/nowhere", 0))[0], 0);
+  assert.equal((await changelogOf(rs, 0, "/nowhere", 1))[0], 0);
 });

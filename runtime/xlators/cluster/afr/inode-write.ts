@@ -7,6 +7,7 @@ import { FopError } from "../../../core/errors";
 import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
+import { delta } from "./changelog";
 import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
 import { firstResult, specKey, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
@@ -185,8 +186,31 @@ export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Prom
   return ending;
 }
 
-export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
-  return onAllOpened(afr, fd, "fsync", (i) => afr.children[i]!.fsync(ctx, fd, datasync, xdata));
+/**
+ * fsync succeeds when any replica's did: the data is on that disk. A replica whose fsync failed (its
+ * disk refused the data, now or in a writeback before it: storage/posix's writeback-after) may not
+ * have it on disk, though its writes were answered: the replicas that synced blame it, so heal copies
+ * the file to it, as after a write it missed.
+ */
+export async function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+  const synced: number[] = [];
+  const failed: number[] = [];
+  await onAllOpened(afr, fd, "fsync", async (i) => {
+    try {
+      await afr.children[i]!.fsync(ctx, fd, datasync, xdata);
+      synced.push(i);
+    } catch (err) {
+      failed.push(i);
+      throw err;
+    }
+  });
+  if (synced.length === 0 || failed.length === 0) return;
+  const blame = Object.fromEntries(failed.map((j) => [afr.blameKey(j), delta("data", 1)]));
+  afr.log.warn({ path: fd.path, failed: failed.map((j) => afr.children[j]!.name) }, "fsync failed on a replica: the others blame it, heal copies the file there");
+  await Promise.all(synced.map((i) => afr.children[i]!.xattrop(afr.internalCtx(ctx), fdLoc(fd), "add32", blame).catch((err: unknown) => {
+    afr.log.warn({ path: fd.path, child: afr.children[i]!.name, code: FopError.from(err).code }, "could not blame a replica whose fsync failed");
+  })));
+  afr.daemon.notePending([fd.path]);
 }
 
 export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
