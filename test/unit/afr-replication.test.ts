@@ -479,25 +479,36 @@ test("a replica going away or coming back tells the translators above that anyth
   assert.equal(heard[1]!.all, true);
 });
 
+/** Writes `data` as a file and opens it read-write through AFR. */
+async function openWritten(rs: Awaited<ReturnType<typeof replicaSet>>, path: string, data: string): Promise<Fd> {
+  await writeFile(rs.afr, path, data);
+  const fd = new Fd(path, fsc.O_RDWR);
+  await rs.afr.lookup(ROOT, { path });
+  await rs.afr.open(ROOT, { path }, fsc.O_RDWR, fd);
+  return fd;
+}
+
+/** Runs `fn` while these replicas' fsyncs fail with EIO (their disks refuse the data). */
+async function failingFsyncs<T>(switches: Switch[], fn: () => Promise<T>): Promise<T> {
+  const patched = switches as unknown as { fsync: unknown }[];
+  const reals = patched.map((s) => s.fsync);
+  switches.forEach((s, i) => (patched[i]!.fsync = async () => {
+    throw new FopError("EIO", "fsync: EIO", { xlator: s.name, fop: "fsync" });
+  }));
+  try {
+    return await fn();
+  } finally {
+    patched.forEach((s, i) => (s.fsync = reals[i]));
+  }
+}
+
 test("an fsync that fails on one replica succeeds on the other, which blames it; heal copies the file there", async (t) => {
   const rs = await replicaSet(2);
   t.after(() => rs.close());
-  await writeFile(rs.afr, "/synced", "before");
-  const fd = new Fd("/synced", fsc.O_RDWR);
-  await rs.afr.lookup(ROOT, { path: "/synced" });
-  await rs.afr.open(ROOT, { path: "/synced" }, fsc.O_RDWR, fd);
+  const fd = await openWritten(rs, "/synced", "before");
   await rs.afr.write(ROOT, fd, Buffer.from("written, then synced"), 0);
   // brick0's disk refuses the data (as storage/posix reports a failed background writeback)
-  const sw = rs.switches[0]! as unknown as { fsync: (...a: unknown[]) => Promise<void> };
-  const real = sw.fsync;
-  sw.fsync = async () => {
-    throw new FopError("EIO", "fsync /synced: EIO", { xlator: "brick0", fop: "fsync" });
-  };
-  try {
-    await rs.afr.fsync(ROOT, fd, false);
-  } finally {
-    sw.fsync = real;
-  }
+  await failingFsyncs([rs.switches[0]!], () => rs.afr.fsync(ROOT, fd, false));
   await rs.afr.flush(ROOT, fd);
   await rs.afr.release(ROOT, fd);
   assert.ok(await waitFor(async () => (await changelogOf(rs, 1, "/synced", 0))[0] > 0, 5000), "brick1 blames brick0 for data");
@@ -515,21 +526,8 @@ test("an fsync that fails on one replica succeeds on the other, which blames it;
 test("an fsync that fails on every replica fails, and blames none", async (t) => {
   const rs = await replicaSet(2);
   t.after(() => rs.close());
-  await writeFile(rs.afr, "/nowhere", "data");
-  const fd = new Fd("/nowhere", fsc.O_RDWR);
-  await rs.afr.lookup(ROOT, { path: "/nowhere" });
-  await rs.afr.open(ROOT, { path: "/nowhere" }, fsc.O_RDWR, fd);
-  const reals = rs.switches.map((s) => (s as unknown as { fsync: unknown }).fsync);
-  for (const s of rs.switches) {
-    (s as unknown as { fsync: unknown }).fsync = async () => {
-      throw new FopError("EIO", "fsync: EIO", { xlator: s.name, fop: "fsync" });
-    };
-  }
-  try {
-    await assert.rejects(rs.afr.fsync(ROOT, fd, false), { code: "EIO" });
-  } finally {
-    rs.switches.forEach((s, i) => ((s as unknown as { fsync: unknown }).fsync = reals[i]));
-  }
+  const fd = await openWritten(rs, "/nowhere", "data");
+  await failingFsyncs(rs.switches, () => assert.rejects(rs.afr.fsync(ROOT, fd, false), { code: "EIO" }));
   await rs.afr.release(ROOT, fd);
   assert.equal((await changelogOf(rs, 1, "/nowhere", 0))[0], 0);
   assert.equal((await changelogOf(rs, 0, "/nowhere", 1))[0], 0);
