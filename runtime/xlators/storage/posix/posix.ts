@@ -1009,7 +1009,7 @@ export class Posix extends Xlator {
       await s.writeback;
       const failed = s.writebackError;
       s.writebackError = undefined;
-      if (failed) throw this.fail(failed.code ?? "EIO", "fsync", `${fd.path}: data written earlier did not reach the disk (${failed.code})`);
+      if (failed) throw failed; // (the guard names the fop and the file, as for its own syscalls)
       if (!this.options.fsync) return;
       s.unsyncedBytes = 0;
       await (datasync ? fdatasyncAsync(s.handle) : fsyncAsync(s.handle));
