@@ -99,6 +99,15 @@ export interface Invalidation {
   all?: boolean;
 }
 
+/**
+ * A file whose copy on a brick lacks writes that brick had answered: its disk refused them after the
+ * answer (a background writeback failed). `path` as the brick knew it, `gfid` to be sure of the file.
+ */
+export interface LostWrites {
+  gfid: string;
+  path: string;
+}
+
 export interface LookupResult {
   stat: Iatt;
   /** Requested xattrs that exist (see XDATA.wantXattrs). */

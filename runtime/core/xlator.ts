@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { FOP_NAMES, type Fops } from "./fops";
 import { ConfigError, FopError } from "./errors";
-import type { Invalidation } from "./types";
+import type { Invalidation, LostWrites } from "./types";
 
 /** Events that travel through the graph (GlusterFS's notify). */
 export type XlatorEvent = "child-up" | "child-down";
@@ -88,6 +88,16 @@ export class Xlator {
   othersChanged(change: Invalidation, from: Xlator): void {
     void from;
     for (const p of this.parents) p.othersChanged(change, this);
+  }
+
+  /**
+   * A brick's copies of these files lack writes it had answered (storage/posix, rising from the brick;
+   * protocol/server sends it to the clients of that brick). Default: pass it up; cluster/afr, which
+   * has the other copies, takes it (the others blame this one, heal copies the file back).
+   */
+  writesLost(files: LostWrites[], from: Xlator): void {
+    void from;
+    for (const p of this.parents) p.writesLost(files, this);
   }
 
   /**

@@ -22,6 +22,8 @@ export interface HelloMsg {
    * others make to what it looked at within that time. Absent: no upcalls (earlier clients).
    */
   upcalls?: number;
+  /** The client understands `lost-writes` (earlier clients do not: they are never sent one). */
+  lostWrites?: true;
 }
 /** Server -> client: the handshake succeeded; `client` is the identity the server gave this connection. */
 /** `fops`: what the server serves (absent: the first version's set, without LATER_FOPS). */
@@ -48,8 +50,14 @@ export interface PongMsg { t: "pong"; id: number }
  */
 export interface UpcallMsg { t: "upcall"; gfids: string[]; paths: string[]; entries: string[]; links?: boolean; all?: boolean }
 
+/**
+ * Server -> client, unasked: the exported brick's copies of these files lack writes it had answered
+ * (its disk refused them afterwards; storage/posix's writeback-after). `gfids[i]` is `paths[i]`'s.
+ */
+export interface LostWritesMsg { t: "lost-writes"; gfids: string[]; paths: string[] }
+
 export type ClientMsg = HelloMsg | RequestMsg | PingMsg;
-export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg | UpcallMsg;
+export type ServerMsg = HelloOkMsg | HelloErrMsg | ReplyOkMsg | ReplyErrMsg | PongMsg | UpcallMsg | LostWritesMsg;
 export type Msg = ClientMsg | ServerMsg;
 
 /** Anything wrong with the bytes on the wire: the connection that sent them is dropped. */
@@ -72,6 +80,7 @@ export function encodeMsg(msg: Msg): Buffer {
 
 const FOPS: ReadonlySet<string> = new Set(FOP_NAMES);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
 const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 function unpack(body: Buffer): Record<string, unknown> {
@@ -137,9 +146,12 @@ export function decodeServerMsg(body: Buffer, payload?: Buffer): ServerMsg {
     case "upcall":
       for (const k of ["gfids", "paths", "entries"] as const) {
         const v = m[k];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new ProtocolError(`malformed upcall (${k})`);
+        if (!isStrings(v)) throw new ProtocolError(`malformed upcall (${k})`);
       }
       return m as unknown as UpcallMsg;
+    case "lost-writes":
+      if (!isStrings(m.gfids) || !isStrings(m.paths) || m.gfids.length !== m.paths.length) throw new ProtocolError("malformed lost-writes");
+      return m as unknown as LostWritesMsg;
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fullHeal } from "../../runtime/heal/full-crawl";
 import { formatHealInfo, healComplete, healInfo } from "../../runtime/heal/heal-info";
 import { LinkHints } from "../../runtime/xlators/cluster/afr/link-hints";
@@ -13,6 +13,9 @@ import { Xlator } from "../../runtime/core/xlator";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
 import { AFR_DEFAULTS, ROOT, Switch, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
+
+/** node:fs itself (the module storage/posix calls), to make a brick's background fdatasync fail. */
+const nodeFs = require("node:fs") as { fdatasync: unknown };
 
 async function changelogOf(rs: Awaited<ReturnType<typeof replicaSet>>, brick: number, path: string, blamed: number) {
   const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
@@ -531,4 +534,39 @@ test("an fsync that fails on every replica fails, and blames none", async (t) =>
   await rs.afr.release(ROOT, fd);
   assert.equal((await changelogOf(rs, 1, "/nowhere", 0))[0], 0);
   assert.equal((await changelogOf(rs, 0, "/nowhere", 1))[0], 0);
+});
+
+test("a replica whose background writeback failed after its writes were answered is blamed by the other, fsync or not; heal copies the file there", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  rs.bricks.forEach((b, i) => b.reconfigure({ directory: rs.dirs[i], fsync: false, "writeback-after": 64 * 1024 }));
+  const data = randomBytes(256 * 1024);
+  const fd = new Fd("/big", fsc.O_RDWR);
+  await rs.afr.create(ROOT, { path: "/big" }, fsc.O_RDWR | fsc.O_CREAT, 0o644, fd);
+  // brick0's disk refuses what the brick sends it in the background (EIO); brick1's takes it
+  const real = nodeFs.fdatasync as (h: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+  let refused = 0;
+  nodeFs.fdatasync = (h: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    if (!readlinkSync(`/proc/self/fd/${h}`).startsWith(rs.dirs[0]!)) return real(h, cb);
+    refused++;
+    process.nextTick(cb, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+  };
+  try {
+    assert.equal(await rs.afr.write(ROOT, fd, data, 0), data.length, "answered: both bricks took the writes");
+    assert.ok(await waitFor(async () => (await changelogOf(rs, 1, "/big", 0))[0] > 0, 5000), "brick1 blames brick0 for data, no fsync asked");
+  } finally {
+    nodeFs.fdatasync = real;
+  }
+  assert.ok(refused > 0);
+  await rs.afr.flush(ROOT, fd);
+  await rs.afr.release(ROOT, fd);
+  assert.equal((await changelogOf(rs, 0, "/big", 1))[0], 0, "brick0 blames nobody");
+  const index = JSON.parse((await rs.bricks[1]!.getxattr(ROOT, { path: "/" }, "trusted.gha.index")).toString()) as { path: string }[];
+  assert.ok(index.some((e) => e.path === "/big"), "pending heal on brick1");
+  // what brick0's disk kept (the page cache forgot the rest): heal brings the file back from brick1
+  writeFileSync(`${rs.dirs[0]}/big`, data.subarray(0, 64 * 1024));
+  await rs.afr.lookup(ROOT, { path: "/big" });
+  await rs.afr.heals.drain();
+  assert.ok(readFileSync(`${rs.dirs[0]}/big`).equals(data), "brick0's copy healed");
+  assert.deepEqual(await changelogOf(rs, 1, "/big", 0), [0, 0, 0], "blame cleared by the heal");
 });

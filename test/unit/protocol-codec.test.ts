@@ -109,6 +109,11 @@ test("garbage, unknown ops and malformed messages are protocol errors", () => {
   for (const b of bad) assert.throws(() => decodeClientMsg(b), ProtocolError, b.toString("hex"));
   assert.throws(() => decodeServerMsg(encodeMsg({ t: "rep", id: 1, err: "x" } as never)), ProtocolError);
   assert.throws(() => decodeServerMsg(encodeMsg({ t: "req", id: 1, op: "stat", args: [{}] })), ProtocolError);
+  // lost-writes: a gfid for each path
+  assert.deepEqual(decodeServerMsg(encodeMsg({ t: "lost-writes", gfids: ["g"], paths: ["/f"] })), { t: "lost-writes", gfids: ["g"], paths: ["/f"] });
+  for (const m of [{ t: "lost-writes", gfids: ["g"], paths: [] }, { t: "lost-writes", gfids: [1], paths: ["/f"] }, { t: "lost-writes", gfids: ["g"] }]) {
+    assert.throws(() => decodeServerMsg(encodeMsg(m as never)), ProtocolError, JSON.stringify(m));
+  }
 });
 
 test("an error reply carries its errno code back", () => {

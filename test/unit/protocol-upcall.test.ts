@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import { Graph } from "../../runtime/core/graph";
 import { silentLogger } from "../../runtime/core/log";
-import { Fd, type CallCtx, type Iatt, type Invalidation } from "../../runtime/core/types";
+import { Fd, type CallCtx, type Iatt, type Invalidation, type LostWrites } from "../../runtime/core/types";
 import { Xlator } from "../../runtime/core/xlator";
 import { changeOf, InterestList, PendingUpcall, type Change } from "../../runtime/xlators/protocol/server/upcall";
 import { brickVolfile, clientVolfile } from "../helpers/servers";
@@ -25,24 +25,26 @@ afterEach(async () => {
   await Promise.all(graphs.splice(0).reverse().map((g) => g.stop()));
 });
 
-async function startServer(extra: string[] = []): Promise<Graph> {
+async function startServer(extra: string[] = [], posixOptions: string[] = []): Promise<Graph> {
   const brick = mkdtempSync(join(dir, "brick-"));
-  const g = Graph.fromText(brickVolfile({ host: "127.0.0.2", port: PORT, brick, allow: { locks: "127.0.0.1,127.0.0.2" }, serverOptions: extra }), "server.vol", { log: silentLogger() });
+  const g = Graph.fromText(brickVolfile({ host: "127.0.0.2", port: PORT, brick, allow: { locks: "127.0.0.1,127.0.0.2" }, serverOptions: extra, posixOptions }), "server.vol", { log: silentLogger() });
   graphs.push(g);
   await g.start();
   return g;
 }
 
 /** A client graph with a parent that caches for `interest` seconds (0: asks for no upcalls) and records what it hears. */
-async function connect(interest: number): Promise<{ top: Xlator; heard: Invalidation[] }> {
+async function connect(interest: number): Promise<{ top: Xlator; heard: Invalidation[]; lost: LostWrites[] }> {
   const g = Graph.fromText(clientVolfile({ hosts: "127.0.0.2", port: PORT }), "client.vol", { log: silentLogger() });
   graphs.push(g);
   const heard: Invalidation[] = [];
+  const lost: LostWrites[] = [];
   const recorder = new Xlator({ name: "recorder", type: "test/recorder", options: {}, children: [g.top], log: silentLogger(), graph: new Map() });
   recorder.invalidationInterest = () => interest;
   recorder.othersChanged = (c) => void heard.push(c);
+  recorder.writesLost = (files) => void lost.push(...files);
   await g.start();
-  return { top: g.top, heard };
+  return { top: g.top, heard, lost };
 }
 
 async function create(x: Xlator, path: string): Promise<{ iatt: Iatt; fd: Fd }> {
@@ -161,6 +163,31 @@ test("a change below the server that no client made (a replica came or went) rea
   assert.equal(a.heard.length, 1);
   assert.equal(a.heard[0]!.all, true);
   assert.deepEqual(deaf.heard, []);
+});
+
+/** node:fs itself (the module storage/posix calls), to make the brick's background fdatasync fail. */
+const nodeFs = require("node:fs") as { fdatasync: unknown };
+
+test("a brick's lost writes (a failed background writeback) reach every client attached to it, caching or not", async () => {
+  await startServer([], ["writeback-after 64KB"]);
+  const writer = await connect(0);
+  const other = await connect(30);
+  const { iatt, fd } = await create(writer.top, "/big");
+  const real = nodeFs.fdatasync;
+  // the brick's disk refuses the data it was sending in the background (EIO)
+  nodeFs.fdatasync = (_h: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
+    process.nextTick(cb, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+  try {
+    assert.equal(await writer.top.write(CTX, fd, Buffer.alloc(128 * 1024, 1), 0), 128 * 1024);
+    await sleep(100);
+  } finally {
+    nodeFs.fdatasync = real;
+  }
+  for (const c of [writer, other]) assert.deepEqual(c.lost, [{ gfid: iatt.gfid, path: "/big" }]);
+  // the connections stay: the writer goes on (its next fsync reports the error)
+  await assert.rejects(writer.top.fsync(CTX, fd, false), { code: "EIO" });
+  await writer.top.release(CTX, fd);
+  assert.equal((await other.top.lookup(CTX, { path: "/big" })).stat.size, 128 * 1024);
 });
 
 describe("what a fop changes", () => {

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { FopError } from "../../../core/errors";
 import { Xlator, type XlatorEvent, type XlatorInit, type ReconfigureResult } from "../../../core/xlator";
 import type {
-  CallCtx, DirEntry, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, SetattrArgs, Statfs, Xdata,
+  CallCtx, DirEntry, EntrylkCmd, EntryRemoved, Fd, Flock, Iatt, LkCmd, Loc, LookupResult, LostWrites, SetattrArgs, Statfs, Xdata,
 } from "../../../core/types";
 import { BRICK_ID_XATTR, CHANGELOG_KEYS_XATTR, CHANGELOG_PREFIX, DIRTY_KEY } from "./changelog";
 import * as inodeRead from "./inode-read";
@@ -273,6 +273,15 @@ export class Afr extends Xlator {
   /** A client disconnected (protocol/server): its locks went with it (features/posix-locks). */
   releaseClient(client: string): number {
     return this.clientsWithLocks.delete(client) ? 1 : 0;
+  }
+
+  /** A replica's brick lost writes it had answered: taken here (the other copies have them), not passed up. */
+  override writesLost(files: LostWrites[], from: Xlator): void {
+    const i = this.children.indexOf(from);
+    if (i < 0) return;
+    inodeWrite.writesLost(this, i, files).catch((err: unknown) => {
+      this.log.error({ msgid: "AFR_WRITES_LOST", child: from.name, paths: files.map((f) => f.path), err: (err as Error).message }, "could not record a replica's lost writes");
+    });
   }
 
   override notify(event: XlatorEvent, from: Xlator): void {

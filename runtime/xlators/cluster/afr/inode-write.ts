@@ -4,7 +4,7 @@
  */
 import { constants as fsc } from "node:fs";
 import { FopError } from "../../../core/errors";
-import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type SetattrArgs, type Xdata } from "../../../core/types";
+import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type LostWrites, type SetattrArgs, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
 import { delta } from "./changelog";
@@ -205,12 +205,37 @@ export async function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, x
     }
   });
   if (synced.length === 0 || failed.length === 0) return;
-  const blame = Object.fromEntries(failed.map((j) => [afr.blameKey(j), delta("data", 1)]));
   afr.log.warn({ path: fd.path, failed: failed.map((j) => afr.children[j]!.name) }, "fsync failed on a replica: the others blame it, heal copies the file there");
-  await Promise.all(synced.map((i) => afr.children[i]!.xattrop(afr.internalCtx(ctx), fdLoc(fd), "add32", blame).catch((err: unknown) => {
-    afr.log.warn({ path: fd.path, child: afr.children[i]!.name, code: FopError.from(err).code }, "could not blame a replica whose fsync failed");
+  await blameForData(afr, ctx, fdLoc(fd), failed, synced);
+}
+
+/**
+ * The copies on `sources` blame those on `sinks` for the file's data (as after writes the sinks
+ * missed): heal copies the file to them. A source that cannot take the blame is logged.
+ */
+export async function blameForData(afr: Afr, ctx: CallCtx | undefined, loc: Loc, sinks: number[], sources: number[]): Promise<void> {
+  const blame = Object.fromEntries(sinks.map((j) => [afr.blameKey(j), delta("data", 1)]));
+  await Promise.all(sources.map((i) => afr.children[i]!.xattrop(afr.internalCtx(ctx), loc, "add32", blame).catch((err: unknown) => {
+    afr.log.warn({ path: loc.path, child: afr.children[i]!.name, code: FopError.from(err).code }, "could not blame a replica whose copy lacks data");
   })));
-  afr.daemon.notePending([fd.path]);
+  afr.daemon.notePending([loc.path]);
+}
+
+/**
+ * A replica's brick lost writes it had answered (storage/posix: its disk refused them afterwards, in
+ * a background writeback nobody waited for): the others, which have them, blame its copy.
+ */
+export async function writesLost(afr: Afr, child: number, files: LostWrites[]): Promise<void> {
+  const sources = afr.children.map((_, i) => i).filter((i) => i !== child && afr.children[i]!.isUp());
+  for (const f of files) {
+    const line = { msgid: "AFR_WRITES_LOST", path: f.path, gfid: f.gfid, child: afr.children[child]!.name };
+    if (sources.length === 0) {
+      afr.log.error(line, "a replica lost answered writes and no other replica is up to take them from");
+      continue;
+    }
+    afr.log.warn(line, "a replica lost answered writes: the others blame it, heal copies the file there");
+    await blameForData(afr, undefined, { path: f.path, gfid: f.gfid }, [child], sources);
+  }
 }
 
 export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {

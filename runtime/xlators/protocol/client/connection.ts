@@ -2,7 +2,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { FopError } from "../../../core/errors";
 import type { FopName } from "../../../core/fops";
-import type { Invalidation } from "../../../core/types";
+import type { Invalidation, LostWrites } from "../../../core/types";
 import {
   decodeServerMsg, FrameDecoder, type Frame, FrameWriter, PROTOCOL_VERSION, ProtocolError, type ServerMsg,
 } from "../../../protocol";
@@ -75,6 +75,8 @@ export class ClientConnection {
   upcalls = false;
   /** Called with each upcall (others changed these). */
   onUpcall: ((change: Invalidation) => void) | undefined;
+  /** Called when the server's brick lost answered writes of these files (LostWritesMsg). */
+  onLostWrites: ((files: LostWrites[]) => void) | undefined;
   /**
    * Called once, synchronously, when the connection is gone and before its pending fops fail, so the
    * owner marks itself down before any of them can look for a connection again.
@@ -145,7 +147,7 @@ export class ClientConnection {
       socket.once(opts.tls ? "secureConnect" : "connect", () => {
         socket.setNoDelay(true);
         writer.send({
-          t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label,
+          t: "hello", version: PROTOCOL_VERSION, volume: opts.volume, timeout: opts.timeout, label: opts.label, lostWrites: true,
           ...(opts.upcalls ? { upcalls: opts.upcalls } : {}),
         });
       });
@@ -250,6 +252,8 @@ export class ClientConnection {
         else p.resolve(msg.ok === null ? undefined : msg.ok);
       } else if (msg.t === "upcall") {
         if (this.upcalls) this.onUpcall?.({ gfids: msg.gfids, paths: msg.paths, entries: msg.entries, links: msg.links === true, all: msg.all === true });
+      } else if (msg.t === "lost-writes") {
+        this.onLostWrites?.(msg.gfids.map((gfid, i) => ({ gfid, path: msg.paths[i]! })));
       } else {
         return this.abandon(`${this.address}: unexpected ${msg.t}`);
       }

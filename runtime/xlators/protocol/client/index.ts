@@ -245,6 +245,9 @@ export class ProtocolClient extends Xlator {
     conn.onUpcall = (change) => {
       for (const p of this.parents) p.othersChanged(change, this);
     };
+    conn.onLostWrites = (files) => {
+      for (const p of this.parents) p.writesLost(files, this);
+    };
     this.generation++;
     this.lastFailure = undefined;
     // Reopen what was open through the previous connection (by path and flags); failures leave those fds EBADF.

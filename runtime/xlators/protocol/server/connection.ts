@@ -2,7 +2,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { FopError } from "../../../core/errors";
 import { FOP_NAMES, type FopName } from "../../../core/fops";
-import { Fd, type CallCtx, type Flock, type Xdata } from "../../../core/types";
+import { Fd, type CallCtx, type Flock, type LostWrites, type Xdata } from "../../../core/types";
 import type { Xlator } from "../../../core/xlator";
 import { metrics } from "../../../core/metrics";
 import { transientBuffer } from "../../../core/transient-buffers";
@@ -60,6 +60,8 @@ export class ServerConnection {
   private readonly writer: FrameWriter;
   private volume: Xlator | undefined;
   private volumeName = "";
+  /** The client understands lost-writes messages (it said so in its hello). */
+  private hearsLostWrites = false;
   private readonly fds = new Map<number, Fd>();
   /**
    * Opens in progress, by the number the client gave the new fd: a fop on it that arrives meanwhile
@@ -123,6 +125,12 @@ export class ServerConnection {
   /** Another connection changed something: an upcall if this client may have cached it (always for `all`). */
   announce(change: Change): void {
     if (change.all || this.interest?.concerns(change)) this.upcalls?.add(change);
+  }
+
+  /** The attached brick lost answered writes of these files: tell the client (its replication blames the copies). */
+  reportLostWrites(files: LostWrites[]): void {
+    if (!this.hearsLostWrites || this.socket.destroyed) return;
+    this.send({ t: "lost-writes", gfids: files.map((f) => f.gfid), paths: files.map((f) => f.path) });
   }
 
   close(): void {
@@ -211,6 +219,7 @@ export class ServerConnection {
     clearTimeout(this.handshakeDeadline);
     this.volume = volume;
     this.volumeName = msg.volume;
+    this.hearsLostWrites = msg.lostWrites === true;
     const timeout = Math.min(Math.max(num(msg.timeout, 42), 1), 3600);
     // The client pings at least every timeout/2; a client silent much longer is gone (its locks go with it).
     this.socket.setTimeout(timeout * 1500);

@@ -6,7 +6,7 @@ import { defineXlator, Xlator, type ReconfigureResult, type XlatorInit } from ".
 import schema from "../../../../schema/xlators/protocol/server.json";
 import { ServerConnection, type ConnectionHost } from "./connection";
 import type { Change } from "./upcall";
-import type { Invalidation } from "../../../core/types";
+import type { Invalidation, LostWrites } from "../../../core/types";
 import { metrics } from "../../../core/metrics";
 import { IoStats } from "../../debug/io-stats";
 import { authorize, authRulesFor } from "../../../protocol";
@@ -137,6 +137,15 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
   /** Below this server, something changed that no client made (a replica came or went): every client that caches hears it. */
   override othersChanged(change: Invalidation): void {
     for (const c of this.caching) c.announce(change);
+  }
+
+  /**
+   * The brick exported as `from` lost answered writes (storage/posix): every client attached to it
+   * hears it — the replicate volumes on the other servers, which hold the other copies.
+   */
+  override writesLost(files: LostWrites[], from: Xlator): void {
+    this.log.warn({ msgid: "PS_LOST_WRITES_REPORTED", volume: from.name, paths: files.map((f) => f.path) }, "a brick lost answered writes: its clients are told");
+    for (const c of this.conns) if (c.attachedVolume === from.name) c.reportLostWrites(files);
   }
 
   /** Whether the gfid changed after change number `since` (when not known any more: assume it did). */

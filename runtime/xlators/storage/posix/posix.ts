@@ -954,8 +954,11 @@ export class Posix extends Xlator {
     s.writeback = new Promise<void>((settled) => {
       fs.fdatasync(s.handle, (err) => {
         if (err) {
+          this.log.warn({ msgid: "POSIX_WRITEBACK_FAILED", path: fd.path, code: err.code }, "writing a file's data to disk in the background failed; its next fsync reports it, and replication is told");
+          // Writes answered before may not be on disk: the next fsync fails, and whoever holds
+          // other copies hears it now (cluster/afr blames this one), fsync or not.
+          if (!s.writebackError) for (const p of this.parents) p.writesLost([{ gfid: s.gfid, path: fd.path }], this);
           s.writebackError ??= err;
-          this.log.warn({ msgid: "POSIX_WRITEBACK_FAILED", path: fd.path, code: err.code }, "writing a file's data to disk in the background failed; its next fsync reports it");
         }
         s.writeback = undefined;
         settled();
