@@ -491,17 +491,17 @@ async function openWritten(rs: Awaited<ReturnType<typeof replicaSet>>, path: str
   return fd;
 }
 
-/** Runs `fn` while these replicas' fsyncs fail with EIO (their disks refuse the data). */
-async function failingFsyncs<T>(switches: Switch[], fn: () => Promise<T>): Promise<T> {
-  const patched = switches as unknown as { fsync: unknown }[];
-  const reals = patched.map((s) => s.fsync);
-  switches.forEach((s, i) => (patched[i]!.fsync = async () => {
-    throw new FopError("EIO", "fsync: EIO", { xlator: s.name, fop: "fsync" });
+/** Runs `fn` while these replicas' fsyncs (or fsyncdirs) fail with EIO (their disks refuse the data). */
+async function failingFsyncs<T>(switches: Switch[], fn: () => Promise<T>, fop: "fsync" | "fsyncdir" = "fsync"): Promise<T> {
+  const patched = switches as unknown as Record<string, unknown>[];
+  const reals = patched.map((s) => s[fop]);
+  switches.forEach((s, i) => (patched[i]![fop] = async () => {
+    throw new FopError("EIO", `${fop}: EIO`, { xlator: s.name, fop });
   }));
   try {
     return await fn();
   } finally {
-    patched.forEach((s, i) => (s.fsync = reals[i]));
+    patched.forEach((s, i) => (s[fop] = reals[i]));
   }
 }
 
@@ -524,6 +524,28 @@ test("an fsync that fails on one replica succeeds on the other, which blames it;
   await rs.afr.heals.drain();
   assert.equal(readFileSync(`${rs.dirs[0]}/synced`, "utf8"), "written, then synced");
   assert.deepEqual(await changelogOf(rs, 1, "/synced", 0), [0, 0, 0], "blame cleared by the heal");
+});
+
+test("an fsyncdir that fails on one replica succeeds on the other, which blames it for the directory's entries; entry heal restores them", async (t) => {
+  const rs = await replicaSet(2);
+  t.after(() => rs.close());
+  await rs.afr.mkdir(ROOT, { path: "/d" }, 0o755);
+  await writeFile(rs.afr, "/d/kept", "entry made before the sync");
+  // (the directory's batch of entry changes ends first: its marks are gone from both)
+  const unmarked = async () => (await changelogOf(rs, 0, "/d", 1))[2] === 0 && (await changelogOf(rs, 1, "/d", 0))[2] === 0;
+  assert.ok(await waitFor(unmarked, 5000));
+  const fd = new Fd("/d", fsc.O_RDONLY, true);
+  await rs.afr.opendir(ROOT, { path: "/d" }, fd);
+  await failingFsyncs([rs.switches[0]!], () => rs.afr.fsyncdir(ROOT, fd, false), "fsyncdir");
+  await rs.afr.releasedir(ROOT, fd);
+  assert.ok((await changelogOf(rs, 1, "/d", 0))[2] > 0, "brick1 blames brick0 for entries");
+  assert.equal((await changelogOf(rs, 0, "/d", 1))[2], 0, "brick0 blames nobody");
+  // brick0 lost the entry its disk did not sync (a crash): entry heal makes it again from brick1
+  rmSync(`${rs.dirs[0]}/d/kept`);
+  await rs.afr.lookup(ROOT, { path: "/d" });
+  await rs.afr.heals.drain();
+  assert.equal(readFileSync(`${rs.dirs[0]}/d/kept`, "utf8"), "entry made before the sync");
+  assert.deepEqual(await changelogOf(rs, 1, "/d", 0), [0, 0, 0], "blame cleared by the heal");
 });
 
 test("an fsync that fails on every replica fails, and blames none", async (t) => {

@@ -7,7 +7,7 @@ import { FopError } from "../../../core/errors";
 import { fdLoc, type CallCtx, type Fd, type Iatt, type Loc, type LostWrites, type SetattrArgs, type Xdata } from "../../../core/types";
 import type { Afr, AfrFdCtx } from "./afr";
 import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA } from "../../features/posix-locks/locks-first";
-import { delta } from "./changelog";
+import { delta, type ChangelogKind } from "./changelog";
 import { eagerEnabled, eagerWrite, finishEager, finishEagerAtFlush, flushEager } from "./eager-lock";
 import { firstResult, specKey, transaction, type LockSpec, type TxnOutcome } from "./transaction";
 
@@ -192,12 +192,25 @@ export async function flush(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Prom
  * have it on disk, though its writes were answered: the replicas that synced blame it, so heal copies
  * the file to it, as after a write it missed.
  */
-export async function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+export function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+  return syncEverywhere(afr, ctx, fd, "fsync", "data", (i) => afr.children[i]!.fsync(ctx, fd, datasync, xdata));
+}
+
+/**
+ * fsyncdir, likewise: a replica whose disk refused to sync the directory may lose the entries made in
+ * it (after a crash); the others blame it for the directory's entries, so entry heal brings them back.
+ */
+export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
+  return syncEverywhere(afr, ctx, fd, "fsyncdir", "entry", (i) => afr.children[i]!.fsyncdir(ctx, fd, datasync, xdata));
+}
+
+/** A sync on every replica the fd is open on: passes if any did; those that failed are blamed (`kind`) by those that passed. */
+async function syncEverywhere(afr: Afr, ctx: CallCtx, fd: Fd, fop: "fsync" | "fsyncdir", kind: ChangelogKind, sync: (i: number) => Promise<void>): Promise<void> {
   const synced: number[] = [];
   const failed: number[] = [];
-  await onAllOpened(afr, fd, "fsync", async (i) => {
+  await onAllOpened(afr, fd, fop, async (i) => {
     try {
-      await afr.children[i]!.fsync(ctx, fd, datasync, xdata);
+      await sync(i);
       synced.push(i);
     } catch (err) {
       failed.push(i);
@@ -205,18 +218,19 @@ export async function fsync(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, x
     }
   });
   if (synced.length === 0 || failed.length === 0) return;
-  afr.log.warn({ path: fd.path, failed: failed.map((j) => afr.children[j]!.name) }, "fsync failed on a replica: the others blame it, heal copies the file there");
-  await blameForData(afr, ctx, fdLoc(fd), failed, synced);
+  afr.log.warn({ path: fd.path, failed: failed.map((j) => afr.children[j]!.name) }, `${fop} failed on a replica: the others blame it, heal copies the ${fop === "fsync" ? "file" : "directory's entries"} there`);
+  await blameReplicas(afr, ctx, fdLoc(fd), kind, failed, synced);
 }
 
 /**
- * The copies on `sources` blame those on `sinks` for the file's data (as after writes the sinks
- * missed): heal copies the file to them. A source that cannot take the blame is logged.
+ * The copies on `sources` blame those on `sinks` (`kind`: data or entry, as after changes the sinks
+ * missed): heal copies the file, or the directory's entries, to them. A source that cannot take the
+ * blame is logged.
  */
-export async function blameForData(afr: Afr, ctx: CallCtx | undefined, loc: Loc, sinks: number[], sources: number[]): Promise<void> {
-  const blame = Object.fromEntries(sinks.map((j) => [afr.blameKey(j), delta("data", 1)]));
+export async function blameReplicas(afr: Afr, ctx: CallCtx | undefined, loc: Loc, kind: ChangelogKind, sinks: number[], sources: number[]): Promise<void> {
+  const blame = Object.fromEntries(sinks.map((j) => [afr.blameKey(j), delta(kind, 1)]));
   await Promise.all(sources.map((i) => afr.children[i]!.xattrop(afr.internalCtx(ctx), loc, "add32", blame).catch((err: unknown) => {
-    afr.log.warn({ path: loc.path, child: afr.children[i]!.name, code: FopError.from(err).code }, "could not blame a replica whose copy lacks data");
+    afr.log.warn({ path: loc.path, child: afr.children[i]!.name, code: FopError.from(err).code }, `could not blame a replica whose copy lacks changes (${kind})`);
   })));
   afr.daemon.notePending([loc.path]);
 }
@@ -234,13 +248,10 @@ export async function writesLost(afr: Afr, child: number, files: LostWrites[]): 
       continue;
     }
     afr.log.warn(line, "a replica lost answered writes: the others blame it, heal copies the file there");
-    await blameForData(afr, undefined, { path: f.path, gfid: f.gfid }, [child], sources);
+    await blameReplicas(afr, undefined, { path: f.path, gfid: f.gfid }, "data", [child], sources);
   }
 }
 
-export function fsyncdir(afr: Afr, ctx: CallCtx, fd: Fd, datasync: boolean, xdata?: Xdata): Promise<void> {
-  return onAllOpened(afr, fd, "fsyncdir", (i) => afr.children[i]!.fsyncdir(ctx, fd, datasync, xdata));
-}
 
 export async function release(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
   // (after a flush answered early, its messages first: the post-op rides on the fd being released)
