@@ -141,7 +141,9 @@ export class ProtocolServer extends Xlator implements ConnectionHost {
 
   /**
    * The brick exported as `from` lost answered writes (storage/posix): every client attached to it
-   * hears it — the replicate volumes on the other servers, which hold the other copies.
+   * hears it — the replicate volumes over it elsewhere (on clients, or on other servers) hold the other
+   * copies. (A brick exported by name rather than as a subvolume is not heard here: the seed's servers
+   * export theirs so, and their own replicate volume, which holds the brick as a child, takes it.)
    */
   override writesLost(files: LostWrites[], from: Xlator): void {
     this.log.warn({ msgid: "PS_LOST_WRITES_REPORTED", volume: from.name, paths: files.map((f) => f.path) }, "a brick lost answered writes: its clients are told");
