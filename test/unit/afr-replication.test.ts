@@ -13,9 +13,7 @@ import { Xlator } from "../../runtime/core/xlator";
 import { decodeCounters } from "../../runtime/xlators/cluster/afr/changelog";
 import { silentLogger } from "../../runtime/core/log";
 import { AFR_DEFAULTS, ROOT, Switch, readFile, replicaSet, waitFor, writeFile } from "./afr-harness";
-
-/** node:fs itself (the module storage/posix calls), to make a brick's background fdatasync fail. */
-const nodeFs = require("node:fs") as { fdatasync: unknown };
+import { withFailingDatasyncs } from "../helpers/failing-datasyncs";
 
 async function changelogOf(rs: Awaited<ReturnType<typeof replicaSet>>, brick: number, path: string, blamed: number) {
   const key = `trusted.afr.${rs.afr.brickIds[blamed]}`;
@@ -566,19 +564,10 @@ test("a replica whose background writeback failed after its writes were answered
   const fd = new Fd("/big", fsc.O_RDWR);
   await rs.afr.create(ROOT, { path: "/big" }, fsc.O_RDWR | fsc.O_CREAT, 0o644, fd);
   // brick0's disk refuses what the brick sends it in the background (EIO); brick1's takes it
-  const real = nodeFs.fdatasync as (h: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
-  let refused = 0;
-  nodeFs.fdatasync = (h: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-    if (!readlinkSync(`/proc/self/fd/${h}`).startsWith(rs.dirs[0]!)) return real(h, cb);
-    refused++;
-    process.nextTick(cb, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
-  };
-  try {
+  const { refused } = await withFailingDatasyncs(async () => {
     assert.equal(await rs.afr.write(ROOT, fd, data, 0), data.length, "answered: both bricks took the writes");
     assert.ok(await waitFor(async () => (await changelogOf(rs, 1, "/big", 0))[0] > 0, 5000), "brick1 blames brick0 for data, no fsync asked");
-  } finally {
-    nodeFs.fdatasync = real;
-  }
+  }, (h) => readlinkSync(`/proc/self/fd/${h}`).startsWith(rs.dirs[0]!));
   assert.ok(refused > 0);
   await rs.afr.flush(ROOT, fd);
   await rs.afr.release(ROOT, fd);

@@ -11,9 +11,8 @@ import { join } from "node:path";
 import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Posix } from "../../runtime/xlators/storage/posix";
+import { withFailingDatasyncs } from "../helpers/failing-datasyncs";
 
-/** node:fs itself (the module storage/posix calls), to make its fdatasync fail. */
-const nodeFs = require("node:fs") as { fdatasync: unknown };
 
 const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
 const MiB = 1 << 20;
@@ -84,20 +83,12 @@ test("writeback-after 0 (and a brick built without the option) never starts one;
 test("a background datasync's error is reported by the fd's next fsync, once, and the release still closes the file", async (t) => {
   const b = brick(t, MiB);
   const fd = await b.open("/failing");
-  const real = nodeFs.fdatasync;
-  let failed = 0;
   // The disk refuses the background datasync (EIO): the kernel would report it to that call alone.
-  nodeFs.fdatasync = (h: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-    failed++;
-    process.nextTick(cb, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO", errno: -5, syscall: "fdatasync" }));
-  };
-  try {
+  const { refused } = await withFailingDatasyncs(async () => {
     await b.px.write(ctx, fd, block(0), 0);
     await settle();
-  } finally {
-    nodeFs.fdatasync = real;
-  }
-  assert.equal(failed, 1, "the background datasync ran");
+  });
+  assert.equal(refused, 1, "the background datasync ran");
   // a write after it goes on as before (the error is a sync's, for the next fsync)
   assert.equal(await b.px.write(ctx, fd, Buffer.from("more"), MiB), 4);
   await assert.rejects(b.px.fsync(ctx, fd, true), (err: NodeJS.ErrnoException) => {

@@ -13,6 +13,7 @@ import { Fd, type CallCtx, type Iatt, type Invalidation, type LostWrites } from 
 import { Xlator } from "../../runtime/core/xlator";
 import { changeOf, InterestList, PendingUpcall, type Change } from "../../runtime/xlators/protocol/server/upcall";
 import { brickVolfile, clientVolfile } from "../helpers/servers";
+import { withFailingDatasyncs } from "../helpers/failing-datasyncs";
 
 const PORT = 24180;
 const CTX: CallCtx = { uid: 0, gid: 0, pid: process.pid, lkOwner: "t", client: "local" };
@@ -165,24 +166,16 @@ test("a change below the server that no client made (a replica came or went) rea
   assert.deepEqual(deaf.heard, []);
 });
 
-/** node:fs itself (the module storage/posix calls), to make the brick's background fdatasync fail. */
-const nodeFs = require("node:fs") as { fdatasync: unknown };
-
 test("a brick's lost writes (a failed background writeback) reach every client attached to it, caching or not", async () => {
   await startServer([], ["writeback-after 64KB"]);
   const writer = await connect(0);
   const other = await connect(30);
   const { iatt, fd } = await create(writer.top, "/big");
-  const real = nodeFs.fdatasync;
   // the brick's disk refuses the data it was sending in the background (EIO)
-  nodeFs.fdatasync = (_h: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
-    process.nextTick(cb, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
-  try {
+  await withFailingDatasyncs(async () => {
     assert.equal(await writer.top.write(CTX, fd, Buffer.alloc(128 * 1024, 1), 0), 128 * 1024);
     await sleep(100);
-  } finally {
-    nodeFs.fdatasync = real;
-  }
+  });
   for (const c of [writer, other]) assert.deepEqual(c.lost, [{ gfid: iatt.gfid, path: "/big" }]);
   // the connections stay: the writer goes on (its next fsync reports the error)
   await assert.rejects(writer.top.fsync(CTX, fd, false), { code: "EIO" });

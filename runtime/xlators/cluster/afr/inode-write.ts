@@ -252,7 +252,6 @@ export async function writesLost(afr: Afr, child: number, files: LostWrites[]): 
   }
 }
 
-
 export async function release(afr: Afr, ctx: CallCtx, fd: Fd, xdata?: Xdata): Promise<void> {
   // (after a flush answered early, its messages first: the post-op rides on the fd being released)
   await afr.fdCtx(fd)?.flushing;
