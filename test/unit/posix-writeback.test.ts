@@ -32,28 +32,30 @@ function brick(t: { after: (fn: () => Promise<void>) => void }, writebackAfter: 
     await px.create(ctx, { path }, fs.constants.O_CREAT | fs.constants.O_RDWR, 0o644, fd);
     return fd;
   };
-  return { dir, px, writebacks, open };
+  /** Until the fd's background datasync (if one is under way) is done: a new one starts only after it. */
+  const writebackDone = async (fd: Fd) => {
+    await fd.get<{ writeback?: Promise<void> }>(px)?.writeback;
+  };
+  return { dir, px, writebacks, open, writebackDone };
 }
 
 /** 1 MiB of bytes that differ from one MiB to the next. */
 const block = (i: number) => Buffer.alloc(MiB, i + 1);
-const settle = () => new Promise((r) => setTimeout(r, 50));
 
 test("a background datasync starts once writeback-after bytes were written through the fd, and not before", async (t) => {
   const b = brick(t, 4 * MiB);
   const fd = await b.open("/big");
   for (let i = 0; i < 3; i++) await b.px.write(ctx, fd, block(i), i * MiB);
-  await settle();
   assert.equal(b.writebacks(), 0, "3 MiB written: under the threshold");
   await b.px.write(ctx, fd, block(3), 3 * MiB);
   assert.equal(b.writebacks(), 1, "the 4th MiB starts one");
   for (let i = 4; i < 8; i++) {
-    await settle();
+    await b.writebackDone(fd);
     await b.px.write(ctx, fd, block(i), i * MiB);
   }
   assert.equal(b.writebacks(), 2, "counted again from the last one: 8 MiB, two");
   // small writes count as well (those are made on the event loop)
-  await settle();
+  await b.writebackDone(fd);
   for (let off = 8 * MiB; off < 12 * MiB; off += 4096) await b.px.write(ctx, fd, Buffer.alloc(4096, 9), off);
   assert.equal(b.writebacks(), 3);
   await b.px.fsync(ctx, fd, false);
@@ -86,7 +88,7 @@ test("a background datasync's error is reported by the fd's next fsync, once, an
   // The disk refuses the background datasync (EIO): the kernel would report it to that call alone.
   const { refused } = await withFailingDatasyncs(async () => {
     await b.px.write(ctx, fd, block(0), 0);
-    await settle();
+    await b.writebackDone(fd);
   });
   assert.equal(refused, 1, "the background datasync ran");
   // a write after it goes on as before (the error is a sync's, for the next fsync)

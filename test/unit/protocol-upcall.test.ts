@@ -12,6 +12,7 @@ import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx, type Iatt, type Invalidation, type LostWrites } from "../../runtime/core/types";
 import { Xlator } from "../../runtime/core/xlator";
 import { changeOf, InterestList, PendingUpcall, type Change } from "../../runtime/xlators/protocol/server/upcall";
+import { waitFor } from "../helpers/cluster";
 import { brickVolfile, clientVolfile } from "../helpers/servers";
 import { withFailingDatasyncs } from "../helpers/failing-datasyncs";
 
@@ -174,7 +175,7 @@ test("a brick's lost writes (a failed background writeback) reach every client a
   // the brick's disk refuses the data it was sending in the background (EIO)
   await withFailingDatasyncs(async () => {
     assert.equal(await writer.top.write(CTX, fd, Buffer.alloc(128 * 1024, 1), 0), 128 * 1024);
-    await sleep(100);
+    await waitFor("both clients to hear of the lost writes", () => writer.lost.length > 0 && other.lost.length > 0, 5000);
   });
   for (const c of [writer, other]) assert.deepEqual(c.lost, [{ gfid: iatt.gfid, path: "/big" }]);
   // the connections stay: the writer goes on (its next fsync reports the error)
