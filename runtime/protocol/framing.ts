@@ -175,4 +175,9 @@ export class FrameWriter {
     });
     return ok;
   }
+
+  /** Writes one frame; `done` hears whether the write itself failed (send() leaves that to 'error'). */
+  sendWithResult(msg: Msg, done: (err: NodeJS.ErrnoException | null | undefined) => void): void {
+    this.socket.write(Buffer.concat(encodeFrame(msg, this.maxFrame)), done);
+  }
 }

@@ -264,6 +264,22 @@ describe("failover and reconnect", () => {
     assert.ok(existsSync(join(brick, "resent")), "made on the second server");
   });
 
+  test("a modifying fop written after the dead server's close had reached this host (before the client read it) is sent again on the next address", async (t) => {
+    const brick = join(tempDir(), "brick");
+    await startBrickServer({ host: "127.0.0.3", port: 24121, brick });
+    const fake = await fakeServer("127.0.0.2", 24121, "read");
+    t.after(() => fake.die());
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24121, timeout: 5 }));
+    assert.equal((c.client.dump() as { address: string }).address, "127.0.0.2:24121");
+    // The server closes cleanly (it had read everything), and in the same turn, before this process
+    // reads that close, the mkdir is written: it reaches a closed socket, which answers with a reset.
+    fake.die();
+    const mkdir = codeOf(c.client.mkdir(CTX, { path: "/after-close" }, 0o755));
+    assert.equal(await mkdir, "OK");
+    assert.deepEqual(fake.requests.filter((op) => op === "mkdir"), [], "the dead server never read it");
+    assert.ok(existsSync(join(brick, "after-close")), "made on the second server");
+  });
+
   test("a fop added after the first protocol version is not sent to a server that does not list it (ENOSYS)", async (t) => {
     const fake = await fakeServer("127.0.0.2", 24119, "read");
     t.after(() => fake.die());

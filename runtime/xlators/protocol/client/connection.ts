@@ -31,6 +31,11 @@ export interface ConnectOptions {
 
 /** The reused read buffer of a plain TCP connection. */
 const READ_BUFFER_BYTES = 256 << 10;
+/**
+ * After a server's clean close with fops pending: how long a reset drawn by requests written after
+ * that close takes to come back (a round trip, with room to spare on the networks this runs on).
+ */
+const RESET_WAIT_MS = 50;
 
 interface Pending {
   resolve(v: unknown): void;
@@ -67,6 +72,8 @@ export class ClientConnection {
   private lastWritten = -1;
   /** The peer reset the connection (ECONNRESET/EPIPE) rather than closing it cleanly. */
   private resetByPeer = false;
+  /** The server closed its end: nothing more is written, the socket is about to go. */
+  private peerClosed = false;
   readonly closed: Promise<string>;
   private markClosed!: (reason: string) => void;
   /** The identity the server gave this connection. */
@@ -98,7 +105,7 @@ export class ClientConnection {
 
   /** Destroyed (or closing): requests can no longer be written to it. */
   get isClosed(): boolean {
-    return this.socket.destroyed;
+    return this.socket.destroyed || this.peerClosed;
   }
 
   get inFlight(): number {
@@ -113,6 +120,8 @@ export class ClientConnection {
       // once, into a buffer of the reply's size. TLS reads itself, so it delivers 'data' chunks.
       const tcp = net.connect({
         host: opts.host, port: opts.port, localAddress: opts.localAddress,
+        // (a server's close must not close this end at once: see onPeerClosed)
+        allowHalfOpen: !opts.tls,
         ...(opts.tls ? {} : { onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Buffer) => {
           deliver(buf.subarray(0, n), true);
           return true;
@@ -152,7 +161,9 @@ export class ClientConnection {
         });
       });
       socket.on("error", (err: NodeJS.ErrnoException) => fail(FopError.from(err, where)));
-      socket.on("close", () => fail(new FopError("ECONNRESET", `${opts.host}:${opts.port} closed the connection during the handshake`, where)));
+      const closedEarly = () => fail(new FopError("ECONNRESET", `${opts.host}:${opts.port} closed the connection during the handshake`, where));
+      socket.on("close", closedEarly);
+      socket.on("end", closedEarly);
       const onHandshakeData = (chunk: Buffer, transient: boolean) => {
         let msg: ServerMsg | undefined;
         try {
@@ -172,6 +183,7 @@ export class ClientConnection {
         opts.signal?.removeEventListener("abort", onAbort);
         socket.removeAllListeners("close");
         socket.removeAllListeners("error");
+        socket.removeListener("end", closedEarly); // (not all: the socket has its own)
         const conn = new ClientConnection(socket, opts, decoder, writer);
         conn.clientId = msg.client;
         conn.serverFops = new Set(Array.isArray(msg.fops) ? msg.fops : []);
@@ -189,8 +201,9 @@ export class ClientConnection {
     const s = this.socket;
     s.on("error", (err: NodeJS.ErrnoException) => {
       this.closeReason = err.message;
-      if (err.code === "ECONNRESET" || err.code === "EPIPE") this.resetByPeer = true;
+      if (isReset(err)) this.resetByPeer = true;
     });
+    s.on("end", () => this.onPeerClosed());
     s.on("close", () => this.onClose());
     const tick = Math.min(250, this.opts.pingInterval * 1000);
     this.watchdog = setInterval(() => this.check(), tick);
@@ -206,7 +219,7 @@ export class ClientConnection {
     // healthy peer at once. Ask it for a sign of life under the new rules.
     if (shorter) {
       this.lastHeard = Date.now();
-      if (!this.pingOutstanding && !this.socket.destroyed) {
+      if (!this.pingOutstanding && !this.isClosed) {
         this.pingOutstanding = true;
         this.writer.send({ t: "ping", id: this.nextId++ });
         this.lastWritten = -1;
@@ -220,7 +233,7 @@ export class ClientConnection {
     if (silent > this.opts.timeout * 1000) {
       return this.abandon(`no reply from ${this.address} within transport-timeout (${this.opts.timeout}s)`);
     }
-    if (!this.pingOutstanding && silent >= this.opts.pingInterval * 1000) {
+    if (!this.pingOutstanding && !this.peerClosed && silent >= this.opts.pingInterval * 1000) {
       this.pingOutstanding = true;
       this.writer.send({ t: "ping", id: this.nextId++ });
       this.lastWritten = -1;
@@ -262,7 +275,7 @@ export class ClientConnection {
 
   request(op: FopName, args: unknown[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      if (this.socket.destroyed) {
+      if (this.isClosed) {
         return reject(new ConnectionLost(false, `${this.address}: ${this.closeReason}`, { xlator: this.opts.xlator, fop: op }));
       }
       const id = this.nextId++;
@@ -278,7 +291,7 @@ export class ClientConnection {
 
   /** Sends a fop whose reply nobody waits for (see RequestMsg.nr); false if it could not be sent. */
   notify(op: FopName, args: unknown[]): boolean {
-    if (this.socket.destroyed) return false;
+    if (this.isClosed) return false;
     const id = this.nextId++;
     try {
       this.writer.send({ t: "req", id, op, args, nr: true });
@@ -303,6 +316,29 @@ export class ClientConnection {
     }
   }
 
+  /**
+   * The server closed the connection (ours never half-close: it closed it, or its process died).
+   * Requests written after that close — written before this process read it — reach a closed socket,
+   * whose kernel answers with a reset; but a reset that comes after the close was read is reported
+   * to no one. So with fops pending, wait a round trip, then write a ping: if it fails (EPIPE), the
+   * reset came before it, and the reset rule (onClose) proves the last request unread, to be sent
+   * again elsewhere. Without that, a fop written in this window counted as "maybe carried out".
+   */
+  private onPeerClosed(): void {
+    if (this.socket.destroyed) return;
+    this.peerClosed = true;
+    if (this.closeReason === "connection closed") this.closeReason = "the server closed the connection";
+    if (this.pending.size === 0 || this.opts.tls) return void this.socket.destroy();
+    const timer = setTimeout(() => {
+      if (this.socket.destroyed) return;
+      this.writer.sendWithResult({ t: "ping", id: this.nextId++ }, (err) => {
+        if (err && isReset(err)) this.resetByPeer = true;
+        this.socket.destroy();
+      });
+    }, RESET_WAIT_MS);
+    timer.unref();
+  }
+
   private onClose(): void {
     clearInterval(this.watchdog);
     const onLost = this.onLost;
@@ -321,4 +357,9 @@ export class ClientConnection {
     }
     this.markClosed(this.closeReason);
   }
+}
+
+/** The peer's kernel answered with a reset (to a read: ECONNRESET; to a write: EPIPE). */
+function isReset(err: NodeJS.ErrnoException): boolean {
+  return err.code === "ECONNRESET" || err.code === "EPIPE";
 }
