@@ -10,6 +10,7 @@ import { Xlator } from "../../runtime/core/xlator";
 import { decodeServerMsg, encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../runtime/protocol";
 import { ProtocolServer } from "../../runtime/xlators/protocol/server";
 import { MAX_IN_FLIGHT } from "../../runtime/xlators/protocol/server/connection";
+import { waitFor } from "../helpers/cluster";
 
 const STAT: Iatt = { gfid: "00000000-0000-0000-0000-000000000001", ino: 1, mode: 0o40755, nlink: 2, uid: 0, gid: 0, rdev: 0, size: 4096, blocks: 8, blksize: 4096, atimeMs: 0, mtimeMs: 0, ctimeMs: 0 };
 
@@ -89,7 +90,7 @@ test("in-flight requests per connection are bounded", async () => {
   assert.deepEqual(got, ["pong"]);
   release();
   volume.hold = undefined;
-  await sleep(800);
+  await waitFor("every request answered", () => got.filter((t) => t === "rep").length === MAX_IN_FLIGHT * 3, 10000);
   assert.equal(volume.started, MAX_IN_FLIGHT * 3, "the rest ran once the first ones finished");
   assert.equal(got.filter((t) => t === "rep").length, MAX_IN_FLIGHT * 3);
   s.destroy();

@@ -76,7 +76,8 @@ describe("upcalls over TCP", () => {
     a.heard.length = 0;
     b.heard.length = 0;
     await b.top.write(CTX, fd, Buffer.from("two"), 3);
-    await sleep(100);
+    await waitFor("a to hear of the write", () => a.heard.length > 0, 5000);
+    await sleep(100); // (room for a second one, which must not come)
     assert.equal(a.heard.length, 1, "one upcall for one change");
     const h = heardOf(a.heard);
     assert.ok(h.gfids.has(iatt.gfid) && h.paths.has("/f"), JSON.stringify(a.heard));
@@ -86,7 +87,7 @@ describe("upcalls over TCP", () => {
     await a.top.lookup(CTX, { path: "/" });
     a.heard.length = 0;
     await b.top.rename(CTX, { path: "/f", gfid: iatt.gfid }, { path: "/g" });
-    await sleep(100);
+    await waitFor("a to hear of both names", () => { const r = heardOf(a.heard); return r.entries.has("/f") && r.entries.has("/g"); }, 5000);
     const r = heardOf(a.heard);
     assert.ok(r.entries.has("/f") && r.entries.has("/g") && r.paths.has("/"), JSON.stringify(a.heard));
     await b.top.release(CTX, fd);
@@ -148,8 +149,7 @@ describe("upcalls over TCP", () => {
     assert.deepEqual(a.heard, [], "nothing a named when it asked was changed");
     release();
     await pending;
-    await sleep(100);
-    assert.ok(heardOf(a.heard).gfids.has(iatt.gfid), `a heard: ${JSON.stringify(a.heard)}`);
+    await waitFor(`a to hear of the change (heard: ${JSON.stringify(a.heard)})`, () => heardOf(a.heard).gfids.has(iatt.gfid), 5000);
     await b.top.release(CTX, fd);
   });
 });
@@ -161,7 +161,8 @@ test("a change below the server that no client made (a replica came or went) rea
   await a.top.lookup(CTX, { path: "/" });
   a.heard.length = 0;
   server.top.othersChanged({ gfids: [], paths: [], entries: [], all: true }, server.top);
-  await sleep(100);
+  await waitFor("a to hear", () => a.heard.length > 0, 5000);
+  await sleep(100); // (room for a second one, or for the deaf one to hear: neither may)
   assert.equal(a.heard.length, 1);
   assert.equal(a.heard[0]!.all, true);
   assert.deepEqual(deaf.heard, []);
