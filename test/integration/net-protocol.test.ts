@@ -250,13 +250,19 @@ describe("failover and reconnect", () => {
     };
   }
 
-  test("a modifying fop the dead server never read (the connection was reset) is sent again on the next address", async (t) => {
+  /** A client of two addresses attached to the first, a fake server, and a real brick server at the second. */
+  async function fakeThenReal(t: { after: (fn: () => void) => void }, port: number, mode: "unread" | "read") {
     const brick = join(tempDir(), "brick");
-    await startBrickServer({ host: "127.0.0.3", port: 24116, brick });
-    const fake = await fakeServer("127.0.0.2", 24116, "unread");
+    await startBrickServer({ host: "127.0.0.3", port, brick });
+    const fake = await fakeServer("127.0.0.2", port, mode);
     t.after(() => fake.die());
-    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24116, timeout: 5 }));
-    assert.equal((c.client.dump() as { address: string }).address, "127.0.0.2:24116");
+    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port, timeout: 5 }));
+    assert.equal((c.client.dump() as { address: string }).address, `127.0.0.2:${port}`);
+    return { brick, fake, c };
+  }
+
+  test("a modifying fop the dead server never read (the connection was reset) is sent again on the next address", async (t) => {
+    const { brick, fake, c } = await fakeThenReal(t, 24116, "unread");
     const mkdir = codeOf(c.client.mkdir(CTX, { path: "/resent" }, 0o755));
     await new Promise((r) => setTimeout(r, 200));
     fake.die();
@@ -265,12 +271,7 @@ describe("failover and reconnect", () => {
   });
 
   test("a modifying fop written after the dead server's close had reached this host (before the client read it) is sent again on the next address", async (t) => {
-    const brick = join(tempDir(), "brick");
-    await startBrickServer({ host: "127.0.0.3", port: 24121, brick });
-    const fake = await fakeServer("127.0.0.2", 24121, "read");
-    t.after(() => fake.die());
-    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24121, timeout: 5 }));
-    assert.equal((c.client.dump() as { address: string }).address, "127.0.0.2:24121");
+    const { brick, fake, c } = await fakeThenReal(t, 24121, "read");
     // The server closes cleanly (it had read everything), and in the same turn, before this process
     // reads that close, the mkdir is written: it reaches a closed socket, which answers with a reset.
     fake.die();
@@ -293,11 +294,7 @@ describe("failover and reconnect", () => {
   });
 
   test("a modifying fop the dead server had read fails with ENOTCONN and is not sent again", async (t) => {
-    const brick = join(tempDir(), "brick");
-    await startBrickServer({ host: "127.0.0.3", port: 24117, brick });
-    const fake = await fakeServer("127.0.0.2", 24117, "read");
-    t.after(() => fake.die());
-    const c = await connectClient(clientVolfile({ hosts: "127.0.0.2,127.0.0.3", port: 24117, timeout: 5 }));
+    const { brick, fake, c } = await fakeThenReal(t, 24117, "read");
     const mkdir = codeOf(c.client.mkdir(CTX, { path: "/maybe" }, 0o755));
     await until("the fake server read the mkdir", () => fake.requests.includes("mkdir"), 2000);
     fake.die();
