@@ -327,7 +327,7 @@ export class ClientConnection {
   private onPeerClosed(): void {
     if (this.socket.destroyed) return;
     this.peerClosed = true;
-    if (this.closeReason === "connection closed") this.closeReason = "the server closed the connection";
+    this.closeReason = "the server closed the connection";
     if (this.pending.size === 0 || this.opts.tls) return void this.socket.destroy();
     const timer = setTimeout(() => {
       if (this.socket.destroyed) return;
