@@ -2,17 +2,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { IoThreads } from "../../runtime/xlators/performance/io-threads";
 import type { CallCtx, Flock, LkCmd, Loc } from "../../runtime/core/types";
-import { MemFs, createFile, ctx, perf, sleep } from "./perf-memfs";
+import { MemFs, createFile, ctx, perf } from "./perf-memfs";
 
 const IOT = "performance/io-threads";
 
 test("io-threads: at most thread-count fops are in flight below it", async () => {
   const mem = new MemFs();
   await mem.create(ctx, { path: "/f" }, 0, 0o644, undefined as never);
-  mem.delay = () => 15;
+  mem.delay = () => 50;
   const iot = perf<IoThreads>(IOT, mem, { "thread-count": 3 });
   const all = Array.from({ length: 20 }, () => iot.stat(ctx, { path: "/f" }));
-  await sleep(5);
+  await new Promise(setImmediate); // (the first three are under way; none can have finished)
   const d = iot.dump() as { active: number; waiting: number };
   assert.equal(d.active, 3);
   assert.equal(d.waiting, 17);
@@ -94,7 +94,7 @@ test("io-threads: reconfigure changes thread-count live", async () => {
   mem.delay = () => 20;
   const iot = perf<IoThreads>(IOT, mem, { "thread-count": 1 });
   const all = Array.from({ length: 8 }, () => iot.stat(ctx, { path: "/f" }));
-  await sleep(5);
+  await new Promise(setImmediate);
   assert.deepEqual(iot.reconfigure({ "thread-count": 4, "cache-size": 1048576 }).applied.sort(), ["cache-size", "thread-count"]);
   await Promise.all(all);
   assert.equal(mem.maxInFlight, 4);
