@@ -14,6 +14,7 @@ import { Fd, type CallCtx } from "../../runtime/core/types";
 import { Xlator, type XlatorEvent } from "../../runtime/core/xlator";
 import { decodeClientMsg, encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../runtime/protocol";
 import { LOCKS_AFTER_XDATA, LOCKS_FIRST_XDATA } from "../../runtime/xlators/features/posix-locks/locks-first";
+import { ClientConnection } from "../../runtime/xlators/protocol/client/connection";
 import {
   clientVolfile, dropTraffic, spawnHelper, startBrickServer, stopAllServers, tempDir, waitForLine,
 } from "../helpers/servers";
@@ -279,6 +280,23 @@ describe("failover and reconnect", () => {
     assert.equal(await mkdir, "OK");
     assert.deepEqual(fake.requests.filter((op) => op === "mkdir"), [], "the dead server never read it");
     assert.ok(existsSync(join(brick, "after-close")), "made on the second server");
+  });
+
+  test("a server that closes the connection during the handshake is reported at once (ECONNRESET), not after the handshake's timeout", async () => {
+    // (it reads the hello, then closes: the client's end stays open after a server's close, so the
+    // handshake must listen for the close itself)
+    const srv = net.createServer((sock) => sock.once("data", () => sock.destroy()));
+    await new Promise<void>((r) => srv.listen(24122, "127.0.0.2", () => r()));
+    try {
+      const t0 = Date.now();
+      await assert.rejects(
+        ClientConnection.connect({ host: "127.0.0.2", port: 24122, volume: "brick", timeout: 10, pingInterval: 5, maxFrame: 1 << 20, label: "test", xlator: "test" }),
+        (err: FopError) => err.code === "ECONNRESET" && /closed the connection during the handshake/.test(err.message),
+      );
+      assert.ok(Date.now() - t0 < 2000, `reported after ${Date.now() - t0} ms`);
+    } finally {
+      srv.close();
+    }
   });
 
   test("a fop added after the first protocol version is not sent to a server that does not list it (ENOSYS)", async (t) => {
