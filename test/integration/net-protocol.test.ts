@@ -299,6 +299,26 @@ describe("failover and reconnect", () => {
     }
   });
 
+  test("a server that keeps failing is tried again at least every 3 s (GlusterFS's reconnect interval), not after longer and longer backoffs", async () => {
+    // Each attempt reaches the server, which closes it during the handshake: every round fails.
+    const attempts: number[] = [];
+    const srv = net.createServer((sock) => {
+      attempts.push(Date.now());
+      sock.destroy();
+    });
+    await new Promise<void>((r) => srv.listen(24123, "127.0.0.2", () => r()));
+    try {
+      await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24123, timeout: 2 }));
+      await new Promise((r) => setTimeout(r, 11_000));
+      const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
+      // Fibonacci steps 0.5, 0.5, 1, 1.5, 2.5, then 3 s: the gaps grow to 3 s and stay there.
+      assert.ok(attempts.length >= 7, `${attempts.length} attempts in 11 s: gaps ${gaps.join(", ")} ms`);
+      assert.ok(Math.max(...gaps) < 3500, `the longest gap between attempts: ${Math.max(...gaps)} ms (gaps ${gaps.join(", ")})`);
+    } finally {
+      srv.close();
+    }
+  });
+
   test("a fop added after the first protocol version is not sent to a server that does not list it (ENOSYS)", async (t) => {
     const fake = await fakeServer("127.0.0.2", 24119, "read");
     t.after(() => fake.die());

@@ -33,8 +33,12 @@ interface RemoteFd {
   gen: number;
 }
 
-/** Reconnect delays after every address failed (Fibonacci, as GlusterFS 1.3), in seconds. */
-const BACKOFF = [0.5, 0.5, 1, 1.5, 2.5, 4, 6.5, 10];
+/**
+ * Reconnect delays after every address failed, in seconds: Fibonacci steps (GlusterFS 1.3) up to 3 s,
+ * modern GlusterFS's reconnect interval. Never longer: a server back from a partition takes no writes
+ * (and its peer keeps marking heals) until its clients return, and one attempt every 3 s costs nothing.
+ */
+const BACKOFF = [0.5, 0.5, 1, 1.5, 2.5, 3];
 const ROOT_CTX: CallCtx = { uid: 0, gid: 0, pid: 0, lkOwner: "", client: "reopen" };
 
 /**
