@@ -132,13 +132,24 @@ test("a partition between the servers with clients on both sides: quorum refuses
 
   const bricks = await Promise.all([1, 2].map((n) => readFile(c.brickPath(n as 1 | 2, "contested"), "utf8")));
   const readThrough = (m: ClusterMount) => readFile(join(m.mountpoint, "contested"), "utf8").then((s) => s, (e: NodeJS.ErrnoException) => e.code!);
-  // Each server notices its peer is back on its own reconnect schedule: give the reads time to see both copies.
+  // Each server notices its peer is back on its own reconnect schedule (every 3 s at most): the reads
+  // below are only asked to see both copies once each server reaches the other.
+  const healedAt = Date.now();
+  await waitFor("each server reaches its peer again", async () => {
+    const r = await c.cli(["status", "-f", c.volfiles[0], "--json"]);
+    const { nodes } = JSON.parse(r.stdout) as { nodes: { replicas?: { up: number; total: number } }[] };
+    return nodes.length === 2 && nodes.every((n) => n.replicas !== undefined && n.replicas.up === n.replicas.total);
+  }, 30_000, 250);
+  const reachedAt = Date.now();
   let readA = "";
   let readB = "";
+  const reads: string[] = [];
   await waitFor("reads through both servers give EIO", async () => {
     [readA, readB] = await Promise.all([readThrough(a), readThrough(b)]);
+    reads.push(`${Date.now() - reachedAt} ms: ${readA === "EIO" ? "EIO" : "data"}/${readB === "EIO" ? "EIO" : "data"}`);
     return readA === "EIO" && readB === "EIO";
   }, 15_000, 250).catch(() => undefined);
+  t.diagnostic(`the servers reached each other ${reachedAt - healedAt} ms after the partition ended; reads via node1/node2 since: ${reads.slice(-6).join(", ")}`);
   const info = await c.healInfo();
   const splitBrain = info.bricks.some((x) => x.entries.some((e) => e.path === "/contested" && (e.status === "split-brain" || e.status === "gfid-mismatch")));
   t.diagnostic(`after the partition: bricks ${JSON.stringify(bricks)}, read via node1 ${JSON.stringify(readA)}, via node2 ${JSON.stringify(readB)}, split-brain reported: ${splitBrain}`);

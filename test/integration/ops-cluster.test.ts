@@ -85,17 +85,18 @@ describe("operability on a two-node seed cluster", () => {
   test("status lists both nodes up with address, port, clients, brick space and no pending heals", () => {
     const r = cli(["status", "-f", volfiles[0]!, "--json"]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    const { nodes: st } = JSON.parse(r.stdout) as { nodes: { name: string; address: string; port: number; up: boolean; clients: number; brick: { totalBytes: number; availBytes: number }; pendingHeal: number; splitBrain: number }[] };
+    const { nodes: st } = JSON.parse(r.stdout) as { nodes: { name: string; address: string; port: number; up: boolean; clients: number; brick: { totalBytes: number; availBytes: number }; pendingHeal: number; splitBrain: number; replicas: { up: number; total: number; down: string[] } }[] };
     assert.deepEqual(st.map((n) => [n.name, n.address, n.port, n.up]), [["gfs-ds-locks", "127.0.0.2", PORT, true], ["gfs-node2-ds", "127.0.0.3", PORT, true]]);
     for (const n of st) {
       assert.ok(n.clients >= 1, `${n.name}: the peer's replication link counts as a client`);
       assert.ok(n.brick.totalBytes > 0 && n.brick.availBytes > 0 && n.brick.availBytes <= n.brick.totalBytes);
       assert.equal(n.pendingHeal, 0);
       assert.equal(n.splitBrain, 0);
+      assert.deepEqual(n.replicas, { up: 2, total: 2, down: [] }, `${n.name} reaches itself and its peer`);
     }
     const table = cli(["status", "--server", `127.0.0.2:${PORT}/gfs-ds-locks`, "--server", `127.0.0.3:${PORT}/gfs-ds-locks`]);
     assert.equal(table.status, 0, table.stderr);
-    assert.match(table.stdout, /^NODE\s+ADDRESS\s+PORT\s+STATUS\s+CLIENTS\s+BRICK FREE/);
+    assert.match(table.stdout, /^NODE\s+ADDRESS\s+PORT\s+STATUS\s+REPLICAS\s+CLIENTS\s+BRICK FREE/);
     assert.equal(table.stdout.split("\n").filter((l) => /\s+up\s+/.test(l)).length, 2, table.stdout);
   });
 

@@ -79,13 +79,15 @@ test("status finds every brick of a seed server volfile: the local one at its bi
   assert.deepEqual(nodesOfVolfile(seed, { host: "10.0.0.3" }).map((n) => `${n.host}:${n.port}/${n.volume}`), ["10.0.0.3:6996/gfs-ds-locks", "10.0.0.2:6996/gfs-ds-locks"]);
 });
 
-test("the status table shows a down node as DOWN with its error, and dashes for what it could not say", () => {
+test("the status table shows a down node as DOWN with its error, a node that does not reach its peer, and dashes for what it could not say", () => {
   const out = formatStatus([
-    { name: "a", address: "127.0.0.2", port: 1, volume: "v", up: true, clients: 2, brick: { totalBytes: 10 * 2 ** 30, freeBytes: 4 * 2 ** 30, availBytes: 3 * 2 ** 30, usedPercent: 60 }, pendingHeal: 3, splitBrain: 1, uptimeSeconds: 3700 },
+    { name: "a", address: "127.0.0.2", port: 1, volume: "v", up: true, clients: 2, brick: { totalBytes: 10 * 2 ** 30, freeBytes: 4 * 2 ** 30, availBytes: 3 * 2 ** 30, usedPercent: 60 }, pendingHeal: 3, splitBrain: 1, uptimeSeconds: 3700, replicas: { up: 1, total: 2, down: ["b-link"] } },
     { name: "b", address: "127.0.0.3", port: 1, volume: "v", up: false, error: "ECONNREFUSED: refused" },
   ]);
   const lines = out.trim().split("\n");
-  assert.match(lines[1]!, /^a\s+127\.0\.0\.2\s+1\s+up\s+2\s+3\.0G\s+10\.0G\s+60%\s+3\s+1\s+1h1m$/);
-  assert.match(lines[2]!, /^b\s+127\.0\.0\.3\s+1\s+DOWN\s+-\s+-\s+-\s+-\s+-\s+-\s+-$/);
+  assert.match(lines[0]!, /^NODE\s+ADDRESS\s+PORT\s+STATUS\s+REPLICAS\s+CLIENTS\s/);
+  assert.match(lines[1]!, /^a\s+127\.0\.0\.2\s+1\s+up\s+1\/2\s+2\s+3\.0G\s+10\.0G\s+60%\s+3\s+1\s+1h1m$/);
+  assert.match(lines[2]!, /^b\s+127\.0\.0\.3\s+1\s+DOWN\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-$/);
   assert.equal(lines[3], "b: ECONNREFUSED: refused");
+  assert.equal(lines[4], "a: does not reach b-link");
 });

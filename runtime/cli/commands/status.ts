@@ -58,6 +58,11 @@ export interface NodeStatus {
   brick?: { totalBytes: number; freeBytes: number; availBytes: number; usedPercent: number };
   pendingHeal?: number;
   splitBrain?: number;
+  /**
+   * The replicas this node's own replicate volume reaches (itself and its peers): both nodes up to this
+   * query while 1 of 2 here means the servers cannot reach each other, and each writes alone.
+   */
+  replicas?: { up: number; total: number; down: string[] };
 }
 
 const CTX = { uid: 0, gid: 0, pid: process.pid, lkOwner: "", client: "local" };
@@ -116,13 +121,18 @@ export async function nodeStatus(t: NodeTarget, timeout: number): Promise<NodeSt
     if (index) out.pendingHeal = (JSON.parse(Buffer.from(index as Uint8Array).toString("utf8")) as unknown[]).length;
     if (status) {
       const s = JSON.parse(Buffer.from(status as Uint8Array).toString("utf8")) as {
-        uptimeSeconds: number; clients: { client: string; volume: string }[]; replicate: { splitBrain: number }[];
+        uptimeSeconds: number; clients: { client: string; volume: string }[];
+        replicate: { splitBrain: number; children?: { name: string; up: boolean }[] }[];
       };
       const others = s.clients.filter((c) => c.client !== conn!.clientId && c.volume !== "");
       out.clients = others.length;
       out.clientList = others.map((c) => ({ client: c.client, volume: c.volume }));
       out.uptimeSeconds = s.uptimeSeconds;
       out.splitBrain = s.replicate.reduce((n, r) => n + r.splitBrain, 0);
+      const children = s.replicate.flatMap((r) => r.children ?? []);
+      if (children.length > 0) {
+        out.replicas = { up: children.filter((c) => c.up).length, total: children.length, down: children.filter((c) => !c.up).map((c) => c.name) };
+      }
     }
   } catch (err) {
     const e = FopError.from(err);
@@ -146,9 +156,9 @@ function uptime(s: number | undefined): string {
 }
 
 export function formatStatus(nodes: NodeStatus[]): string {
-  const head = ["NODE", "ADDRESS", "PORT", "STATUS", "CLIENTS", "BRICK FREE", "BRICK SIZE", "USED", "HEAL PENDING", "SPLIT-BRAIN", "UPTIME"];
+  const head = ["NODE", "ADDRESS", "PORT", "STATUS", "REPLICAS", "CLIENTS", "BRICK FREE", "BRICK SIZE", "USED", "HEAL PENDING", "SPLIT-BRAIN", "UPTIME"];
   const rows = nodes.map((n) => [
-    n.name, n.address, String(n.port), n.up ? "up" : "DOWN",
+    n.name, n.address, String(n.port), n.up ? "up" : "DOWN", n.replicas ? `${n.replicas.up}/${n.replicas.total}` : "-",
     n.clients === undefined ? "-" : String(n.clients), gib(n.brick?.availBytes), gib(n.brick?.totalBytes),
     n.brick ? `${n.brick.usedPercent}%` : "-", n.pendingHeal === undefined ? "-" : String(n.pendingHeal),
     n.splitBrain === undefined ? "-" : String(n.splitBrain), uptime(n.uptimeSeconds),
@@ -157,6 +167,7 @@ export function formatStatus(nodes: NodeStatus[]): string {
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   const out = [line(head), ...rows.map(line)];
   for (const n of nodes) if (n.error) out.push(`${n.name}: ${n.error}`);
+  for (const n of nodes) if (n.replicas?.down.length) out.push(`${n.name}: does not reach ${n.replicas.down.join(", ")}`);
   return out.join("\n") + "\n";
 }
 
