@@ -123,6 +123,11 @@ test("a partition between the servers with clients on both sides: quorum refuses
       runWriter(la, { root: a.mountpoint, prefix: "side-a", files: 20, fileSize: 16 << 10, chunk: 16 << 10 }),
       runWriter(lb, { root: b.mountpoint, prefix: "side-b", files: 20, fileSize: 16 << 10, chunk: 16 << 10 }),
     ]);
+    // Both nodes answer this host, but neither reaches the other: status says so.
+    await waitFor("status shows each node reaching only itself", async () => {
+      const { nodes } = await c.statusJson();
+      return nodes.length === 2 && nodes.every((n) => n.replicas?.up === 1 && n.replicas.total === 2 && n.replicas.down.length === 1);
+    }, 10_000, 250);
   } finally {
     t.diagnostic(`root changelogs at the end of the partition: ${rootChangelogs()}`);
     cut.heal();
@@ -136,8 +141,7 @@ test("a partition between the servers with clients on both sides: quorum refuses
   // below are only asked to see both copies once each server reaches the other.
   const healedAt = Date.now();
   await waitFor("each server reaches its peer again", async () => {
-    const r = await c.cli(["status", "-f", c.volfiles[0], "--json"]);
-    const { nodes } = JSON.parse(r.stdout) as { nodes: { replicas?: { up: number; total: number } }[] };
+    const { nodes } = await c.statusJson();
     return nodes.length === 2 && nodes.every((n) => n.replicas !== undefined && n.replicas.up === n.replicas.total);
   }, 30_000, 250);
   const reachedAt = Date.now();

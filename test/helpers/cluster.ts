@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { getAttributeSync, listAttributesSync } from "@napi-rs/xattr";
 import { lazyUnmount, mountEntry } from "../../runtime/fuse/mounts";
+import type { NodeStatus } from "../../runtime/cli/commands/status";
 import { mountVolfile, waitForExit, type Mounted } from "./mount";
 import { startServer, tempDir, type ServerProc } from "./servers";
 
@@ -257,6 +258,13 @@ export class FaultCluster {
       const e = err as { code?: number; stdout?: string; stderr?: string; message: string };
       return { status: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? e.message };
     }
+  }
+
+  /** `gluster-ha status --json` of both nodes (each node's own view of the replicas it reaches). */
+  async statusJson(): Promise<{ nodes: NodeStatus[] }> {
+    const r = await this.cli(["status", "-f", this.volfiles[0], "--json"]);
+    if (!r.stdout.trim().startsWith("{")) throw new Error(`status failed (${r.status}): ${r.stderr}`);
+    return JSON.parse(r.stdout);
   }
 
   /** `gluster-ha heal info --json` through node n (default: a running one). */
