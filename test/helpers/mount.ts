@@ -142,8 +142,8 @@ end-volume
 ${extra}`;
 }
 
-/** A statedump of the mount process (SIGUSR1), parsed; the file is removed. */
-export async function statedumpOf(m: Mounted): Promise<Record<string, unknown>> {
+/** A statedump of a mount or server process (SIGUSR1), parsed; the file is removed. */
+export async function statedumpOf(m: { pid: number }): Promise<Record<string, unknown>> {
   const dir = process.env.GLUSTER_HA_DUMP_DIR || "/tmp";
   const mine = () => readdirSync(dir).filter((f) => f.startsWith(`glusterdump.${m.pid}.`) && !f.endsWith(".tmp"));
   const existing = new Set(mine());

@@ -105,7 +105,7 @@ test("both nodes restarted in turn under a running writer: every acknowledged re
   await c.kill(1);
   await pause(700);
   await c.start(1);
-  await waitUntil(() => c.cli(["heal", "info", "-f", c.volfiles[0], "--wait-empty", "--timeout", "0"]).status === 0, 20000, 200);
+  assert.ok(await waitUntil(() => c.cli(["heal", "info", "-f", c.volfiles[0], "--wait-empty", "--timeout", "0"]).status === 0, 20000, 200), "node1 healed before node2 is killed");
   await c.kill(2);
   await pause(700);
   await c.start(2);

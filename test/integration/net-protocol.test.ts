@@ -18,6 +18,7 @@ import { ClientConnection } from "../../runtime/xlators/protocol/client/connecti
 import {
   clientVolfile, dropTraffic, spawnHelper, startBrickServer, stopAllServers, tempDir, waitForLine,
 } from "../helpers/servers";
+import { statedumpOf } from "../helpers/mount";
 
 const CTX: CallCtx = { uid: 0, gid: 0, pid: process.pid, lkOwner: "t", client: "local" };
 const graphs: Graph[] = [];
@@ -208,7 +209,8 @@ describe("failover and reconnect", () => {
     await c.client.open(CTX, { path: "/held" }, fd.flags, fd);
     // A blocking lock waits on the server behind the holder's: it is in flight when the server dies.
     const blocked = codeOf(c.client.lk(CTX, fd, "setlkw", { type: "wr", start: 0, len: 0, pid: process.pid }));
-    await new Promise((r) => setTimeout(r, 200));
+    // (killed before it read the request, the server would leave it provably unread: sent again, granted)
+    await until("the request waiting on the first server", async () => JSON.stringify(await statedumpOf({ pid: a.child.pid! })).includes('"waiting":[{'), 10_000);
     await a.kill();
     assert.equal(await blocked, "ENOTCONN");
     await until("on the second address", () => c.client.isUp(), 5000);
@@ -309,10 +311,10 @@ describe("failover and reconnect", () => {
     await new Promise<void>((r) => srv.listen(24123, "127.0.0.2", () => r()));
     try {
       await connectClient(clientVolfile({ hosts: "127.0.0.2", port: 24123, timeout: 2 }));
-      await new Promise((r) => setTimeout(r, 11_000));
+      // Fibonacci steps 0.5, 0.5, 1, 1.5, 2.5, then 3 s: the gaps grow to 3 s and stay there (the 7th
+      // attempt comes 9 s after the first; the old schedule's 4 s step came before it).
+      await until("7 attempts", () => attempts.length >= 7, 30_000);
       const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
-      // Fibonacci steps 0.5, 0.5, 1, 1.5, 2.5, then 3 s: the gaps grow to 3 s and stay there.
-      assert.ok(attempts.length >= 7, `${attempts.length} attempts in 11 s: gaps ${gaps.join(", ")} ms`);
       assert.ok(Math.max(...gaps) < 3500, `the longest gap between attempts: ${Math.max(...gaps)} ms (gaps ${gaps.join(", ")})`);
     } finally {
       srv.close();

@@ -38,10 +38,12 @@ test("seed procedure: a write while node1 is down reaches node1 automatically wh
   const back = Date.now();
   // Healed = same bytes and the blame cleared (the heal copies the data first, then clears the changelog).
   const healed = () => fileEquals(join(c.bricks[0], "test.txt"), join(c.bricks[1], "test.txt")) && c.blame(2, 1, "test.txt").every((n) => n === 0);
-  assert.ok(await waitUntil(healed, 5000), "healed automatically");
+  assert.ok(await waitUntil(healed, 10_000), "healed automatically");
   const healMs = Date.now() - back;
   t.diagnostic(`healed ${healMs} ms after node1 listened`);
-  assert.ok(healMs < 2000, `healed in ${healMs} ms`);
+  // node2 tries node1 again every 3 s at most (protocol/client's backoff): where node1's return falls in
+  // that interval decides the first 0-3 s; the heal itself must follow at once.
+  assert.ok(healMs < 5000, `healed in ${healMs} ms`);
   assert.deepEqual(c.blame(2, 1, "test.txt"), [0, 0, 0]);
   const info = c.cli(["heal", "info", "-f", c.volfiles[1], "--wait-empty", "--timeout", "10", "--json"]);
   assert.equal(info.status, 0, info.stdout + info.stderr);

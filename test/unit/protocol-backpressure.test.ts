@@ -63,9 +63,9 @@ test("a client that does not read its replies stops being read: the server's buf
   let id = 0;
   for (; id < 4000; id++) if (!s.write(req(id))) break;
   for (; id < 4000; id++) s.write(req(id));
-  await sleep(1500);
-  const conn = (server.dump().connections as { paused: boolean; inFlight: number }[])[0]!;
-  assert.equal(conn.paused, true);
+  const conn = () => (server.dump().connections as { paused: boolean; inFlight: number }[])[0];
+  await waitFor("the server to stop reading the client", () => conn()?.paused, 10000);
+  assert.equal(conn()!.paused, true);
   assert.ok(volume.started < 1000, `server ran ${volume.started} of 4000 requests for a client that reads nothing`);
   s.destroy();
 });
@@ -82,11 +82,12 @@ test("in-flight requests per connection are bounded", async () => {
   });
   s.resume();
   for (let id = 0; id < MAX_IN_FLIGHT * 3; id++) s.write(frame({ t: "req", id, op: "stat", args: [CTX, { path: "/" }] }));
-  await sleep(800);
+  await waitFor(`${MAX_IN_FLIGHT} requests wound into the graph`, () => volume.started >= MAX_IN_FLIGHT, 10000, 10);
+  await sleep(300); // (and no more follow while all are blocked)
   assert.equal(volume.started, MAX_IN_FLIGHT, "requests wound into the graph while all are blocked");
   // A busy connection still answers keepalives (else the client would declare it dead).
   s.write(frame({ t: "ping", id: 99999 }));
-  await sleep(300);
+  await waitFor("the pong", () => got.length > 0, 10000, 10);
   assert.deepEqual(got, ["pong"]);
   release();
   volume.hold = undefined;
@@ -110,8 +111,8 @@ test("a request flagged no-reply runs and gets no reply (a release: one message 
   const before = volume.started;
   s.write(frame({ t: "req", id: 900, op: "access", args: [CTX, { path: "/" }, 0], nr: true }));
   s.write(frame({ t: "req", id: 901, op: "access", args: [CTX, { path: "/" }, 0] }));
-  for (let i = 0; i < 100 && !replies.includes(901); i++) await sleep(10);
-  await sleep(50);
+  await waitFor("the reply to 901", () => replies.includes(901), 10000, 10);
+  await sleep(50); // (a reply to 900 would have come first: same connection, sent before)
   assert.equal(volume.started - before, 2, "both ran");
   assert.deepEqual(replies, [901], "only the request that wanted a reply got one");
   s.destroy();

@@ -10,6 +10,7 @@ import { silentLogger } from "../../runtime/core/log";
 import { Fd, type CallCtx, type DirEntry, type Loc } from "../../runtime/core/types";
 import { Xlator } from "../../runtime/core/xlator";
 import { ProtocolServer } from "../../runtime/xlators/protocol/server";
+import { waitFor } from "../helpers/cluster";
 import { clientVolfile } from "../helpers/servers";
 
 const PORT = 24185;
@@ -59,8 +60,12 @@ test("a readdir sent right behind its opendir runs on the server once the opendi
   const fd = new Fd("/d", 0, true);
   const opened = client.top.opendir(CTX, { path: "/d" }, fd);
   const listed = client.top.readdir(CTX, fd, 0, false);
-  await sleep(100); // both requests are at the server by now; the readdir must wait
+  // Both requests at the server (the opendir running, the readdir in flight behind it): the readdir must wait.
+  const inFlight = () => (server.dump().connections as { inFlight: number }[]).reduce((n, c) => n + c.inFlight, 0);
+  await waitFor("the opendir and the readdir at the server", () => volume.ran.length === 1 && inFlight() === 2, 10000, 10);
+  await sleep(100); // (and a moment more: the readdir still has not run)
   assert.deepEqual(volume.ran, ["opendir /d start"]);
+  assert.equal(inFlight(), 2);
   open();
   await opened;
   assert.deepEqual((await listed).map((e) => e.name), [".", "..", "a"]);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { PerformanceObserver, constants, type PerformanceEntry } from "node:perf_hooks";
 import { test } from "node:test";
 import { transientBuffer, transientReclaims } from "../../runtime/core/transient-buffers";
+import { waitFor } from "../helpers/cluster";
 
 const turn = () => new Promise((r) => setImmediate(r));
 
@@ -46,7 +47,16 @@ test("16 MiB of transient buffers counted ask for one young-generation collectio
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("a stream of transient buffers gets one full collection once it stops, none while it goes on", async () => {
-  await sleep(600); // (the test above's stream is over)
+  // The test above's stream is over once its full collection is: `full` unchanged over 1 s (a late one
+  // would land inside `during`).
+  let last = -1;
+  let same = 0;
+  await waitFor("the full collection of the test above", () => {
+    const full = transientReclaims().full;
+    same = full === last ? same + 1 : 0;
+    last = full;
+    return same >= 2;
+  }, 10000, 500);
   const start = transientReclaims();
   let during = { young: 0, full: 0 };
   const majors = await observeGc(constants.NODE_PERFORMANCE_GC_MAJOR, async () => {
@@ -59,7 +69,7 @@ test("a stream of transient buffers gets one full collection once it stops, none
     assert.equal(during.young - start.young, 20, "a young collection per 16 MiB");
     assert.equal(during.full, start.full, "no full collection while it streams");
     // nothing counted for IDLE_MS (the check runs every 200 ms): then a full collection
-    await sleep(700);
+    await waitFor("a full collection", () => transientReclaims().full > during.full, 5000, 20);
   });
   const after = transientReclaims();
   assert.equal(after.full, during.full + 1, "one full collection once the stream stopped");
