@@ -41,8 +41,34 @@ async function openFile(locks: PosixLocks, ctx: CallCtx, path: string): Promise<
   return fd;
 }
 
-/** Lets pending fops reach the lock tables (path-keyed locks look the inode up through the brick first). */
+/** A pause before checking that something did NOT happen (what should happen is polled for with `until`). */
 const settle = () => sleep(25);
+
+/** Polls `cond` (a loaded machine can take a while: every lock request looks its inode up through the brick first). */
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** How many lock requests are queued in the translator, over every kind of lock (from its dump). */
+function queued(locks: PosixLocks): number {
+  let n = 0;
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== "object") return;
+    const w = (v as { waiting?: unknown }).waiting;
+    if (Array.isArray(w)) n += w.length;
+    else for (const x of Object.values(v)) walk(x);
+  };
+  walk(locks.dump());
+  return n;
+}
+
+/** Waits until `n` requests are queued, or stops early if something settled (the caller's check then fails). */
+const untilQueued = (locks: PosixLocks, n: number, order: string[]) =>
+  until(`${n} queued lock requests`, () => queued(locks) >= n || order.length > 0);
 
 const lk = (type: Flock["type"], start: number, len: number, owner?: string): Flock => ({ type, start, len, pid: 1, owner });
 
@@ -127,19 +153,23 @@ test("fcntl: blocked setlkw waiters are granted in order as conflicting locks go
   const fd2 = await openFile(locks, D, "/f");
   const order: string[] = [];
   await locks.lk(A, fa, "setlk", lk("wr", 0, 0));
+  // one at a time: each looks its inode up first, so sent together they could arrive in any order
   const b = track(locks.lk(B, fb, "setlkw", lk("wr", 0, 10)), "B", order);
+  await untilQueued(locks, 1, order);
   const c = track(locks.lk(C, fc, "setlkw", lk("wr", 5, 10)), "C", order);
+  await untilQueued(locks, 2, order);
   const d = track(locks.lk(D, fd2, "setlkw", lk("rd", 100, 1)), "D", order);
-  await settle();
+  await untilQueued(locks, 3, order);
   assert.deepEqual(order, []);
   const waiting = Object.values(locks.dump().fcntl as Record<string, { waiting: unknown[] }>)[0]!.waiting;
   assert.equal(waiting.length, 3);
   await locks.lk(A, fa, "setlk", lk("un", 0, 0));
-  await settle();
+  await until("two grants", () => order.length >= 2);
+  await settle(); // C must not follow
   assert.deepEqual(order, ["B", "D"], "B first (it arrived first), C still blocked by B, D free");
   assert.ok(!c.settled());
   await locks.lk(B, fb, "setlk", lk("un", 0, 0));
-  await settle();
+  await until("C's grant", () => order.length >= 3);
   assert.deepEqual(order, ["B", "D", "C"]);
   assert.ok(b.settled() && d.settled());
 });
@@ -152,9 +182,10 @@ test("fcntl: flush drops that owner's locks on the file and wakes waiters; other
   await locks.lk(B, fa, "setlk", lk("wr", 20, 10));
   const order: string[] = [];
   track(locks.lk(C, fc, "setlkw", lk("wr", 0, 5)), "C", order);
-  await settle();
+  await untilQueued(locks, 1, order);
+  assert.deepEqual(order, [], "A's lock holds C back until the flush");
   await locks.flush(A, fa);
-  await settle();
+  await until("C's grant", () => order.length > 0);
   assert.deepEqual(order, ["C"]);
   await rejectsWith(locks.lk(D, fc, "setlk", lk("wr", 25, 1)), "EAGAIN"); // B's lock survives A's close
 });
@@ -170,11 +201,12 @@ test("flock: shared locks coexist, exclusive waits, nonblock is EWOULDBLOCK, rel
   await rejectsWith(locks.flock(A, f3, "ex", true), "EWOULDBLOCK");
   const order: string[] = [];
   const ex = track(locks.flock(C, f3, "ex", false), "ex", order);
+  await untilQueued(locks, 1, order);
   await locks.flock(A, f1, "un", false);
   await settle();
   assert.ok(!ex.settled(), "f2 still holds a shared lock");
   await locks.release(A, f2);
-  await settle();
+  await until("the exclusive grant", () => order.length > 0);
   assert.deepEqual(order, ["ex"]);
   await rejectsWith(locks.flock(A, f1, "sh", true), "EWOULDBLOCK");
   await locks.flock(C, f3, "sh", true); // conversion by the holder
@@ -200,10 +232,10 @@ test("inodelk: domains are separate tables; same domain conflicts; unlock wakes 
   await rejectsWith(locks.inodelk(C, "vol-replicate-0", { path: "/f" }, "setlk", lk("wr", 0, 1)), "EAGAIN");
   const order: string[] = [];
   track(locks.inodelk(C, "vol-replicate-0", { path: "/f" }, "setlkw", lk("wr", 0, 1)), "C", order);
-  await settle();
+  await untilQueued(locks, 1, order);
   assert.deepEqual(order, []);
   await locks.inodelk(A, "vol-replicate-0", { path: "/f" }, "setlk", lk("un", 0, 0));
-  await settle();
+  await until("C's grant", () => order.length > 0);
   assert.deepEqual(order, ["C"]);
   const dump = locks.dump().inodelk as Record<string, Record<string, { granted: { client: string }[] }>>;
   assert.deepEqual(Object.keys(dump).sort(), ["vol-replicate-0", "vol-replicate-0:self-heal"]);
@@ -216,17 +248,20 @@ test("inodelk: a newcomer queues behind a conflicting waiter (no starvation)", a
   await locks.inodelk(A, "d", loc, "setlk", lk("rd", 0, 0));
   const order: string[] = [];
   track(locks.inodelk(C, "d", loc, "setlkw", lk("wr", 0, 0)), "writer", order);
-  await settle();
+  await untilQueued(locks, 1, order);
+  assert.deepEqual(order, []);
   // a reader would fit next to A's read lock, but the queued writer goes first
   await rejectsWith(locks.inodelk(D, "d", loc, "setlk", lk("rd", 0, 0)), "EAGAIN");
   track(locks.inodelk(D, "d", loc, "setlkw", lk("rd", 0, 0)), "reader", order);
+  await untilQueued(locks, 2, order);
   // A already holds a lock here, so it is not held back
   await locks.inodelk(A, "d", loc, "setlk", lk("rd", 10, 1));
   await locks.inodelk(A, "d", loc, "setlk", lk("un", 0, 0));
-  await settle();
+  await until("the writer's grant", () => order.length > 0);
+  await settle(); // the reader must not follow
   assert.deepEqual(order, ["writer"]);
   await locks.inodelk(C, "d", loc, "setlk", lk("un", 0, 0));
-  await settle();
+  await until("the reader's grant", () => order.length >= 2);
   assert.deepEqual(order, ["writer", "reader"]);
 });
 
@@ -252,11 +287,12 @@ test("entrylk: names conflict with the same name and with a whole-directory lock
   await rejectsWith(locks.entrylk(D, "dom", dir, null, "lock_nb", "wr"), "EAGAIN");
   const order: string[] = [];
   track(locks.entrylk(D, "dom", dir, null, "lock", "wr"), "whole-dir", order);
+  await untilQueued(locks, 1, order);
   await locks.entrylk(A, "dom", dir, "x", "unlock", "wr");
   await settle();
   assert.deepEqual(order, [], "C still holds y");
   await locks.entrylk(C, "dom", dir, "y", "unlock", "wr");
-  await settle();
+  await until("the whole-directory grant", () => order.length > 0);
   assert.deepEqual(order, ["whole-dir"]);
   await rejectsWith(locks.entrylk(A, "dom", dir, "z", "lock_nb", "wr"), "EAGAIN");
   await locks.entrylk(D, "dom", dir, null, "unlock", "wr");
@@ -282,11 +318,12 @@ test("releaseClient drops every kind of lock of that client and wakes the others
   // and c1 waits behind c2 somewhere: that waiter must be cancelled, not granted
   await locks.inodelk(D, "dom2", { path: "/f" }, "setlk", lk("wr", 0, 0));
   const stale = track(locks.inodelk(A, "dom2", { path: "/f" }, "setlkw", lk("wr", 0, 0)), "c1-waiter", order);
-  await settle();
+  await untilQueued(locks, 5, order);
   assert.deepEqual(order, []);
   const dropped = locks.releaseClient("c1");
-  assert.equal(dropped, 5);
-  await settle();
+  assert.equal(dropped, 5, "4 held locks and the waiter");
+  await until("the 4 grants and the cancellation", () => order.length >= 5);
+  await settle(); // nothing more
   assert.deepEqual(order.slice().sort(), ["c1-waiter!", "entrylk", "flock", "inodelk", "lk"]);
   assert.equal((stale.error() as FopError).code, "ENOTCONN");
   assert.equal(locks.releaseClient("c1"), 0);
@@ -298,7 +335,7 @@ test("dump lists held and waiting locks per inode with their owners", async (t) 
   const fc = await openFile(locks, C, "/f");
   await locks.lk(A, fa, "setlk", lk("wr", 0, 10));
   void locks.lk(C, fc, "setlkw", lk("wr", 5, 1)).catch(() => undefined);
-  await settle();
+  await until("C's request to queue", () => queued(locks) >= 1);
   const d = locks.dump().fcntl as Record<string, { granted: Record<string, unknown>[]; waiting: Record<string, unknown>[] }>;
   const [gfid, table] = Object.entries(d)[0]!;
   assert.equal(gfid, fa.gfid);

@@ -22,10 +22,13 @@ const ctx: CallCtx = { uid: 0, gid: 0, pid: 1, lkOwner: "1", client: "local" };
 /** A file capability (VFS_CAP_REVISION_2, cap_net_bind_service permitted): the kernel checks the format. */
 const CAP_VALUE = Buffer.from([0, 0, 0, 2, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
-/** Counts the fops that get past md-cache; `hold` can delay one kind of fop until released. */
+/**
+ * Counts the fops that get past md-cache; `hold` can delay one kind of fop until released (`answered`,
+ * if given, is called once the child has answered a held fop, before its reply is delayed).
+ */
 class Probe extends Xlator {
   readonly counts = new Map<FopName, number>();
-  hold: { fop: FopName; until: Promise<void> } | undefined;
+  hold: { fop: FopName; until: Promise<void>; answered?: () => void } | undefined;
   constructor(child: Xlator) {
     super({ name: "probe", type: "test/probe", options: {}, children: [child], log: silentLogger(), graph: new Map() });
     for (const fop of FOP_NAMES) {
@@ -36,6 +39,7 @@ class Probe extends Xlator {
         if (h && h.fop === fop) {
           // the child answers now; the reply reaches md-cache only when released (a slow network)
           const res = await f(...args);
+          h.answered?.();
           await h.until;
           return res;
         }
@@ -309,9 +313,11 @@ test("a lookup reply that left before a local write does not re-cache the old si
   await md.open(ctx, { path: "/f" }, FS.O_RDWR, fd);
   md.cache.clear();
   let release!: () => void;
-  probe.hold = { fop: "lookup", until: new Promise<void>((r) => (release = r)) };
+  let answered!: () => void;
+  const answer = new Promise<void>((r) => (answered = r));
+  probe.hold = { fop: "lookup", until: new Promise<void>((r) => (release = r)), answered };
   const slow = md.lookup(ctx, { path: "/f" }); // answered by posix now (size 3), delivered later
-  await new Promise((r) => setTimeout(r, 20));
+  await answer; // posix has answered (before the write below), however long the disk took
   probe.hold = undefined;
   await md.write(ctx, fd, Buffer.from("defg"), 3);
   release();

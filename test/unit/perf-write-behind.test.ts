@@ -7,15 +7,51 @@ import { MemFs, createFile, ctx, openFile, perf, sleep } from "./perf-memfs";
 const WB = "performance/write-behind";
 const fill = (ch: string, n: number) => Buffer.alloc(n, ch);
 
+/**
+ * A child that holds each write until the test lets it go: "before the write landed" is then a state
+ * to assert, not a race against a timer. A write held 2 s goes anyway, so a translator that waits
+ * for it fails the test's assertions instead of hanging it.
+ */
+class HeldWrites extends MemFs {
+  /** Writes that reached this child and have not landed yet. */
+  unlanded = 0;
+  private readonly held: (() => void)[] = [];
+  private allGo = false;
+  /** Lets the oldest `n` held writes go; with no argument all of them, and every later write. */
+  letGo(n = Infinity): void {
+    if (n === Infinity) this.allGo = true;
+    for (const go of this.held.splice(0, n)) go();
+  }
+  override async write(c: typeof ctx, fd: Parameters<MemFs["write"]>[1], data: Buffer, offset: number): Promise<number> {
+    this.unlanded++;
+    try {
+      if (!this.allGo) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            clearTimeout(timer);
+            const i = this.held.indexOf(go);
+            if (i >= 0) this.held.splice(i, 1);
+            resolve();
+          };
+          const timer = setTimeout(go, 2000);
+          this.held.push(go);
+        });
+      }
+      return await super.write(c, fd, data, offset);
+    } finally {
+      this.unlanded--;
+    }
+  }
+}
+
 test("write is acknowledged before the child has written it", async () => {
-  const mem = new MemFs();
-  mem.delay = (fop) => (fop === "write" ? 50 : 0);
+  const mem = new HeldWrites();
   const wb = perf<WriteBehind>(WB, mem);
   const fd = await createFile(wb, "/f");
-  const t0 = performance.now();
   assert.equal(await wb.write(ctx, fd, fill("a", 4096), 0), 4096);
-  assert.ok(performance.now() - t0 < 40, "acknowledged at once");
+  assert.equal(mem.unlanded, 1, "acknowledged while the child still holds the write");
   assert.equal(mem.files.get("/f")!.data.length, 0, "not yet written below");
+  mem.letGo();
   await wb.fsync(ctx, fd, false);
   assert.deepEqual(mem.files.get("/f")!.data, fill("a", 4096));
 });
@@ -159,8 +195,7 @@ test("a background write's error is reported by flush (close)", async () => {
 });
 
 test("with flush-behind an error missed by close is reported by the next fsync of the file", async () => {
-  const mem = new MemFs();
-  mem.delay = (fop) => (fop === "write" ? 30 : 0);
+  const mem = new HeldWrites();
   let failures = 1;
   mem.fail = (fop) => {
     if (fop === "write" && failures-- > 0) throw new FopError("EIO");
@@ -168,9 +203,9 @@ test("with flush-behind an error missed by close is reported by the next fsync o
   const wb = perf(WB, mem, { "flush-behind": true });
   const fd = await createFile(wb, "/f");
   await wb.write(ctx, fd, fill("a", 100), 0);
-  const t0 = performance.now();
   await wb.flush(ctx, fd);
-  assert.ok(performance.now() - t0 < 25, "flush returned at once");
+  assert.equal(mem.unlanded, 1, "flush returned while the write was still held below");
+  mem.letGo();
   await wb.release(ctx, fd);
   const again = await openFile(wb, "/f");
   await assert.rejects(wb.fsync(ctx, again, false), { code: "EIO" });
@@ -191,17 +226,23 @@ test("truncate waits for earlier writes, so they cannot land after it", async ()
 });
 
 test("at most window-size bytes are pending; further writers wait", async () => {
-  const mem = new MemFs();
-  mem.delay = (fop) => (fop === "write" ? 50 : 0);
+  const mem = new HeldWrites();
   const wb = perf<WriteBehind>(WB, mem, { "window-size": 8192, "aggregate-size": 4096 });
   const fd = await createFile(wb, "/f");
+  const pendingBytes = () => (wb.dump() as { inodes: { pendingBytes: number }[] }).inodes[0]!.pendingBytes;
   await wb.write(ctx, fd, fill("a", 4096), 0);
   await wb.write(ctx, fd, fill("b", 4096), 4096);
-  const t0 = performance.now();
-  await wb.write(ctx, fd, fill("c", 4096), 8192);
-  assert.ok(performance.now() - t0 >= 40, "third write waited for room in the window");
-  const dump = wb.dump() as { inodes: { pendingBytes: number }[] };
-  assert.ok(dump.inodes[0]!.pendingBytes <= 8192);
+  let thirdDone = false;
+  const third = wb.write(ctx, fd, fill("c", 4096), 8192).finally(() => (thirdDone = true));
+  await new Promise(setImmediate); // (anything not waiting for the child has settled by now)
+  assert.equal(mem.unlanded, 2);
+  assert.equal(thirdDone, false, "third write waits for room in the window while both are held below");
+  assert.equal(pendingBytes(), 8192);
+  mem.letGo(1); // the first write lands: room for the third, the second still held
+  await third;
+  assert.equal(mem.unlanded, 2, "the third went down beside the still-held second");
+  assert.ok(pendingBytes() <= 8192);
+  mem.letGo();
   await wb.fsync(ctx, fd, false);
   assert.deepEqual(mem.files.get("/f")!.data, Buffer.concat([fill("a", 4096), fill("b", 4096), fill("c", 4096)]));
 });

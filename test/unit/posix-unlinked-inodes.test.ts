@@ -161,13 +161,30 @@ test("files a crash left in .glusterfs/unlink are freed after the next start; a 
   await b.restart(); // (for t.after's stop of the last one)
 });
 
-/** Keeps the brick busy (a lookup every 20 ms) for `ms`: its background work must wait meanwhile. */
+/**
+ * Keeps the brick busy until `stop`: its background work must wait meanwhile. A fop counts when it
+ * arrives, so each lookup goes as the last one is answered, one event-loop turn later (a lookup may
+ * not touch the thread pool at all): no gap near FREE_IDLE_MS (50 ms), which a timer-paced loop on a
+ * loaded machine can leave.
+ */
+function keepBusy(b: ReturnType<typeof brick>): { stop: () => Promise<void> } {
+  let going = true;
+  const loop = (async () => {
+    while (going) {
+      await b.px().lookup(ctx, { path: "/" });
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  return { stop: async () => {
+    going = false;
+    await loop;
+  } };
+}
+
 async function busyFor(b: ReturnType<typeof brick>, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    await b.px().lookup(ctx, { path: "/" });
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const busy = keepBusy(b);
+  await new Promise((r) => setTimeout(r, ms));
+  await busy.stop();
 }
 
 test("while fops keep coming the unlinked files wait; they are freed once the brick has been idle", async (t) => {
@@ -184,10 +201,18 @@ test("half the limit waiting: freed at once, busy or not, down to under half", a
   const b = brick(t, 8);
   for (let i = 0; i < 6; i++) await b.file(`/f${i}`);
   for (let i = 0; i < 6; i++) await b.px().unlink(ctx, { path: `/f${i}` });
-  await busyFor(b, 400);
-  assert.equal(b.state().inPlace, 0);
-  assert.equal(b.state().waiting, 3, "the brick freed while busy until fewer than 4 (half of 8) waited");
-  assert.equal(b.state().freed, 3);
+  const busy = keepBusy(b);
+  try {
+    // the frees go one at a time through the thread pool: polled for (a loaded machine is slow)
+    for (const end = Date.now() + 5000; b.state().freed < 3 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    // and then stop while the brick stays busy
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(b.state().inPlace, 0);
+    assert.equal(b.state().waiting, 3, "the brick freed while busy until fewer than 4 (half of 8) waited");
+    assert.equal(b.state().freed, 3);
+  } finally {
+    await busy.stop();
+  }
   await b.waitFreed(6);
 });
 
