@@ -149,7 +149,7 @@ describe("failover and reconnect", () => {
     const t0 = Date.now();
     assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
     const waited = Date.now() - t0;
-    assert.ok(waited >= 1500 && waited <= 2500, `waited ${waited} ms (transport-timeout 2 s)`);
+    assert.ok(waited >= 1000 && waited <= 2500, `waited ${waited} ms (transport-timeout 2 s, counted from the loss, noticed a moment before)`);
     const t1 = Date.now();
     assert.equal(await codeOf(c.client.stat(CTX, { path: "/" })), "ENOTCONN");
     assert.ok(Date.now() - t1 < 200, "an outage older than transport-timeout fails at once");
