@@ -275,10 +275,13 @@ test("creates side by side in one directory: the directory's attributes are aske
   const { md, probe } = s.client({ timeout: 600 });
   await md.mkdir(ctx, { path: "/d" }, 0o755);
   let release!: () => void;
-  probe.hold = { fop: "create", until: new Promise<void>((r) => (release = r)) };
+  let answered = 0;
+  let bothAnswered!: () => void;
+  const answers = new Promise<void>((r) => (bothAnswered = r));
+  probe.hold = { fop: "create", until: new Promise<void>((r) => (release = r)), answered: () => ++answered === 2 && bothAnswered() };
   const fds = [new Fd("/d/a", FS.O_RDWR), new Fd("/d/b", FS.O_RDWR)];
   const both = Promise.all(fds.map((fd) => md.create(ctx, { path: fd.path }, FS.O_RDWR | FS.O_CREAT, 0o644, fd)));
-  await new Promise((r) => setTimeout(r, 20));
+  await answers; // (both made on disk, neither answer delivered yet)
   release();
   await both;
   const before = probe.n("lookup");
@@ -461,9 +464,11 @@ test("a reply in flight when an upcall arrives is not cached (it may predate the
   const { md, probe } = upcallClient(s);
   await mkfile(s.posix, "/f", "abc");
   let release!: () => void;
-  probe.hold = { fop: "lookup", until: new Promise((r) => (release = r)) };
+  let answered!: () => void;
+  const answer = new Promise<void>((r) => (answered = r));
+  probe.hold = { fop: "lookup", until: new Promise((r) => (release = r)), answered };
   const pending = md.lookup(ctx, { path: "/f" });
-  await new Promise((r) => setTimeout(r, 10));
+  await answer; // (the reply is on its way up)
   md.othersChanged({ gfids: ["00000000-0000-0000-0000-00000000beef"], paths: [], entries: [] }, probe);
   release();
   await pending;
