@@ -123,11 +123,12 @@ test("a partition between the servers with clients on both sides: quorum refuses
       runWriter(la, { root: a.mountpoint, prefix: "side-a", files: 20, fileSize: 16 << 10, chunk: 16 << 10 }),
       runWriter(lb, { root: b.mountpoint, prefix: "side-b", files: 20, fileSize: 16 << 10, chunk: 16 << 10 }),
     ]);
-    // Both nodes answer this host, but neither reaches the other: status says so.
+    // Both nodes answer this host, but neither reaches the other: status says so (exit 3).
     await waitFor("status shows each node reaching only itself", async () => {
       const { nodes } = await c.statusJson();
       return nodes.length === 2 && nodes.every((n) => n.replicas?.up === 1 && n.replicas.total === 2 && n.replicas.down.length === 1);
     }, 10_000, 250);
+    assert.equal((await c.cli(["status", "-f", c.volfiles[0]])).status, 3, "exit 3: every node up, the servers cut off from each other");
   } finally {
     t.diagnostic(`root changelogs at the end of the partition: ${rootChangelogs()}`);
     cut.heal();
@@ -145,6 +146,7 @@ test("a partition between the servers with clients on both sides: quorum refuses
     return nodes.length === 2 && nodes.every((n) => n.replicas !== undefined && n.replicas.up === n.replicas.total);
   }, 30_000, 250);
   const reachedAt = Date.now();
+  assert.equal((await c.cli(["status", "-f", c.volfiles[0]])).status, 0, "exit 0 again");
   let readA = "";
   let readB = "";
   const reads: string[] = [];

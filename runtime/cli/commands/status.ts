@@ -19,7 +19,9 @@ const USAGE = `usage:
   -f        a server volfile: its replicate volume's bricks are the nodes (this one at --host, default
             its bind-address; the others at their protocol/client remote-host)
   --server  a node directly: its address, port and the brick volume it exports
-  exit 0: every node up; 1: some node down; 2: usage
+  exit 0: every node up and reaching its replicas; 1: some node down; 2: usage;
+  3: every node up, but some node does not reach all its replicas (the servers are cut off from
+     each other: each side writes alone, heals follow)
 `;
 
 const OPTIONS = {
@@ -220,7 +222,8 @@ export const status: Command = {
     }
     const nodes = await Promise.all(targets.map((t) => nodeStatus(t, timeout)));
     process.stdout.write(v.json ? `${JSON.stringify({ nodes }, null, 2)}\n` : formatStatus(nodes));
-    return nodes.every((n) => n.up) ? 0 : 1;
+    if (!nodes.every((n) => n.up)) return 1;
+    return nodes.some((n) => n.replicas !== undefined && n.replicas.up < n.replicas.total) ? 3 : 0;
   },
 };
 
