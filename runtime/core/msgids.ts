@@ -56,7 +56,7 @@ export const MSGIDS = {
 
   // ---- cluster/afr and self-heal ----
   AFR_CHILD_UP: def("info", "cluster/afr", "A replica (brick) came up; pending heals towards it start (heal daemon).", "Nothing; watch `gluster-ha status` for the heal count going to 0."),
-  AFR_CHILD_DOWN: def("warn", "cluster/afr", "A replica went down; writes continue on the others (if quorum allows) and are recorded in the pending-heal index.", "Bring the node back; it is healed automatically when it returns."),
+  AFR_CHILD_DOWN: def("warn", "cluster/afr", "A replica went down; writes continue on the others (if quorum allows) and are recorded in the pending-heal index.", "Bring the node back; it is healed automatically when it returns. `gluster-ha status` shows each node's REPLICAS (1/2, exit 3, while the servers cannot reach each other although both answer)."),
   AFR_WRITES_LOST: def("warn", "cluster/afr", "A replica's brick (`child`) lost writes it had answered for `path` (its disk refused them in a background writeback): the other replicas blame its copy and the file is queued for heal. Logged as an error when no other replica was up to take the blame (the only copy lacks data).", "Check that brick's disk (POSIX_WRITEBACK_FAILED in its log); `gluster-ha heal info` shows the file until it is healed."),
   AFR_HEAL_STARTED: def("info", "cluster/afr", "The heal daemon started a crawl of the pending-heal index with `pending` entries.", "Nothing."),
   AFR_INDEX_CRAWL_DONE: def("info", "cluster/afr", "A crawl of the pending-heal index finished: `healed` of `pending` entries healed, `splitBrain` entries could not be.", "If splitBrain > 0: see AFR_SPLIT_BRAIN."),
