@@ -22,13 +22,21 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined;
 }
 
-/** The children of the server's replicate volumes that are down, as "afr-volume/child" (from its status xattr). */
+/** What a server's status xattr says of its replicate volumes' children (the replicas it reaches). */
+export interface ReplicateStatus {
+  replicate?: { name: string; children?: { name: string; up: boolean }[] }[];
+}
+
+/** The children of the server's replicate volumes: how many, and those down as "afr-volume/child". */
+export function replicaChildren(status: ReplicateStatus): { total: number; down: string[] } {
+  const all = (status.replicate ?? []).flatMap((r) => (r.children ?? []).map((c) => ({ ...c, name: `${r.name}/${c.name}` })));
+  return { total: all.length, down: all.filter((c) => !c.up).map((c) => c.name) };
+}
+
+/** The children of the server's replicate volumes that are down (from its status xattr). */
 export async function downReplicaChildren(conn: ClientConnection): Promise<string[]> {
   const raw = await conn.request("getxattr", [CTX, { path: "/" }, SERVER_STATUS_XATTR]);
-  const status = JSON.parse(Buffer.from(raw as Uint8Array).toString("utf8")) as {
-    replicate?: { name: string; children?: { name: string; up: boolean }[] }[];
-  };
-  return (status.replicate ?? []).flatMap((r) => (r.children ?? []).filter((c) => !c.up).map((c) => `${r.name}/${c.name}`));
+  return replicaChildren(JSON.parse(Buffer.from(raw as Uint8Array).toString("utf8")) as ReplicateStatus).down;
 }
 
 /**

@@ -11,7 +11,7 @@ import { loadVolfile, type CheckedVolfile } from "../../volfile";
 import { ClientConnection } from "../../xlators/protocol/client/connection";
 import { SERVER_STATUS_XATTR } from "../../xlators/protocol/server/connection";
 import type { Command } from "./command";
-import { parseHostPort } from "./probe";
+import { parseHostPort, replicaChildren } from "./probe";
 
 const USAGE = `usage:
   gluster-ha status -f SERVER_VOLFILE [--host ADDRESS] [--volume AFR_VOLUME] [--json] [--timeout S]
@@ -64,7 +64,7 @@ export interface NodeStatus {
    * The replicas this node's own replicate volume reaches (itself and its peers): both nodes up to this
    * query while 1 of 2 here means the servers cannot reach each other, and each writes alone.
    */
-  replicas?: { up: number; total: number; down: string[] };
+  replicas?: { up: number; total: number; down: string[] }; // down: "afr-volume/child", as probe --replicated names them
 }
 
 const CTX = { uid: 0, gid: 0, pid: process.pid, lkOwner: "", client: "local" };
@@ -124,17 +124,15 @@ export async function nodeStatus(t: NodeTarget, timeout: number): Promise<NodeSt
     if (status) {
       const s = JSON.parse(Buffer.from(status as Uint8Array).toString("utf8")) as {
         uptimeSeconds: number; clients: { client: string; volume: string }[];
-        replicate: { splitBrain: number; children?: { name: string; up: boolean }[] }[];
+        replicate: { name: string; splitBrain: number; children?: { name: string; up: boolean }[] }[];
       };
       const others = s.clients.filter((c) => c.client !== conn!.clientId && c.volume !== "");
       out.clients = others.length;
       out.clientList = others.map((c) => ({ client: c.client, volume: c.volume }));
       out.uptimeSeconds = s.uptimeSeconds;
       out.splitBrain = s.replicate.reduce((n, r) => n + r.splitBrain, 0);
-      const children = s.replicate.flatMap((r) => r.children ?? []);
-      if (children.length > 0) {
-        out.replicas = { up: children.filter((c) => c.up).length, total: children.length, down: children.filter((c) => !c.up).map((c) => c.name) };
-      }
+      const { total, down } = replicaChildren(s);
+      if (total > 0) out.replicas = { up: total - down.length, total, down };
     }
   } catch (err) {
     const e = FopError.from(err);
