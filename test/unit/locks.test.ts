@@ -12,6 +12,7 @@ import { CHANGELOG_XDATA, LOCKS_AFTER_XDATA, LOCKS_FIRST_XATTR, LOCKS_FIRST_XDAT
 import { Posix } from "../../runtime/xlators/storage/posix";
 import locksDef, { PosixLocks } from "../../runtime/xlators/features/posix-locks";
 import { Graph } from "../../runtime/core/graph";
+import { waitFor } from "../helpers/cluster";
 
 const who = (client: string, lkOwner: string, pid = 1): CallCtx => ({ uid: 0, gid: 0, pid, lkOwner, client });
 const A = who("c1", "A");
@@ -45,13 +46,7 @@ async function openFile(locks: PosixLocks, ctx: CallCtx, path: string): Promise<
 const settle = () => sleep(25);
 
 /** Polls `cond` (a loaded machine can take a while: every lock request looks its inode up through the brick first). */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, cond: () => boolean) => waitFor(what, cond, 10_000, 5);
 
 /** How many lock requests are queued in the translator, over every kind of lock (from its dump). */
 function queued(locks: PosixLocks): number {

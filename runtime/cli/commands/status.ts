@@ -62,9 +62,10 @@ export interface NodeStatus {
   splitBrain?: number;
   /**
    * The replicas this node's own replicate volume reaches (itself and its peers): both nodes up to this
-   * query while 1 of 2 here means the servers cannot reach each other, and each writes alone.
+   * query while 1 of 2 here means the servers cannot reach each other, and each writes alone. `down`:
+   * "afr-volume/child", as probe --replicated names them.
    */
-  replicas?: { up: number; total: number; down: string[] }; // down: "afr-volume/child", as probe --replicated names them
+  replicas?: { up: number; total: number; down: string[] };
 }
 
 const CTX = { uid: 0, gid: 0, pid: process.pid, lkOwner: "", client: "local" };
@@ -221,7 +222,7 @@ export const status: Command = {
     const nodes = await Promise.all(targets.map((t) => nodeStatus(t, timeout)));
     process.stdout.write(v.json ? `${JSON.stringify({ nodes }, null, 2)}\n` : formatStatus(nodes));
     if (!nodes.every((n) => n.up)) return 1;
-    return nodes.some((n) => n.replicas !== undefined && n.replicas.up < n.replicas.total) ? 3 : 0;
+    return nodes.some((n) => n.replicas?.down.length) ? 3 : 0;
   },
 };
 
